@@ -1,0 +1,2014 @@
+/*
+ * store_sqlite.c — the embedded SQLite backend of the store.
+ *
+ * One database for the directory (data_dir/directory.db) and one per user
+ * (data_dir/users/<domain>/<localpart>/store.db), all in WAL mode with synchronous=FULL so
+ * a commit that returned survives a crash or power loss. Bodies larger than inline_max
+ * live beside the user's database in blobs/, named by their SHA-256: they are written,
+ * fsynced and renamed into place inside the write transaction (so before the row that
+ * references them commits), and unlinked after a commit removed their last reference.
+ *
+ * Every blob write and every blob unlink happens while this connection holds the
+ * database's write lock (BEGIN IMMEDIATE), which serialises them against writers in other
+ * processes: an unlink never races a writer that is about to reference the same file.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
+
+#include "store/store_backend.h"
+
+#define SQLITE_SCHEMA_VERSION 1
+
+struct store_bdir {
+    sqlite3 *db;
+};
+
+/* A blob this transaction wrote or stopped referencing; examined after commit/rollback. */
+struct sqlite_blob_ref {
+    char hash[65];
+    int deref; /* a reference went away (else: the file was written) */
+    struct sqlite_blob_ref *next;
+};
+
+struct store_bu {
+    sqlite3 *db;
+    size_t inline_max;
+    char dir[PATH_MAX];
+    char blobdir[PATH_MAX];
+    struct sqlite_blob_ref *touched;
+};
+
+/* ------------------------------------------------------------------------------------- */
+/* Small helpers around the SQLite API                                                    */
+
+static int sqlite_fail(sqlite3 *db, int rc, struct store_err *err)
+{
+    int code;
+
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        code = STORE_EBUSY;
+        break;
+    case SQLITE_CONSTRAINT:
+        code = STORE_EEXIST;
+        break;
+    case SQLITE_NOMEM:
+        code = STORE_ENOMEM;
+        break;
+    default:
+        code = STORE_EIO;
+    }
+    if (code == STORE_EBUSY)
+        return store_errf(err, code, "store database stayed locked: %s",
+                          db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    return store_errf(err, code, "store database: %s",
+                      db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+/* Binds arguments by a format: i = int64_t, t = const char * (NULL binds NULL),
+ * b = const void *, size_t (NULL binds NULL). Values must outlive the statement's step. */
+static int sqlite_bindv(sqlite3_stmt *st, const char *fmt, va_list ap)
+{
+    int rc = SQLITE_OK;
+
+    for (int i = 1; fmt && fmt[i - 1] && rc == SQLITE_OK; i++) {
+        switch (fmt[i - 1]) {
+        case 'i':
+            rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+            break;
+        case 't': {
+            const char *t = va_arg(ap, const char *);
+            rc = t ? sqlite3_bind_text(st, i, t, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+            rc = p ? sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+            break;
+        }
+        default:
+            rc = SQLITE_MISUSE;
+        }
+    }
+    return rc;
+}
+
+static int sqlite_prep(sqlite3 *db, sqlite3_stmt **st, struct store_err *err, const char *sql,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    *st = NULL;
+    rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return sqlite_fail(db, rc, err);
+    va_start(ap, fmt);
+    rc = sqlite_bindv(*st, fmt, ap);
+    va_end(ap);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return sqlite_fail(db, rc, err);
+    }
+    return STORE_OK;
+}
+
+/* Runs a statement to completion; *changes (if non-NULL) gets the rows it changed. */
+static int sqlite_run(sqlite3 *db, int *changes, struct store_err *err, const char *sql,
+                      const char *fmt, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto err;
+    va_start(ap, fmt);
+    rc = sqlite_bindv(st, fmt, ap);
+    va_end(ap);
+    if (rc != SQLITE_OK)
+        goto err;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE)
+        goto err;
+    if (changes)
+        *changes = sqlite3_changes(db);
+    sqlite3_finalize(st);
+    return STORE_OK;
+err:
+    rc = sqlite_fail(db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Runs a query whose first row's first column is an integer; STORE_ENOTFOUND if no row. */
+static int sqlite_int(sqlite3 *db, int64_t *out, struct store_err *err, const char *sql,
+                      const char *fmt, ...)
+{
+    sqlite3_stmt *st = NULL;
+    va_list ap;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        goto err;
+    va_start(ap, fmt);
+    rc = sqlite_bindv(st, fmt, ap);
+    va_end(ap);
+    if (rc != SQLITE_OK)
+        goto err;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_finalize(st);
+        return STORE_ENOTFOUND;
+    }
+    if (rc != SQLITE_ROW)
+        goto err;
+    *out = sqlite3_column_int64(st, 0);
+    /* Finish the statement so an UPDATE ... RETURNING is fully applied. */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    if (rc != SQLITE_DONE)
+        goto err;
+    sqlite3_finalize(st);
+    return STORE_OK;
+err:
+    rc = sqlite_fail(db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Copies a text column into a fixed field. Values were validated on the way in, so a
+ * value that does not fit means someone edited the file: cut it rather than overflow. */
+static void sqlite_text(char *dst, size_t size, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    size_t n = t ? strlen((const char *)t) : 0;
+
+    if (n >= size)
+        n = size - 1;
+    if (n)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
+}
+
+static int sqlite_exec(sqlite3 *db, const char *sql, struct store_err *err)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+
+    return rc == SQLITE_OK ? STORE_OK : sqlite_fail(db, rc, err);
+}
+
+static int sqlite_open_db(const char *path, int create, int busy_ms, sqlite3 **out,
+                          struct store_err *err)
+{
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
+    sqlite3 *db = NULL;
+    int rc;
+
+    rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        struct stat sb;
+
+        /* Only a file that is truly absent is "not found"; EMFILE, EACCES... are errors. */
+        if (!create && (rc & 0xff) == SQLITE_CANTOPEN && stat(path, &sb) != 0 && errno == ENOENT)
+            rc = store_errf(err, STORE_ENOTFOUND, "no store database at %s", path);
+        else
+            rc = store_errf(err, STORE_EIO, "cannot open %s: %s", path,
+                            db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto err;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, busy_ms);
+    /* WAL: readers never block the writer; FULL: a returned COMMIT is on disk. */
+    rc = sqlite_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                     " PRAGMA foreign_keys=ON;",
+                     err);
+    if (rc)
+        goto err;
+    *out = db;
+    return STORE_OK;
+err:
+    sqlite3_close_v2(db);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Files and directories                                                                  */
+
+static int sqlite_mkdirs(const char *path, struct store_err *err)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+
+    if (n >= sizeof(buf))
+        return store_errf(err, STORE_EINVAL, "path too long: %s", path);
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+            return store_errf(err, STORE_EIO, "cannot create %s: %s", buf, strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(buf, 0700) != 0 && errno != EEXIST)
+        return store_errf(err, STORE_EIO, "cannot create %s: %s", buf, strerror(errno));
+    return STORE_OK;
+}
+
+/* Makes a directory entry (a rename, a new subdirectory) durable. */
+static int sqlite_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc;
+
+    if (fd < 0)
+        return -1;
+    rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+/* A path component taken from the directory must never climb out of data_dir. */
+static int sqlite_safe_component(const char *s)
+{
+    return s && *s && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && strchr(s, '/') == NULL;
+}
+
+static int sqlite_user_dir(const struct store_bcfg *cfg, const char *domain, const char *localpart,
+                           char *out, size_t outlen, struct store_err *err)
+{
+    int n;
+
+    if (!sqlite_safe_component(domain) || (localpart && !sqlite_safe_component(localpart)))
+        return store_errf(err, STORE_EINVAL, "unusable name for a store directory");
+    if (localpart)
+        n = snprintf(out, outlen, "%s/users/%s/%s", cfg->data_dir, domain, localpart);
+    else
+        n = snprintf(out, outlen, "%s/users/%s", cfg->data_dir, domain);
+    if (n < 0 || (size_t)n >= outlen)
+        return store_errf(err, STORE_EINVAL, "store path too long");
+    return STORE_OK;
+}
+
+static int sqlite_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    if (flag == FTW_DP || flag == FTW_D)
+        return rmdir(path) != 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) != 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int sqlite_user_remove(const struct store_bcfg *cfg, const char *domain,
+                              const char *localpart, struct store_err *err)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    int rc;
+
+    rc = sqlite_user_dir(cfg, domain, localpart, path, sizeof(path), err);
+    if (rc)
+        return rc;
+    if (lstat(path, &st) != 0)
+        return STORE_OK; /* nothing there */
+    if (nftw(path, sqlite_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        return store_errf(err, STORE_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return STORE_OK;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Blobs                                                                                  */
+
+static int sqlite_sha256_hex(const void *data, size_t len, char out[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    static const char hex[] = "0123456789abcdef";
+
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
+        return -1;
+    for (unsigned i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    out[64] = '\0';
+    return 0;
+}
+
+static int sqlite_blob_note(struct store_bu *u, const char *hash, int deref)
+{
+    struct sqlite_blob_ref *r = calloc(1, sizeof(*r));
+
+    if (r == NULL)
+        return STORE_ENOMEM;
+    memcpy(r->hash, hash, 65);
+    r->deref = deref;
+    r->next = u->touched;
+    u->touched = r;
+    return STORE_OK;
+}
+
+static int sqlite_write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes a body as a content-addressed blob, durable before returning. */
+static int sqlite_blob_put(struct store_bu *u, const char *body, size_t len, char hash[65],
+                           struct store_err *err)
+{
+    static atomic_ulong seq;
+    char path[PATH_MAX + 80], tmp[PATH_MAX + 80];
+    struct stat st;
+    int fd = -1;
+
+    if (sqlite_sha256_hex(body, len, hash) != 0)
+        return store_errf(err, STORE_EIO, "cannot compute SHA-256 of a body");
+    snprintf(path, sizeof(path), "%s/%s", u->blobdir, hash);
+    /* Files only get this name once complete and synced, so an existing one is reusable. */
+    if (stat(path, &st) == 0 && (size_t)st.st_size == len)
+        return sqlite_blob_note(u, hash, 0);
+    snprintf(tmp, sizeof(tmp), "%s/.tmp-%ld-%lu", u->blobdir, (long)getpid(),
+             (unsigned long)atomic_fetch_add(&seq, 1));
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        goto err;
+    if (sqlite_write_all(fd, body, len) != 0 || fsync(fd) != 0)
+        goto err;
+    if (close(fd) != 0) {
+        fd = -1;
+        goto err;
+    }
+    fd = -1;
+    if (rename(tmp, path) != 0 || sqlite_fsync_dir(u->blobdir) != 0)
+        goto err;
+    return sqlite_blob_note(u, hash, 0);
+err:;
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return store_errf(err, STORE_EIO, "cannot write blob %s: %s", path, strerror(e));
+}
+
+static int sqlite_blob_read(struct store_bu *u, const char *hash, int64_t size, char **out,
+                            struct store_err *err)
+{
+    char path[PATH_MAX + 80];
+    struct stat st;
+    char *buf = NULL;
+    size_t off = 0;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/%s", u->blobdir, hash);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return store_errf(err, STORE_ENOTFOUND, "blob %s is missing", hash);
+        return store_errf(err, STORE_EIO, "cannot open blob %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) != 0 || st.st_size != size) {
+        close(fd);
+        return store_errf(err, STORE_EIO, "blob %s has the wrong size", hash);
+    }
+    buf = malloc((size_t)size + 1);
+    if (buf == NULL) {
+        close(fd);
+        return store_errf(err, STORE_ENOMEM, "out of memory reading a blob");
+    }
+    while (off < (size_t)size) {
+        ssize_t n = read(fd, buf + off, (size_t)size - off);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            free(buf);
+            return store_errf(err, STORE_EIO, "cannot read blob %s", hash);
+        }
+        off += (size_t)n;
+    }
+    close(fd);
+    buf[size] = '\0';
+    *out = buf;
+    return STORE_OK;
+}
+
+/* Unlinks the touched blobs nothing references any more. all: also ones merely written
+ * (after a rollback). Runs its own write transaction so no writer can pick a file up
+ * between the check and the unlink; on failure the file stays (a leak, never a loss). */
+static void sqlite_blob_gc(struct store_bu *u, int all)
+{
+    struct sqlite_blob_ref *list = u->touched, *r;
+    int need = 0;
+
+    u->touched = NULL;
+    for (r = list; r; r = r->next)
+        need |= all || r->deref;
+    if (need && sqlite3_exec(u->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK) {
+        for (r = list; r; r = r->next) {
+            int64_t one;
+            char path[PATH_MAX + 80];
+
+            if (!all && !r->deref)
+                continue;
+            if (sqlite_int(u->db, &one, NULL, "SELECT 1 FROM items WHERE blob = ?1 LIMIT 1", "t",
+                           r->hash) != STORE_ENOTFOUND)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", u->blobdir, r->hash);
+            unlink(path);
+        }
+        if (sqlite3_exec(u->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    while (list) {
+        r = list->next;
+        free(list);
+        list = r;
+    }
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Directory                                                                              */
+
+static const char sqlite_dir_schema[] =
+    "CREATE TABLE IF NOT EXISTS domains("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " name TEXT NOT NULL UNIQUE,"
+    " label TEXT NOT NULL UNIQUE,"
+    " token TEXT NOT NULL,"
+    " local_delivery INTEGER NOT NULL DEFAULT 1,"
+    " verified INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS users("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+    " localpart TEXT NOT NULL,"
+    " type INTEGER NOT NULL,"
+    " quota INTEGER NOT NULL,"
+    " active INTEGER NOT NULL DEFAULT 1,"
+    " pwhash TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " UNIQUE(domain_id, localpart));"
+    "CREATE TABLE IF NOT EXISTS aliases("
+    " id INTEGER PRIMARY KEY,"
+    " domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
+    " localpart TEXT NOT NULL,"
+    " target TEXT NOT NULL,"
+    " UNIQUE(domain_id, localpart, target));";
+
+static int sqlite_dir_open(const struct store_bcfg *cfg, struct store_bdir **out,
+                           struct store_err *err)
+{
+    char path[PATH_MAX], users[PATH_MAX];
+    struct store_bdir *d = NULL;
+    int rc;
+
+    if (snprintf(path, sizeof(path), "%s/directory.db", cfg->data_dir) >= (int)sizeof(path))
+        return store_errf(err, STORE_EINVAL, "data_dir path too long");
+    snprintf(users, sizeof(users), "%s/users", cfg->data_dir);
+    rc = sqlite_mkdirs(users, err);
+    if (rc)
+        return rc;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        return store_errf(err, STORE_ENOMEM, "out of memory");
+    rc = sqlite_open_db(path, 1, cfg->busy_timeout_ms, &d->db, err);
+    if (rc)
+        goto err;
+    rc = sqlite_exec(d->db, "BEGIN IMMEDIATE", err);
+    if (rc)
+        goto err;
+    rc = sqlite_exec(d->db, sqlite_dir_schema, err);
+    if (rc == STORE_OK)
+        rc = sqlite_exec(d->db, "COMMIT", err);
+    if (rc) {
+        sqlite3_exec(d->db, "ROLLBACK", NULL, NULL, NULL);
+        goto err;
+    }
+    *out = d;
+    return STORE_OK;
+err:
+    if (d)
+        sqlite3_close_v2(d->db);
+    free(d);
+    return rc;
+}
+
+static void sqlite_dir_close(struct store_bdir *d)
+{
+    if (d == NULL)
+        return;
+    sqlite3_close_v2(d->db);
+    free(d);
+}
+
+#define DOMAIN_COLS                                                                                \
+    "SELECT d.id, d.name, d.label, d.token, d.local_delivery, d.verified, d.created,"              \
+    " (SELECT count(*) FROM users u WHERE u.domain_id = d.id) FROM domains d "
+
+static void sqlite_domain_row(sqlite3_stmt *st, struct store_domain *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    sqlite_text(out->name, sizeof(out->name), st, 1);
+    sqlite_text(out->label, sizeof(out->label), st, 2);
+    sqlite_text(out->token, sizeof(out->token), st, 3);
+    out->local_delivery = sqlite3_column_int(st, 4);
+    out->verified = sqlite3_column_int(st, 5);
+    out->created = sqlite3_column_int64(st, 6);
+    out->users = sqlite3_column_int64(st, 7);
+}
+
+static int sqlite_domain_insert(struct store_bdir *d, const struct store_domain *dom, int64_t *id,
+                                struct store_err *err)
+{
+    int rc = sqlite_run(d->db, NULL, err,
+                        "INSERT INTO domains(name, label, token, local_delivery, verified,"
+                        " created) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                        "tttiii", dom->name, dom->label, dom->token, (int64_t)dom->local_delivery,
+                        (int64_t)dom->verified, dom->created);
+
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "domain %s or its label %s already exists", dom->name,
+                          dom->label);
+    if (rc == STORE_OK)
+        *id = sqlite3_last_insert_rowid(d->db);
+    return rc;
+}
+
+static int sqlite_domain_get(struct store_bdir *d, const char *name, const char *label,
+                             struct store_domain *out, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (name)
+        rc = sqlite_prep(d->db, &st, err, DOMAIN_COLS "WHERE d.name = ?1", "t", name);
+    else
+        rc = sqlite_prep(d->db, &st, err, DOMAIN_COLS "WHERE d.label = ?1", "t", label);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (out)
+            sqlite_domain_row(st, out);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such domain: %s", name ? name : label);
+    } else {
+        rc = sqlite_fail(d->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_domain_list(struct store_bdir *d, store_domain_cb cb, void *ctx,
+                              struct store_err *err)
+{
+    struct store_domain dom;
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(d->db, &st, err, DOMAIN_COLS "ORDER BY d.name", "");
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite_domain_row(st, &dom);
+        if (cb(&dom, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(d->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_domain_delete(struct store_bdir *d, int64_t id, struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(d->db, &n, err, "DELETE FROM domains WHERE id = ?1", "i", id);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such domain");
+    return rc;
+}
+
+static int sqlite_domain_set_flag(struct store_bdir *d, int64_t id, enum store_domain_flag f,
+                                  int on, struct store_err *err)
+{
+    const char *sql = f == STORE_DOMAIN_VERIFIED
+                          ? "UPDATE domains SET verified = ?2 WHERE id = ?1"
+                          : "UPDATE domains SET local_delivery = ?2 WHERE id = ?1";
+    int n = 0;
+    int rc = sqlite_run(d->db, &n, err, sql, "ii", id, (int64_t)(on != 0));
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such domain");
+    return rc;
+}
+
+static int sqlite_domain_usage(struct store_bdir *d, int64_t id, int64_t *users, int64_t *aliases,
+                               struct store_err *err)
+{
+    int rc =
+        sqlite_int(d->db, users, err, "SELECT count(*) FROM users WHERE domain_id = ?1", "i", id);
+
+    if (rc == STORE_OK)
+        rc = sqlite_int(d->db, aliases, err, "SELECT count(*) FROM aliases WHERE domain_id = ?1",
+                        "i", id);
+    return rc;
+}
+
+#define ACCOUNT_COLS                                                                               \
+    "SELECT u.id, u.domain_id, u.localpart, d.name, u.type, u.quota, u.active, u.pwhash,"          \
+    " u.created FROM users u JOIN domains d ON d.id = u.domain_id "
+
+static void sqlite_account_row(sqlite3_stmt *st, struct store_account *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, 0);
+    out->domain_id = sqlite3_column_int64(st, 1);
+    sqlite_text(out->localpart, sizeof(out->localpart), st, 2);
+    sqlite_text(out->domain, sizeof(out->domain), st, 3);
+    out->type = (enum store_acct_type)sqlite3_column_int(st, 4);
+    out->quota = sqlite3_column_int64(st, 5);
+    out->active = sqlite3_column_int(st, 6);
+    sqlite_text(out->pwhash, sizeof(out->pwhash), st, 7);
+    out->created = sqlite3_column_int64(st, 8);
+    snprintf(out->address, sizeof(out->address), "%s@%s", out->localpart, out->domain);
+}
+
+static int sqlite_account_insert(struct store_bdir *d, const struct store_account *a, int64_t *id,
+                                 struct store_err *err)
+{
+    int rc = sqlite_run(d->db, NULL, err,
+                        "INSERT INTO users(domain_id, localpart, type, quota, active, pwhash,"
+                        " created) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                        "itiiiti", a->domain_id, a->localpart, (int64_t)a->type, a->quota,
+                        (int64_t)a->active, a->pwhash, a->created);
+
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "user %s already exists", a->address);
+    if (rc == STORE_OK)
+        *id = sqlite3_last_insert_rowid(d->db);
+    return rc;
+}
+
+static int sqlite_account_get(struct store_bdir *d, const char *domain, const char *localpart,
+                              struct store_account *out, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(d->db, &st, err, ACCOUNT_COLS "WHERE d.name = ?1 AND u.localpart = ?2", "tt",
+                     domain, localpart);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (out)
+            sqlite_account_row(st, out);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such user: %s@%s", localpart, domain);
+    } else {
+        rc = sqlite_fail(d->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_account_list(struct store_bdir *d, const char *domain, store_account_cb cb,
+                               void *ctx, struct store_err *err)
+{
+    struct store_account a;
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(d->db, &st, err,
+                     ACCOUNT_COLS "WHERE ?1 IS NULL OR d.name = ?1 ORDER BY d.name, u.localpart",
+                     "t", domain);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite_account_row(st, &a);
+        if (cb(&a, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    memset(&a, 0, sizeof(a)); /* the hash was in it */
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(d->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_account_update(struct store_bdir *d, const struct store_account *a,
+                                 struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(d->db, &n, err,
+                        "UPDATE users SET type = ?2, quota = ?3, active = ?4, pwhash = ?5"
+                        " WHERE id = ?1",
+                        "iiiit", a->id, (int64_t)a->type, a->quota, (int64_t)a->active, a->pwhash);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such user: %s", a->address);
+    return rc;
+}
+
+static int sqlite_account_delete(struct store_bdir *d, int64_t id, struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(d->db, &n, err, "DELETE FROM users WHERE id = ?1", "i", id);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such user");
+    return rc;
+}
+
+static int sqlite_alias_insert(struct store_bdir *d, int64_t domain_id, const char *localpart,
+                               const char *target, struct store_err *err)
+{
+    int rc = sqlite_run(d->db, NULL, err,
+                        "INSERT INTO aliases(domain_id, localpart, target) VALUES(?1, ?2, ?3)",
+                        "itt", domain_id, localpart, target);
+
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "alias %s@... → %s already exists", localpart, target);
+    return rc;
+}
+
+static int sqlite_alias_delete(struct store_bdir *d, int64_t domain_id, const char *localpart,
+                               const char *target, struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(d->db, &n, err,
+                        "DELETE FROM aliases WHERE domain_id = ?1 AND localpart = ?2"
+                        " AND (?3 IS NULL OR target = ?3)",
+                        "itt", domain_id, localpart, target);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such alias");
+    return rc;
+}
+
+static int sqlite_alias_list(struct store_bdir *d, const char *domain, const char *localpart,
+                             store_alias_cb cb, void *ctx, struct store_err *err)
+{
+    char source[320];
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(d->db, &st, err,
+                     "SELECT a.localpart, d.name, a.target FROM aliases a"
+                     " JOIN domains d ON d.id = a.domain_id"
+                     " WHERE (?1 IS NULL OR d.name = ?1) AND (?2 IS NULL OR a.localpart = ?2)"
+                     " ORDER BY d.name, a.localpart, a.target",
+                     "tt", domain, localpart);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(source, sizeof(source), "%s@%s", (const char *)sqlite3_column_text(st, 0),
+                 (const char *)sqlite3_column_text(st, 1));
+        if (cb(source, (const char *)sqlite3_column_text(st, 2), ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(d->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Per-user store: opening and transactions                                               */
+
+/* hmodseq is the MODSEQ of the folder's own last change (create, rename, props) for
+ * folder_changes_since; modseq also moves with every change to the folder's items. */
+static const char sqlite_user_schema[] =
+    "CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
+    "INSERT INTO meta(k, v) VALUES('modseq', 0), ('usage', 0), ('uidvalidity', 0),"
+    " ('floor', 0), ('schema', 1);"
+    "CREATE TABLE folders("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " parent_id INTEGER NOT NULL DEFAULT 0,"
+    " name TEXT NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " role INTEGER NOT NULL DEFAULT 0,"
+    " uidvalidity INTEGER NOT NULL,"
+    " uidnext INTEGER NOT NULL DEFAULT 1,"
+    " modseq INTEGER NOT NULL,"
+    " hmodseq INTEGER NOT NULL,"
+    " created_modseq INTEGER NOT NULL,"
+    " subscribed INTEGER NOT NULL DEFAULT 1,"
+    " props TEXT NOT NULL DEFAULT '',"
+    " UNIQUE(parent_id, name));"
+    "CREATE TABLE items("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " folder_id INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " modseq INTEGER NOT NULL,"
+    " flags INTEGER NOT NULL DEFAULT 0,"
+    " keywords TEXT NOT NULL DEFAULT '',"
+    " name TEXT NOT NULL DEFAULT '',"
+    " ext_uid TEXT NOT NULL DEFAULT '',"
+    " ctype TEXT NOT NULL DEFAULT '',"
+    " size INTEGER NOT NULL,"
+    " idate INTEGER NOT NULL,"
+    " mtime INTEGER NOT NULL,"
+    /* Large columns last: scans for flags and sizes then never touch overflow pages. */
+    " body BLOB,"
+    " blob TEXT,"
+    " meta BLOB,"
+    " UNIQUE(folder_id, uid));"
+    "CREATE INDEX items_modseq ON items(folder_id, modseq);"
+    "CREATE UNIQUE INDEX items_name ON items(folder_id, name) WHERE name <> '';"
+    "CREATE INDEX items_ext_uid ON items(folder_id, ext_uid);"
+    "CREATE INDEX items_blob ON items(blob) WHERE blob IS NOT NULL;"
+    "CREATE TABLE item_tombs("
+    " modseq INTEGER NOT NULL,"
+    " folder_id INTEGER NOT NULL,"
+    " item_id INTEGER NOT NULL,"
+    " uid INTEGER NOT NULL,"
+    " name TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX item_tombs_modseq ON item_tombs(folder_id, modseq);"
+    "CREATE TABLE folder_tombs("
+    " modseq INTEGER NOT NULL,"
+    " folder_id INTEGER NOT NULL,"
+    " parent_id INTEGER NOT NULL,"
+    " name TEXT NOT NULL,"
+    " class INTEGER NOT NULL,"
+    " role INTEGER NOT NULL);"
+    "CREATE INDEX folder_tombs_modseq ON folder_tombs(modseq);"
+    "CREATE TABLE state("
+    " ns TEXT NOT NULL,"
+    " k TEXT NOT NULL,"
+    " v BLOB NOT NULL,"
+    " PRIMARY KEY(ns, k)) WITHOUT ROWID;";
+
+/* Creates the schema once; all of it in one transaction, so a crash leaves none or all. */
+static int sqlite_has_schema(sqlite3 *db, int64_t *n, struct store_err *err)
+{
+    return sqlite_int(db, n, err,
+                      "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                      "");
+}
+
+/* Creates the schema once; all of it in one transaction, so a crash leaves none or all.
+ * The usual case (already there) is checked first without taking the write lock. */
+static int sqlite_user_init(sqlite3 *db, struct store_err *err)
+{
+    int64_t n = 0;
+    int rc;
+
+    rc = sqlite_has_schema(db, &n, err);
+    if (rc || n > 0)
+        return rc;
+    rc = sqlite_exec(db, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    rc = sqlite_has_schema(db, &n, err);
+    if (rc == STORE_OK && n == 0)
+        rc = sqlite_exec(db, sqlite_user_schema, err);
+    if (rc == STORE_OK)
+        rc = sqlite_exec(db, "COMMIT", err);
+    if (rc)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/* Removes blob temp files left by writers that were killed mid-write. A file is only
+ * removed when its writer (pid in the name) is gone; a live writer's file is never touched. */
+static void sqlite_blob_sweep(const char *blobdir)
+{
+    struct dirent *de;
+    DIR *d = opendir(blobdir);
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char path[PATH_MAX + 300];
+        long pid;
+
+        if (strncmp(de->d_name, ".tmp-", 5) != 0 || sscanf(de->d_name + 5, "%ld-", &pid) != 1 ||
+            pid <= 0 || pid == (long)getpid())
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", blobdir, de->d_name);
+        unlink(path);
+    }
+    closedir(d);
+}
+
+static int sqlite_user_open(const struct store_bcfg *cfg, const char *domain, const char *localpart,
+                            int create, struct store_bu **out, struct store_err *err)
+{
+    char path[PATH_MAX + 16];
+    struct store_bu *u;
+    int rc;
+
+    u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return store_errf(err, STORE_ENOMEM, "out of memory");
+    u->inline_max = cfg->inline_max;
+    rc = sqlite_user_dir(cfg, domain, localpart, u->dir, sizeof(u->dir), err);
+    if (rc)
+        goto err;
+    if (snprintf(u->blobdir, sizeof(u->blobdir), "%s/blobs", u->dir) >= (int)sizeof(u->blobdir)) {
+        rc = store_errf(err, STORE_EINVAL, "store path too long");
+        goto err;
+    }
+    if (create) {
+        char users[PATH_MAX];
+
+        rc = sqlite_mkdirs(u->blobdir, err);
+        if (rc)
+            goto err;
+        /* Make the new directories themselves durable, up to users/. */
+        snprintf(users, sizeof(users), "%s/users", cfg->data_dir);
+        sqlite_fsync_dir(u->dir);
+        sqlite_user_dir(cfg, domain, NULL, path, sizeof(path), NULL);
+        sqlite_fsync_dir(path);
+        sqlite_fsync_dir(users);
+    }
+    snprintf(path, sizeof(path), "%s/store.db", u->dir);
+    rc = sqlite_open_db(path, create, cfg->busy_timeout_ms, &u->db, err);
+    if (rc)
+        goto err;
+    rc = sqlite_user_init(u->db, err);
+    if (rc)
+        goto err;
+    if (!create)
+        sqlite_blob_sweep(u->blobdir);
+    *out = u;
+    return STORE_OK;
+err:
+    if (u->db)
+        sqlite3_close_v2(u->db);
+    free(u);
+    return rc;
+}
+
+static void sqlite_user_close(struct store_bu *u)
+{
+    if (u == NULL)
+        return;
+    if (!sqlite3_get_autocommit(u->db))
+        sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite_blob_gc(u, 1);
+    sqlite3_close_v2(u->db);
+    free(u);
+}
+
+static int sqlite_txn_begin(struct store_bu *u, struct store_err *err)
+{
+    /* IMMEDIATE takes the write lock now: no deadlock upgrading a read lock later. */
+    return sqlite_exec(u->db, "BEGIN IMMEDIATE", err);
+}
+
+static int sqlite_txn_commit(struct store_bu *u, struct store_err *err)
+{
+    int rc = sqlite_exec(u->db, "COMMIT", err);
+
+    if (rc == STORE_OK)
+        sqlite_blob_gc(u, 0);
+    return rc;
+}
+
+static void sqlite_txn_rollback(struct store_bu *u)
+{
+    if (!sqlite3_get_autocommit(u->db))
+        sqlite3_exec(u->db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite_blob_gc(u, 1);
+}
+
+static int sqlite_sp_begin(struct store_bu *u, struct store_err *err)
+{
+    return sqlite_exec(u->db, "SAVEPOINT op", err);
+}
+
+static int sqlite_sp_release(struct store_bu *u, struct store_err *err)
+{
+    return sqlite_exec(u->db, "RELEASE op", err);
+}
+
+static void sqlite_sp_rollback(struct store_bu *u)
+{
+    sqlite3_exec(u->db, "ROLLBACK TO op; RELEASE op", NULL, NULL, NULL);
+}
+
+static int sqlite_modseq_next(struct store_bu *u, int64_t *out, struct store_err *err)
+{
+    return sqlite_int(u->db, out, err, "UPDATE meta SET v = v + 1 WHERE k = 'modseq' RETURNING v",
+                      "");
+}
+
+static int sqlite_counters(struct store_bu *u, int64_t *modseq, int64_t *floor, int64_t *usage,
+                           struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT (SELECT v FROM meta WHERE k = 'modseq'),"
+                     " (SELECT v FROM meta WHERE k = 'floor'),"
+                     " (SELECT v FROM meta WHERE k = 'usage')",
+                     "");
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (modseq)
+            *modseq = sqlite3_column_int64(st, 0);
+        if (floor)
+            *floor = sqlite3_column_int64(st, 1);
+        if (usage)
+            *usage = sqlite3_column_int64(st, 2);
+        rc = STORE_OK;
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Folders                                                                                */
+
+#define FOLDER_COLS                                                                                \
+    "f.id, f.parent_id, f.name, f.class, f.role, f.uidvalidity, f.uidnext, f.modseq,"              \
+    " f.created_modseq, f.subscribed, f.props, count(i.id),"                                       \
+    " coalesce(sum((i.flags & 1) = 0), 0), coalesce(sum(i.size), 0)"
+#define FOLDER_FROM " FROM folders f LEFT JOIN items i ON i.folder_id = f.id "
+
+static void sqlite_folder_row(sqlite3_stmt *st, int c, struct store_folder *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, c);
+    out->parent_id = sqlite3_column_int64(st, c + 1);
+    sqlite_text(out->name, sizeof(out->name), st, c + 2);
+    out->cls = (enum store_class)sqlite3_column_int(st, c + 3);
+    out->role = (enum store_role)sqlite3_column_int(st, c + 4);
+    out->uidvalidity = (uint32_t)sqlite3_column_int64(st, c + 5);
+    out->uidnext = (uint32_t)sqlite3_column_int64(st, c + 6);
+    out->modseq = sqlite3_column_int64(st, c + 7);
+    out->created_modseq = sqlite3_column_int64(st, c + 8);
+    out->subscribed = sqlite3_column_int(st, c + 9);
+    sqlite_text(out->props, sizeof(out->props), st, c + 10);
+    out->count = sqlite3_column_int64(st, c + 11);
+    out->unseen = sqlite3_column_int64(st, c + 12);
+    out->bytes = sqlite3_column_int64(st, c + 13);
+}
+
+/* Steps a folder query: with cb, calls it per row; else copies the first row to *one. */
+static int sqlite_folder_rows(struct store_bu *u, sqlite3_stmt *st, store_folder_cb cb, void *ctx,
+                              struct store_folder *one, struct store_err *err)
+{
+    struct store_folder f;
+    int rc, found = 0;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        found = 1;
+        if (cb == NULL) {
+            if (one)
+                sqlite_folder_row(st, 0, one);
+            rc = SQLITE_DONE;
+            break;
+        }
+        sqlite_folder_row(st, 0, &f);
+        if (cb(&f, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    if (rc != SQLITE_DONE)
+        rc = sqlite_fail(u->db, rc, err);
+    else if (cb == NULL && !found)
+        rc = store_errf(err, STORE_ENOTFOUND, "no such folder");
+    else
+        rc = STORE_OK;
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_folder_list(struct store_bu *u, enum store_class cls, store_folder_cb cb,
+                              void *ctx, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " FOLDER_COLS FOLDER_FROM
+                         "WHERE ?1 = 0 OR f.class = ?1 GROUP BY f.id ORDER BY f.id",
+                         "i", (int64_t)cls);
+
+    return rc ? rc : sqlite_folder_rows(u, st, cb, ctx, NULL, err);
+}
+
+static int sqlite_folder_get(struct store_bu *u, int64_t id, struct store_folder *out,
+                             struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc =
+        sqlite_prep(u->db, &st, err,
+                    "SELECT " FOLDER_COLS FOLDER_FROM "WHERE f.id = ?1 GROUP BY f.id", "i", id);
+
+    return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
+}
+
+static int sqlite_folder_find(struct store_bu *u, int64_t parent_id, const char *name,
+                              struct store_folder *out, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " FOLDER_COLS FOLDER_FROM
+                         "WHERE f.parent_id = ?1 AND f.name = ?2 GROUP BY f.id",
+                         "it", parent_id, name);
+
+    return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
+}
+
+static int sqlite_folder_by_role(struct store_bu *u, enum store_role role, struct store_folder *out,
+                                 struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " FOLDER_COLS FOLDER_FROM
+                         "WHERE f.role = ?1 GROUP BY f.id ORDER BY f.id LIMIT 1",
+                         "i", (int64_t)role);
+
+    return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
+}
+
+static int sqlite_folder_insert(struct store_bu *u, int64_t parent_id, const char *name,
+                                enum store_class cls, enum store_role role, int64_t modseq,
+                                int64_t *id, struct store_err *err)
+{
+    int64_t uidvalidity;
+    int rc;
+
+    /* max(now, last + 1): a folder re-created under the same name never reuses one. */
+    rc = sqlite_int(u->db, &uidvalidity, err,
+                    "UPDATE meta SET v = max(?1, v + 1) WHERE k = 'uidvalidity' RETURNING v", "i",
+                    (int64_t)time(NULL));
+    if (rc)
+        return rc;
+    rc = sqlite_run(u->db, NULL, err,
+                    "INSERT INTO folders(parent_id, name, class, role, uidvalidity, uidnext,"
+                    " modseq, hmodseq, created_modseq) VALUES(?1, ?2, ?3, ?4, ?5, 1, ?6, ?6, ?6)",
+                    "itiiii", parent_id, name, (int64_t)cls, (int64_t)role, uidvalidity, modseq);
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "a folder named %s already exists there", name);
+    if (rc == STORE_OK)
+        *id = sqlite3_last_insert_rowid(u->db);
+    return rc;
+}
+
+static int sqlite_folder_rename(struct store_bu *u, int64_t id, int64_t parent_id, const char *name,
+                                int64_t modseq, struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(u->db, &n, err,
+                        "UPDATE folders SET parent_id = ?2, name = ?3, modseq = ?4, hmodseq = ?4"
+                        " WHERE id = ?1",
+                        "iiti", id, parent_id, name, modseq);
+
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "a folder named %s already exists there", name);
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such folder");
+    return rc;
+}
+
+/* The folder ?1 and everything below it. UNION (not ALL) ends even on a damaged cycle. */
+#define SUBTREE                                                                                    \
+    "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION"                                                   \
+    " SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) "
+
+static int sqlite_folder_delete(struct store_bu *u, int64_t id, int64_t modseq,
+                                struct store_err *err)
+{
+    sqlite3_stmt *st = NULL;
+    int rc, n = 0;
+
+    rc = sqlite_prep(u->db, &st, err,
+                     SUBTREE "SELECT DISTINCT blob FROM items"
+                             " WHERE blob IS NOT NULL AND folder_id IN sub",
+                     "i", id);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 0);
+
+        if (h && strlen(h) == 64 && sqlite_blob_note(u, h, 1) != STORE_OK) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    rc = sqlite_run(u->db, NULL, err,
+                    SUBTREE "UPDATE meta SET v = v - (SELECT coalesce(sum(size), 0) FROM items"
+                            " WHERE folder_id IN sub) WHERE k = 'usage'",
+                    "i", id);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err,
+                        SUBTREE "INSERT INTO folder_tombs(modseq, folder_id, parent_id, name,"
+                                " class, role) SELECT ?2, id, parent_id, name, class, role"
+                                " FROM folders WHERE id IN sub",
+                        "ii", id, modseq);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err, SUBTREE "DELETE FROM item_tombs WHERE folder_id IN sub",
+                        "i", id);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err, SUBTREE "DELETE FROM items WHERE folder_id IN sub", "i",
+                        id);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, &n, err, SUBTREE "DELETE FROM folders WHERE id IN sub", "i", id);
+    if (rc == STORE_OK && n == 0)
+        rc = store_errf(err, STORE_ENOTFOUND, "no such folder");
+    return rc;
+}
+
+static int sqlite_folder_set(struct store_bu *u, int64_t id, int subscribed, const char *props,
+                             int64_t modseq, struct store_err *err)
+{
+    int n = 0;
+    int rc = sqlite_run(u->db, &n, err,
+                        "UPDATE folders SET"
+                        " subscribed = CASE WHEN ?2 < 0 THEN subscribed ELSE ?2 END,"
+                        " props = coalesce(?3, props), modseq = ?4, hmodseq = ?4 WHERE id = ?1",
+                        "iiti", id, (int64_t)subscribed, props, modseq);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no such folder");
+    return rc;
+}
+
+static int sqlite_folder_changes_since(struct store_bu *u, int64_t since, store_folder_change_cb cb,
+                                       void *ctx, struct store_err *err)
+{
+    struct store_folder f;
+    sqlite3_stmt *st;
+    int rc;
+
+    /* since 0 is a full listing: every live folder, no tombstones. */
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT 0 AS removed, " FOLDER_COLS ", f.hmodseq AS m" FOLDER_FROM
+                     "WHERE f.hmodseq > ?1 OR ?1 <= 0 GROUP BY f.id"
+                     " UNION ALL SELECT 1, folder_id, parent_id, name, class, role, 0, 0, modseq,"
+                     " 0, 0, '', 0, 0, 0, modseq FROM folder_tombs WHERE ?1 > 0 AND modseq > ?1"
+                     " ORDER BY m, removed DESC, 2",
+                     "i", since);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int removed = sqlite3_column_int(st, 0);
+
+        sqlite_folder_row(st, 1, &f);
+        if (removed)
+            f.modseq = sqlite3_column_int64(st, 15);
+        if (cb(&f, removed, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Items                                                                                  */
+
+#define ITEM_COLS                                                                                  \
+    "id, folder_id, uid, modseq, flags, keywords, name, ext_uid, ctype, size, idate, mtime,"       \
+    " coalesce(length(meta), 0)"
+
+static void sqlite_item_row(sqlite3_stmt *st, int c, struct store_item *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(st, c);
+    out->folder_id = sqlite3_column_int64(st, c + 1);
+    out->uid = (uint32_t)sqlite3_column_int64(st, c + 2);
+    out->modseq = sqlite3_column_int64(st, c + 3);
+    out->flags = (uint32_t)sqlite3_column_int64(st, c + 4);
+    sqlite_text(out->keywords, sizeof(out->keywords), st, c + 5);
+    sqlite_text(out->name, sizeof(out->name), st, c + 6);
+    sqlite_text(out->ext_uid, sizeof(out->ext_uid), st, c + 7);
+    sqlite_text(out->ctype, sizeof(out->ctype), st, c + 8);
+    out->size = sqlite3_column_int64(st, c + 9);
+    out->idate = sqlite3_column_int64(st, c + 10);
+    out->mtime = sqlite3_column_int64(st, c + 11);
+    out->meta_len = (size_t)sqlite3_column_int64(st, c + 12);
+}
+
+static int sqlite_item_one(struct store_bu *u, sqlite3_stmt *st, struct store_item *out,
+                           struct store_err *err)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc == SQLITE_ROW) {
+        if (out)
+            sqlite_item_row(st, 0, out);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such item");
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_item_get(struct store_bu *u, int64_t id, struct store_item *out,
+                           struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(u->db, &st, err, "SELECT " ITEM_COLS " FROM items WHERE id = ?1", "i", id);
+
+    return rc ? rc : sqlite_item_one(u, st, out, err);
+}
+
+static int sqlite_item_find(struct store_bu *u, int64_t folder_id, enum store_item_key key,
+                            uint32_t uid, const char *s, struct store_item *out,
+                            struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    if (key == STORE_KEY_UID)
+        rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " ITEM_COLS " FROM items WHERE folder_id = ?1 AND uid = ?2", "ii",
+                         folder_id, (int64_t)uid);
+    else if (key == STORE_KEY_NAME)
+        rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " ITEM_COLS " FROM items WHERE folder_id = ?1 AND name = ?2"
+                         " AND name <> ''",
+                         "it", folder_id, s);
+    else
+        rc = sqlite_prep(u->db, &st, err,
+                         "SELECT " ITEM_COLS " FROM items WHERE folder_id = ?1 AND ext_uid = ?2"
+                         " ORDER BY id LIMIT 1",
+                         "it", folder_id, s);
+    return rc ? rc : sqlite_item_one(u, st, out, err);
+}
+
+/* Takes the next UID of a folder and stamps the folder with modseq. */
+static int sqlite_next_uid(struct store_bu *u, int64_t folder_id, int64_t modseq, int64_t *uid,
+                           struct store_err *err)
+{
+    int rc = sqlite_int(u->db, uid, err,
+                        "UPDATE folders SET uidnext = uidnext + 1, modseq = ?2 WHERE id = ?1"
+                        " RETURNING uidnext - 1",
+                        "ii", folder_id, modseq);
+
+    if (rc == STORE_ENOTFOUND)
+        return store_errf(err, rc, "no such folder");
+    if (rc == STORE_OK && *uid >= (int64_t)UINT32_MAX)
+        return store_errf(err, STORE_EINVAL, "the folder has used up its UIDs");
+    return rc;
+}
+
+static int sqlite_touch_folder(struct store_bu *u, int64_t folder_id, int64_t modseq,
+                               struct store_err *err)
+{
+    return sqlite_run(u->db, NULL, err, "UPDATE folders SET modseq = ?2 WHERE id = ?1", "ii",
+                      folder_id, modseq);
+}
+
+static int sqlite_usage_add(struct store_bu *u, int64_t delta, struct store_err *err)
+{
+    return sqlite_run(u->db, NULL, err, "UPDATE meta SET v = v + ?1 WHERE k = 'usage'", "i", delta);
+}
+
+/* Stores a body inline or as a blob; *hash is "" for inline. */
+static int sqlite_body_prepare(struct store_bu *u, const struct store_item_new *in, char hash[65],
+                               struct store_err *err)
+{
+    hash[0] = '\0';
+    if (in->body_len <= u->inline_max)
+        return STORE_OK;
+    return sqlite_blob_put(u, in->body, in->body_len, hash, err);
+}
+
+static int sqlite_item_insert(struct store_bu *u, int64_t folder_id,
+                              const struct store_item_new *in, int64_t modseq, int64_t now,
+                              struct store_item *out, struct store_err *err)
+{
+    char hash[65];
+    int64_t uid;
+    int rc;
+
+    rc = sqlite_next_uid(u, folder_id, modseq, &uid, err);
+    if (rc)
+        return rc;
+    rc = sqlite_body_prepare(u, in, hash, err);
+    if (rc)
+        return rc;
+    rc = sqlite_run(
+        u->db, NULL, err,
+        "INSERT INTO items(folder_id, uid, modseq, flags, keywords, name, ext_uid,"
+        " ctype, size, idate, mtime, body, blob, meta)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "iiiittttiiibtb", folder_id, uid, modseq, (int64_t)in->flags,
+        in->keywords ? in->keywords : "", in->name ? in->name : "", in->ext_uid ? in->ext_uid : "",
+        in->ctype ? in->ctype : "", (int64_t)in->body_len, in->idate ? in->idate : now, now,
+        hash[0] ? NULL : (const void *)(in->body ? in->body : ""),
+        hash[0] ? (size_t)0 : in->body_len, hash[0] ? hash : NULL, in->meta, in->meta_len);
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "an item named %s already exists in the folder",
+                          in->name ? in->name : "");
+    if (rc)
+        return rc;
+    int64_t id = sqlite3_last_insert_rowid(u->db);
+    rc = sqlite_usage_add(u, (int64_t)in->body_len, err);
+    if (rc == STORE_OK && out)
+        rc = sqlite_item_get(u, id, out, err);
+    return rc;
+}
+
+static int sqlite_item_body(struct store_bu *u, int64_t id, char **body, size_t *len,
+                            struct store_err *err)
+{
+    sqlite3_stmt *st;
+    char hash[65] = "";
+    int64_t size = 0;
+    int rc;
+
+    rc = sqlite_prep(u->db, &st, err, "SELECT body, blob, size FROM items WHERE id = ?1", "i", id);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size = sqlite3_column_int64(st, 2);
+        if (sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            sqlite_text(hash, sizeof(hash), st, 1);
+            rc = STORE_OK;
+        } else {
+            int n = sqlite3_column_bytes(st, 0);
+            char *b = malloc((size_t)n + 1);
+
+            if (b == NULL) {
+                rc = store_errf(err, STORE_ENOMEM, "out of memory");
+            } else {
+                if (n)
+                    memcpy(b, sqlite3_column_blob(st, 0), (size_t)n);
+                b[n] = '\0';
+                *body = b;
+                *len = (size_t)n;
+                rc = 1; /* done: inline */
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such item");
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    if (rc == 1)
+        return STORE_OK;
+    if (rc)
+        return rc;
+    rc = sqlite_blob_read(u, hash, size, body, err);
+    if (rc == STORE_OK)
+        *len = (size_t)size;
+    return rc;
+}
+
+static int sqlite_item_meta(struct store_bu *u, int64_t id, void **meta, size_t *len,
+                            struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    *meta = NULL;
+    *len = 0;
+    rc = sqlite_prep(u->db, &st, err, "SELECT meta FROM items WHERE id = ?1", "i", id);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+
+        rc = STORE_OK;
+        if (n > 0) {
+            *meta = malloc((size_t)n);
+            if (*meta == NULL) {
+                rc = store_errf(err, STORE_ENOMEM, "out of memory");
+            } else {
+                memcpy(*meta, sqlite3_column_blob(st, 0), (size_t)n);
+                *len = (size_t)n;
+            }
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such item");
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Reads what removing or rewriting an item needs to know. */
+struct sqlite_item_core {
+    int64_t folder_id, uid, size;
+    char name[256];
+    char blob[65];
+};
+
+static int sqlite_item_core(struct store_bu *u, int64_t id, struct sqlite_item_core *c,
+                            struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT folder_id, uid, size, name, blob FROM items WHERE id = ?1", "i", id);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        c->folder_id = sqlite3_column_int64(st, 0);
+        c->uid = sqlite3_column_int64(st, 1);
+        c->size = sqlite3_column_int64(st, 2);
+        sqlite_text(c->name, sizeof(c->name), st, 3);
+        sqlite_text(c->blob, sizeof(c->blob), st, 4);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no such item");
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_item_replace(struct store_bu *u, int64_t id, const struct store_item_new *in,
+                               int64_t modseq, int64_t now, struct store_err *err)
+{
+    struct sqlite_item_core c;
+    char hash[65];
+    int rc;
+
+    rc = sqlite_item_core(u, id, &c, err);
+    if (rc)
+        return rc;
+    rc = sqlite_body_prepare(u, in, hash, err);
+    if (rc)
+        return rc;
+    rc = sqlite_run(u->db, NULL, err,
+                    "UPDATE items SET body = ?2, blob = ?3, size = ?4, modseq = ?5, mtime = ?6,"
+                    " ctype = coalesce(?7, ctype), ext_uid = coalesce(?8, ext_uid),"
+                    " meta = CASE WHEN ?9 THEN ?10 ELSE meta END WHERE id = ?1",
+                    "ibtiiittib", id, hash[0] ? NULL : (const void *)(in->body ? in->body : ""),
+                    hash[0] ? (size_t)0 : in->body_len, hash[0] ? hash : NULL,
+                    (int64_t)in->body_len, modseq, now, in->ctype, in->ext_uid,
+                    (int64_t)(in->meta != NULL), in->meta, in->meta_len);
+    if (rc == STORE_OK)
+        rc = sqlite_usage_add(u, (int64_t)in->body_len - c.size, err);
+    if (rc == STORE_OK)
+        rc = sqlite_touch_folder(u, c.folder_id, modseq, err);
+    if (rc == STORE_OK && c.blob[0])
+        rc = sqlite_blob_note(u, c.blob, 1);
+    return rc;
+}
+
+static int sqlite_item_set_flags(struct store_bu *u, int64_t id, uint32_t flags,
+                                 const char *keywords, int64_t modseq, struct store_err *err)
+{
+    int64_t folder_id;
+    int rc = sqlite_int(u->db, &folder_id, err,
+                        "UPDATE items SET flags = ?2, keywords = ?3, modseq = ?4 WHERE id = ?1"
+                        " RETURNING folder_id",
+                        "iiti", id, (int64_t)flags, keywords ? keywords : "", modseq);
+
+    if (rc == STORE_ENOTFOUND)
+        return store_errf(err, rc, "no such item");
+    return rc ? rc : sqlite_touch_folder(u, folder_id, modseq, err);
+}
+
+static int sqlite_tomb(struct store_bu *u, int64_t id, const struct sqlite_item_core *c,
+                       int64_t modseq, struct store_err *err)
+{
+    int rc = sqlite_run(u->db, NULL, err,
+                        "INSERT INTO item_tombs(modseq, folder_id, item_id, uid, name)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5)",
+                        "iiiit", modseq, c->folder_id, id, c->uid, c->name);
+
+    return rc ? rc : sqlite_touch_folder(u, c->folder_id, modseq, err);
+}
+
+static int sqlite_item_move(struct store_bu *u, int64_t id, int64_t to_folder, int64_t modseq,
+                            struct store_err *err)
+{
+    struct sqlite_item_core c;
+    int64_t uid;
+    int rc;
+
+    rc = sqlite_item_core(u, id, &c, err);
+    if (rc == STORE_OK)
+        rc = sqlite_next_uid(u, to_folder, modseq, &uid, err);
+    if (rc)
+        return rc;
+    rc = sqlite_run(u->db, NULL, err,
+                    "UPDATE items SET folder_id = ?2, uid = ?3, modseq = ?4 WHERE id = ?1", "iiii",
+                    id, to_folder, uid, modseq);
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "an item named %s already exists in the target folder", c.name);
+    return rc ? rc : sqlite_tomb(u, id, &c, modseq, err);
+}
+
+static int sqlite_item_copy(struct store_bu *u, int64_t id, int64_t to_folder, int64_t modseq,
+                            int64_t now, int64_t *new_id, struct store_err *err)
+{
+    struct sqlite_item_core c;
+    int64_t uid;
+    int rc;
+
+    rc = sqlite_item_core(u, id, &c, err);
+    if (rc == STORE_OK)
+        rc = sqlite_next_uid(u, to_folder, modseq, &uid, err);
+    if (rc)
+        return rc;
+    /* A blob is shared by reference: copies cost no disk. */
+    rc = sqlite_run(u->db, NULL, err,
+                    "INSERT INTO items(folder_id, uid, modseq, flags, keywords, name, ext_uid,"
+                    " ctype, size, idate, mtime, body, blob, meta)"
+                    " SELECT ?2, ?3, ?4, flags, keywords, name, ext_uid, ctype, size, idate, ?5,"
+                    " body, blob, meta FROM items WHERE id = ?1",
+                    "iiiii", id, to_folder, uid, modseq, now);
+    if (rc == STORE_EEXIST)
+        return store_errf(err, rc, "an item named %s already exists in the target folder", c.name);
+    if (rc)
+        return rc;
+    *new_id = sqlite3_last_insert_rowid(u->db);
+    return sqlite_usage_add(u, c.size, err);
+}
+
+static int sqlite_item_delete(struct store_bu *u, int64_t id, int64_t modseq, struct store_err *err)
+{
+    struct sqlite_item_core c;
+    int rc;
+
+    rc = sqlite_item_core(u, id, &c, err);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err, "DELETE FROM items WHERE id = ?1", "i", id);
+    if (rc == STORE_OK)
+        rc = sqlite_usage_add(u, -c.size, err);
+    if (rc == STORE_OK)
+        rc = sqlite_tomb(u, id, &c, modseq, err);
+    if (rc == STORE_OK && c.blob[0])
+        rc = sqlite_blob_note(u, c.blob, 1);
+    return rc;
+}
+
+static int sqlite_item_list(struct store_bu *u, int64_t folder_id, uint32_t lo, uint32_t hi,
+                            store_item_cb cb, void *ctx, struct store_err *err)
+{
+    struct store_item it;
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT " ITEM_COLS " FROM items WHERE folder_id = ?1"
+                     " AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+                     "iii", folder_id, (int64_t)lo, (int64_t)hi);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite_item_row(st, 0, &it);
+        if (cb(&it, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_changes_since(struct store_bu *u, int64_t folder_id, int64_t since,
+                                store_change_cb cb, void *ctx, struct store_err *err)
+{
+    struct store_item it;
+    sqlite3_stmt *st;
+    int rc;
+
+    /* Both halves walk a (folder_id, modseq) index; at equal MODSEQ a removal comes first
+     * so an item moved away and back within one transaction ends up present. */
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT 0 AS removed, " ITEM_COLS " FROM items"
+                     " WHERE folder_id = ?1 AND modseq > ?2"
+                     " UNION ALL SELECT 1, item_id, folder_id, uid, modseq, 0, '', name, '', '',"
+                     " 0, 0, 0, 0 FROM item_tombs WHERE folder_id = ?1 AND modseq > ?2 AND ?2 > 0"
+                     " ORDER BY 5, removed DESC, 2",
+                     "ii", folder_id, since);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sqlite_item_row(st, 1, &it);
+        if (cb(&it, sqlite3_column_int(st, 0), ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Engine state                                                                           */
+
+static int sqlite_state_put(struct store_bu *u, const char *ns, const char *key, const void *val,
+                            size_t len, struct store_err *err)
+{
+    return sqlite_run(u->db, NULL, err,
+                      "INSERT INTO state(ns, k, v) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(ns, k) DO UPDATE SET v = excluded.v",
+                      "ttb", ns, key, val ? val : (const void *)"", len);
+}
+
+static int sqlite_state_get(struct store_bu *u, const char *ns, const char *key, void **val,
+                            size_t *len, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc =
+        sqlite_prep(u->db, &st, err, "SELECT v FROM state WHERE ns = ?1 AND k = ?2", "tt", ns, key);
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        char *v = malloc((size_t)n + 1);
+
+        if (v == NULL) {
+            rc = store_errf(err, STORE_ENOMEM, "out of memory");
+        } else {
+            if (n)
+                memcpy(v, sqlite3_column_blob(st, 0), (size_t)n);
+            v[n] = '\0'; /* convenient for text values; not counted in len */
+            *val = v;
+            *len = (size_t)n;
+            rc = STORE_OK;
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no state %s/%s", ns, key);
+    } else {
+        rc = sqlite_fail(u->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_state_del(struct store_bu *u, const char *ns, const char *key,
+                            struct store_err *err)
+{
+    int n = 0;
+    int rc =
+        sqlite_run(u->db, &n, err, "DELETE FROM state WHERE ns = ?1 AND k = ?2", "tt", ns, key);
+
+    if (rc == STORE_OK && n == 0)
+        return store_errf(err, STORE_ENOTFOUND, "no state %s/%s", ns, key);
+    return rc;
+}
+
+static int sqlite_state_list(struct store_bu *u, const char *ns, store_state_cb cb, void *ctx,
+                             struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc = sqlite_prep(u->db, &st, err, "SELECT k, v FROM state WHERE ns = ?1 ORDER BY k", "t", ns);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *v = sqlite3_column_blob(st, 1);
+        size_t n = (size_t)sqlite3_column_bytes(st, 1);
+
+        if (cb((const char *)sqlite3_column_text(st, 0), v, n, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Checking                                                                               */
+
+static int sqlite_check_blobs(struct store_bu *u, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    int rc, bad = 0;
+
+    if (sqlite_prep(u->db, &st, NULL,
+                    "SELECT DISTINCT blob, size FROM items WHERE blob IS NOT NULL", "") != 0) {
+        snprintf(out, outlen, "cannot list blobs: %s", sqlite3_errmsg(u->db));
+        return STORE_EIO;
+    }
+    while (!bad && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char path[PATH_MAX + 80];
+        struct stat sb;
+        const char *h = (const char *)sqlite3_column_text(st, 0);
+
+        snprintf(path, sizeof(path), "%s/%s", u->blobdir, h ? h : "");
+        if (stat(path, &sb) != 0 || sb.st_size != sqlite3_column_int64(st, 1)) {
+            snprintf(out, outlen, "blob %.64s is missing or has the wrong size", h ? h : "");
+            bad = 1;
+        }
+    }
+    sqlite3_finalize(st);
+    return bad ? STORE_EIO : STORE_OK;
+}
+
+static int sqlite_check(struct store_bu *u, char *out, size_t outlen)
+{
+    static const struct {
+        const char *sql, *msg;
+    } rules[] = {
+        {"SELECT (SELECT v FROM meta WHERE k = 'usage') <> (SELECT coalesce(sum(size), 0)"
+         " FROM items)",
+         "recorded usage differs from the sum of item sizes"},
+        {"SELECT EXISTS(SELECT 1 FROM folders f WHERE f.uidnext <= (SELECT max(uid) FROM items"
+         " WHERE folder_id = f.id))",
+         "a folder's uidnext is not above its highest UID"},
+        {"SELECT (SELECT v FROM meta WHERE k = 'modseq') < max("
+         "(SELECT coalesce(max(modseq), 0) FROM items),"
+         " (SELECT coalesce(max(modseq), 0) FROM item_tombs),"
+         " (SELECT coalesce(max(modseq), 0) FROM folders))",
+         "a change carries a MODSEQ above the counter"},
+        {"SELECT EXISTS(SELECT 1 FROM items i WHERE NOT EXISTS(SELECT 1 FROM folders f"
+         " WHERE f.id = i.folder_id))",
+         "an item belongs to no folder"},
+    };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite_prep(u->db, &st, NULL, "PRAGMA integrity_check", "") != 0) {
+        snprintf(out, outlen, "cannot check: %s", sqlite3_errmsg(u->db));
+        return STORE_EIO;
+    }
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        snprintf(out, outlen, "integrity check failed: %s", sqlite3_errmsg(u->db));
+        sqlite3_finalize(st);
+        return STORE_EIO;
+    }
+    snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    if (strcmp(out, "ok") != 0)
+        return STORE_EIO;
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        int64_t v = 0;
+
+        if (sqlite_int(u->db, &v, NULL, rules[i].sql, "") != STORE_OK || v != 0) {
+            snprintf(out, outlen, "%s", rules[i].msg);
+            return STORE_EIO;
+        }
+    }
+    rc = sqlite_check_blobs(u, out, outlen);
+    if (rc == STORE_OK)
+        snprintf(out, outlen, "ok");
+    return rc;
+}
+
+const struct store_backend store_sqlite_backend = {
+    .name = "sqlite",
+    .dir_open = sqlite_dir_open,
+    .dir_close = sqlite_dir_close,
+    .domain_insert = sqlite_domain_insert,
+    .domain_get = sqlite_domain_get,
+    .domain_list = sqlite_domain_list,
+    .domain_delete = sqlite_domain_delete,
+    .domain_set_flag = sqlite_domain_set_flag,
+    .domain_usage = sqlite_domain_usage,
+    .account_insert = sqlite_account_insert,
+    .account_get = sqlite_account_get,
+    .account_list = sqlite_account_list,
+    .account_update = sqlite_account_update,
+    .account_delete = sqlite_account_delete,
+    .alias_insert = sqlite_alias_insert,
+    .alias_delete = sqlite_alias_delete,
+    .alias_list = sqlite_alias_list,
+    .user_open = sqlite_user_open,
+    .user_close = sqlite_user_close,
+    .user_remove = sqlite_user_remove,
+    .txn_begin = sqlite_txn_begin,
+    .txn_commit = sqlite_txn_commit,
+    .txn_rollback = sqlite_txn_rollback,
+    .sp_begin = sqlite_sp_begin,
+    .sp_release = sqlite_sp_release,
+    .sp_rollback = sqlite_sp_rollback,
+    .modseq_next = sqlite_modseq_next,
+    .counters = sqlite_counters,
+    .folder_list = sqlite_folder_list,
+    .folder_get = sqlite_folder_get,
+    .folder_find = sqlite_folder_find,
+    .folder_by_role = sqlite_folder_by_role,
+    .folder_insert = sqlite_folder_insert,
+    .folder_rename = sqlite_folder_rename,
+    .folder_delete = sqlite_folder_delete,
+    .folder_set = sqlite_folder_set,
+    .folder_changes_since = sqlite_folder_changes_since,
+    .item_insert = sqlite_item_insert,
+    .item_get = sqlite_item_get,
+    .item_find = sqlite_item_find,
+    .item_body = sqlite_item_body,
+    .item_meta = sqlite_item_meta,
+    .item_replace = sqlite_item_replace,
+    .item_set_flags = sqlite_item_set_flags,
+    .item_move = sqlite_item_move,
+    .item_copy = sqlite_item_copy,
+    .item_delete = sqlite_item_delete,
+    .item_list = sqlite_item_list,
+    .changes_since = sqlite_changes_since,
+    .state_put = sqlite_state_put,
+    .state_get = sqlite_state_get,
+    .state_del = sqlite_state_del,
+    .state_list = sqlite_state_list,
+    .check = sqlite_check,
+};
