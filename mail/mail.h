@@ -21,10 +21,6 @@ struct mail_ctx {
 /* POP3 (RFC 1939, 2449, 2595): the INBOX of the authenticated user. */
 void pop3_session(struct net_conn *c, void *ctx);
 
-/* Decodes standard base64 (RFC 4648) into out; returns the length, or -1 when the input is
- * malformed or does not fit. Whitespace is not allowed (SASL responses have none). */
-ssize_t mail_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax);
-
 /* Splits a SASL PLAIN response (authzid NUL authcid NUL password). Returns 0, or -1 when
  * malformed or when authzid names someone other than authcid (no proxy logins). */
 int mail_sasl_plain(const unsigned char *resp, size_t len, char *user, size_t userlen, char *pass,

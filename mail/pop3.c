@@ -213,7 +213,7 @@ static void pop3_cmd_auth(struct pop3 *p, char *args)
         pop3_err(p, "Authentication cancelled");
         return;
     }
-    n = mail_base64_decode(initial, strlen(initial), raw, sizeof(raw));
+    n = b64_decode(initial, strlen(initial), raw, sizeof(raw), 0);
     if (n < 0 || mail_sasl_plain(raw, (size_t)n, user, sizeof(user), pass, sizeof(pass)) < 0) {
         pop3_err(p, "[AUTH] Malformed PLAIN response");
         return;

@@ -1,58 +1,13 @@
 /*
- * sasl.c — what the line protocols share for SASL: strict base64 decoding and the PLAIN
- * mechanism (RFC 4616). POP3 AUTH, IMAP AUTHENTICATE and SMTP AUTH all go through here, so
- * a malformed response is refused the same way everywhere.
+ * sasl.c — what the line protocols share for SASL: the PLAIN mechanism (RFC 4616). POP3
+ * AUTH, IMAP AUTHENTICATE and SMTP AUTH all go through here, so a malformed response is
+ * refused the same way everywhere. Base64 itself is server/b64.c.
  */
 #include <string.h>
 #include <strings.h>
 #include <sys/types.h>
 
 #include "mail/mail.h"
-
-static int sasl_b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-ssize_t mail_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax)
-{
-    size_t o = 0;
-
-    if (inlen % 4 != 0)
-        return -1;
-    for (size_t i = 0; i < inlen; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char ch = (unsigned char)in[i + k];
-            /* '=' only at the very end, at most two of them */
-            if (ch == '=' && i + 4 == inlen && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = sasl_b64_value(ch)) < 0)
-                return -1;
-        }
-        unsigned bits =
-            (unsigned)v[0] << 18 | (unsigned)v[1] << 12 | (unsigned)v[2] << 6 | (unsigned)v[3];
-        size_t n = 3 - (size_t)pad;
-        if (o + n > outmax)
-            return -1;
-        for (size_t k = 0; k < n; k++)
-            out[o++] = (unsigned char)(bits >> (16 - 8 * k));
-    }
-    return (ssize_t)o;
-}
 
 int mail_sasl_plain(const unsigned char *resp, size_t len, char *user, size_t userlen, char *pass,
                     size_t passlen)

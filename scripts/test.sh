@@ -26,14 +26,27 @@ run_suite() {
     meson test -C "$dir" --print-errorlogs --num-processes 2
     local counts
     counts=$(/usr/bin/python3 - "$dir/meson-logs/testlog.json" <<'PY'
-import json, sys
+# Counts test cases, not suites: cmocka prints "[==========] N test(s) run." and
+# "[  FAILED  ] N test(s)", unittest prints "Ran N tests" and "FAILED (failures=a, errors=b)".
+# A suite whose output has neither (crashed, timed out) counts as one failure.
+import json, re, sys
 ok = bad = 0
 for line in open(sys.argv[1]):
-    r = json.loads(line).get('result')
-    if r in ('OK', 'EXPECTEDFAIL', 'SKIP'):
-        ok += 1
-    else:
-        bad += 1
+    t = json.loads(line)
+    out = (t.get('stdout') or '') + (t.get('stderr') or '')
+    passed = t.get('result') in ('OK', 'EXPECTEDFAIL', 'SKIP')
+    m = re.search(r'\[=+\] (\d+) test\(s\) run', out) or re.search(r'^Ran (\d+) tests?', out, re.M)
+    if not m:
+        ok, bad = (ok + 1, bad) if passed else (ok, bad + 1)
+        continue
+    n = int(m.group(1))
+    f = re.search(r'\[  FAILED  \] (\d+) test', out)
+    u = re.search(r'FAILED \((?:failures=(\d+))?(?:, )?(?:errors=(\d+))?', out)
+    failed = int(f.group(1)) if f else sum(int(x or 0) for x in u.groups()) if u else 0
+    if not passed and failed == 0:
+        failed = 1
+    ok += n - min(failed, n)
+    bad += failed
 print(ok, bad)
 PY
 )

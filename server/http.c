@@ -603,49 +603,6 @@ static enum MHD_Result http_refuse(struct http_req *r, int status, const char *t
  * Authentication
  * ------------------------------------------------------------------------------------ */
 
-static int http_b64_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* Strict base64 (padding required, none inside). Returns the decoded length or -1. */
-static long http_b64_decode(const char *in, size_t n, unsigned char *out, size_t outlen)
-{
-    size_t o = 0;
-
-    if (n == 0 || n % 4 != 0 || n / 4 * 3 > outlen)
-        return -1;
-    for (size_t i = 0; i < n; i += 4) {
-        int v[4], pad = 0;
-        for (int k = 0; k < 4; k++) {
-            unsigned char c = (unsigned char)in[i + (size_t)k];
-            if (c == '=' && i + 4 == n && k >= 2) {
-                v[k] = 0;
-                pad++;
-                continue;
-            }
-            if (pad || (v[k] = http_b64_val(c)) < 0)
-                return -1;
-        }
-        out[o++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
-        if (pad < 2)
-            out[o++] = (unsigned char)((v[1] & 0xf) << 4 | v[2] >> 2);
-        if (pad < 1)
-            out[o++] = (unsigned char)((v[2] & 0x3) << 6 | v[3]);
-    }
-    return (long)o;
-}
-
 /* Splits "Basic base64(login:password)" into buf: buf holds "login\0password\0".
  * Returns 0, 1 when there is no Basic credential at all, -1 when it is malformed. */
 static int http_basic_parse(const char *hdr, char *buf, size_t buflen, const char **login,
@@ -665,9 +622,9 @@ static int http_basic_parse(const char *hdr, char *buf, size_t buflen, const cha
     while (*hdr == ' ' || *hdr == '\t')
         hdr++;
     n = strcspn(hdr, " \t");
-    if (n > HTTP_AUTH_B64_MAX || hdr[n + strspn(hdr + n, " \t")] != '\0')
+    if (n == 0 || n > HTTP_AUTH_B64_MAX || hdr[n + strspn(hdr + n, " \t")] != '\0')
         return -1;
-    len = http_b64_decode(hdr, n, (unsigned char *)buf, buflen - 1);
+    len = b64_decode(hdr, n, (unsigned char *)buf, buflen - 1, 0);
     if (len < 0)
         return -1;
     buf[len] = '\0';

@@ -312,4 +312,14 @@ int cli_run(int argc, char **argv, const char *config_path, int json);
 /* The program's usage (every command), on stdout or stderr. */
 void cli_usage(int to_stderr);
 
+/* ---------------------------------------------------------------------------------------
+ * base64 (b64.c)
+ * ------------------------------------------------------------------------------------ */
+/* Decodes into out (at most outmax bytes); returns the length or -1. Strict (lenient 0):
+ * whole quanta with padding only at the end and nothing else (credentials). Lenient:
+ * whitespace and stray characters skipped, padding optional (MIME). */
+ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax, int lenient);
+/* Encodes with padding, NUL-terminated; returns the length, 0 if outmax is too small. */
+size_t b64_encode(const unsigned char *in, size_t len, char *out, size_t outmax);
+
 #endif
