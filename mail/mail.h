@@ -16,10 +16,14 @@ struct mail_ctx {
     const char *hostname; /* for greetings */
     int allow_plaintext;  /* plain-text logins allowed without TLS on this listener */
     int idle_timeout_ms;  /* inactivity before a session is closed */
+    struct deliver *deliver; /* SMTP: the delivery pipeline */
+    int submission;          /* SMTP: a submission listener (587/465): AUTH before MAIL */
 };
 
 /* POP3 (RFC 1939, 2449, 2595): the INBOX of the authenticated user. */
 void pop3_session(struct net_conn *c, void *ctx);
+/* IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) with the extensions it advertises. */
+void imap_session(struct net_conn *c, void *ctx);
 
 /* Splits a SASL PLAIN response (authzid NUL authcid NUL password). Returns 0, or -1 when
  * malformed or when authzid names someone other than authcid (no proxy logins). */
@@ -48,5 +52,80 @@ int mail_store_message(struct store_user *u, int64_t folder_id, const struct mai
 int mail_normalize(const char *in, size_t len, char **out, size_t *outlen);
 /* Finds a mail folder by its path ("INBOX", "Archive.Inbox.2023"; INBOX in any case). */
 int mail_folder_resolve(struct store_user *u, const char *path, struct store_folder *out);
+
+/* ---------------------------------------------------------------------------------------
+ * SMTP (smtp.c): MX on 25/26 and submission on 587 (STARTTLS) and 465 (implicit TLS).
+ * The listener's mail_ctx says which: submission listeners require AUTH before MAIL.
+ * ------------------------------------------------------------------------------------ */
+void smtp_session(struct net_conn *c, void *ctx);
+
+/* ---------------------------------------------------------------------------------------
+ * The delivery pipeline (deliver.c): the one place a message goes from an envelope to
+ * mailboxes and the outbound queue. SMTP (MX and submission), ActiveSync SendMail and
+ * migration all call it.
+ * ------------------------------------------------------------------------------------ */
+struct queue;
+
+/* A reply in SMTP terms, whatever the caller speaks: code 250/451/452/550/552/553/554...,
+ * the enhanced status ("5.1.1") and the text customers see. */
+struct deliver_reply {
+    int code;
+    char enhanced[16];
+    char text[256];
+};
+
+struct deliver_env {
+    const char *mail_from;  /* reverse path; "" is the null sender (bounces) */
+    const char *auth_user;  /* authenticated submitter's address, or NULL (MX) */
+    const char *helo;       /* for Received:; may be NULL */
+    const char *client_ip;  /* for Received:; may be NULL */
+    const char *protocol;   /* "ESMTPSA", "ESMTPS", "ESMTP", "ActiveSync"... */
+    const char *ret;        /* DSN RET (FULL/HDRS) or NULL */
+    const char *envid;      /* DSN ENVID or NULL */
+};
+
+struct deliver {
+    struct store *store;
+    struct queue *queue;    /* NULL: external recipients are refused (tests, tools) */
+    const struct config *cfg;
+};
+
+/* At RCPT time: may this recipient be accepted? Unauthenticated sessions (MX) take only
+ * addresses of hosted domains that resolve to something (mailbox, alias, catch-all:
+ * otherwise 550 5.1.1; never relay: 550 5.7.1); authenticated ones also take external
+ * addresses. A full mailbox gives 452 4.2.2. Fills r; returns 0 when accepted. */
+int deliver_check_rcpt(struct deliver *d, const struct deliver_env *env, const char *rcpt,
+                       struct deliver_reply *r);
+
+/* Delivers a message (RFC 5322 bytes, CRLF) to the accepted recipients: aliases and
+ * forwards expanded (loops detected), each local mailbox gets exactly one copy (durably
+ * committed), external targets are queued (durably). Returns 0 with r = 250 only when
+ * everything is durable; otherwise r says why (4xx: try again; 5xx: refused). rcpt_replies,
+ * when non-NULL, gets one reply per recipient (LMTP-style) in the same order. */
+int deliver_message(struct deliver *d, const struct deliver_env *env, const char *const *rcpts,
+                    size_t nrcpts, const char *msg, size_t len, struct deliver_reply *r,
+                    struct deliver_reply *rcpt_replies);
+
+/* Outgoing mail sent by an authenticated user (SMTP submission, ActiveSync SendMail) is
+ * counted here: 50 a minute and 500 an hour per account by default. 0 when allowed (and
+ * counted), else r is 451 4.7.1 (minute) or 550 "Administrative Prohibition" (hour). */
+int deliver_rate_check(struct deliver *d, const char *address, size_t nrcpts,
+                       struct deliver_reply *r);
+
+/* ---------------------------------------------------------------------------------------
+ * The outbound queue (queue.c): durable on disk under data_dir/queue/, delivered by its
+ * own threads to the recipients' MX (or a configured smarthost / static route), with
+ * opportunistic STARTTLS, retries with backoff for 5 days, delay notices and RFC 3464
+ * bounces, DKIM-signed (dkim.c) with the sender domain's key.
+ * ------------------------------------------------------------------------------------ */
+struct queue *queue_open(struct store *s, const struct config *cfg, char *err, size_t errlen);
+/* Starts the delivery threads (serve only; the CLI opens the queue without them). */
+int queue_start(struct queue *q, struct deliver *d);
+void queue_close(struct queue *q);
+/* Adds a message for external recipients; returns only when it is durable (fsync). id
+ * receives the queue id. */
+int queue_submit(struct queue *q, const char *mail_from, const char *const *rcpts, size_t n,
+                 const char *msg, size_t len, const char *envid, const char *ret, char *id,
+                 size_t idlen, char *err, size_t errlen);
 
 #endif

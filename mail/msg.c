@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "mail/mail.h"
+#include "mail/mime.h"
 
 int mail_normalize(const char *in, size_t len, char **out, size_t *outlen)
 {
@@ -44,10 +45,20 @@ int mail_store_message(struct store_user *u, int64_t folder_id, const struct mai
                        struct store_item *out, struct store_err *err)
 {
     char *norm = NULL;
-    size_t nlen = 0;
+    void *meta = NULL;
+    size_t nlen = 0, mlen = 0;
     int rc;
 
     if (mail_normalize(m->data, m->len, &norm, &nlen) < 0) {
+        if (err) {
+            err->code = STORE_ENOMEM;
+            snprintf(err->msg, sizeof(err->msg), "out of memory");
+        }
+        return STORE_ENOMEM;
+    }
+    /* Parsed once here, so no reader ever parses it again (mime_cache.c). */
+    if (mime_cache_build(norm, nlen, &meta, &mlen) < 0) {
+        free(norm);
         if (err) {
             err->code = STORE_ENOMEM;
             snprintf(err->msg, sizeof(err->msg), "out of memory");
@@ -62,9 +73,12 @@ int mail_store_message(struct store_user *u, int64_t folder_id, const struct mai
         .keywords = m->keywords,
         .idate = m->idate ? m->idate : time(NULL),
         .no_quota = m->no_quota,
+        .meta = meta,
+        .meta_len = mlen,
     };
     rc = store_item_add(u, folder_id, &in, out, err);
     free(norm);
+    free(meta);
     return rc;
 }
 

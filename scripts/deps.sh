@@ -7,10 +7,16 @@ set -euo pipefail
 build_pkgs=(meson ninja-build gcc pkg-config
             libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libssl-dev
             libinih-dev libcrypt-dev openssl)
-test_pkgs=(libcmocka-dev python3 sqlite3 curl)
+test_pkgs=(libcmocka-dev python3 sqlite3 curl isync nodejs
+           # npm: only when the machine has none (a NodeSource nodejs bundles npm and
+           # conflicts with Debian's npm package)
+           $(command -v npm >/dev/null 2>&1 || echo npm))
+
+# The libFuzzer smoke run of scripts/test.sh (clang's fuzzer runtime).
+fuzz_pkgs=(clang libclang-rt-14-dev)
 
 want=("${build_pkgs[@]}")
-[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}" "${fuzz_pkgs[@]}")
 
 missing=()
 for p in "${want[@]}"; do

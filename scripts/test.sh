@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Polaris and runs every test: unit (cmocka) and integration (real binary, real
-# clients), first in a normal build, then again in an AddressSanitizer + UBSan build.
+# clients), first in a normal build, then again in an AddressSanitizer + UBSan build, then
+# a short libFuzzer run of every parser.
 #   scripts/test.sh            everything
 #   scripts/test.sh --quick    the normal build only
 set -uo pipefail
@@ -59,6 +60,12 @@ PY
 run_suite build
 if [ "${1:-}" != "--quick" ]; then
     run_suite build-asan -Db_sanitize=address,undefined -Dbuildtype=debug
+    # Every parser's libFuzzer target, briefly, in its own instrumented build.
+    fuzz_out=$(FUZZ_SECONDS=${FUZZ_SECONDS:-15} bash scripts/fuzz.sh)
+    echo "$fuzz_out"
+    set -- $(echo "$fuzz_out" | sed -n 's/^fuzz: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p')
+    total_pass=$((total_pass + ${1:-0}))
+    total_fail=$((total_fail + ${2:-1}))
 fi
 
 echo "tests: $total_pass passed, $total_fail failed"

@@ -61,6 +61,17 @@ static const struct config_key config_keys[] = {
     CFG_STR("listen", "smtp", smtp, CK_ADDR),
     CFG_STR("listen", "submission", submission, CK_ADDR),
     CFG_STR("listen", "submissions", submissions, CK_ADDR),
+    CFG_STR("listen", "smtp_alt", smtp_alt, CK_ADDR),
+    {"smtp", "max_message", CK_SIZE, offsetof(struct config, smtp_max_message), sizeof(int64_t),
+     0, 0},
+    CFG_INT("smtp", "max_recipients", smtp_max_rcpts, 1, 100000),
+    CFG_INT("smtp", "rate_per_minute", smtp_rate_minute, 1, 1000000),
+    CFG_INT("smtp", "rate_per_hour", smtp_rate_hour, 1, 10000000),
+    CFG_STR("smtp", "smarthost", smarthost, CK_ADDR),
+    CFG_STR("smtp", "resolver", resolver, CK_ADDR),
+    CFG_INT("smtp", "queue_lifetime", queue_lifetime, 60, 86400 * 30),
+    CFG_STR("smtp", "dkim_selector", dkim_selector, CK_STR),
+    CFG_INT("smtp", "autoreply_days", autoreply_days, 0, 365),
     CFG_STR("tls", "cert", tls_cert, CK_STR),
     CFG_STR("tls", "key", tls_key, CK_STR),
     CFG_INT("auth", "fail_max", auth_fail_max, 1, 1000000),
@@ -96,6 +107,13 @@ void config_defaults(struct config *cfg)
     cfg->auth_fail_max = 10;
     cfg->auth_fail_window = 300;
     cfg->auth_cache_ttl = 300;
+    cfg->smtp_max_message = 25 * 1024 * 1024; /* what customers are told: 25 MB */
+    cfg->smtp_max_rcpts = 100;
+    cfg->smtp_rate_minute = 50;
+    cfg->smtp_rate_hour = 500;
+    cfg->queue_lifetime = 5 * 86400;
+    snprintf(cfg->dkim_selector, sizeof(cfg->dkim_selector), "polaris");
+    cfg->autoreply_days = 7;
     cfg->path = NULL;
 }
 

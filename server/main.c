@@ -42,27 +42,28 @@ static void main_raise_nofile(void)
         log_warn("server", "cannot raise the open-file limit: %s", strerror(errno));
 }
 
-/* The line-protocol listeners of [listen]. Those whose engine is not built yet are left off
- * with a warning rather than failing the start. */
+/* The line-protocol listeners of [listen]. */
 struct main_line {
     const char *name;
     const char *addr;
     int implicit_tls;
-    net_session_fn fn; /* NULL: engine not part of this build */
+    net_session_fn fn;
+    int submission;    /* SMTP submission (AUTH required) rather than MX */
 };
 
-#define MAIN_NLINES 7
+#define MAIN_NLINES 8
 
 static void main_line_table(const struct config *cfg, struct main_line out[MAIN_NLINES])
 {
     const struct main_line l[MAIN_NLINES] = {
-        {"imap", cfg->imap, 0, NULL},
-        {"imaps", cfg->imaps, 1, NULL},
-        {"pop3", cfg->pop3, 0, pop3_session},
-        {"pop3s", cfg->pop3s, 1, pop3_session},
-        {"smtp", cfg->smtp, 0, NULL},
-        {"submission", cfg->submission, 0, NULL},
-        {"submissions", cfg->submissions, 1, NULL},
+        {"imap", cfg->imap, 0, imap_session, 0},
+        {"imaps", cfg->imaps, 1, imap_session, 0},
+        {"pop3", cfg->pop3, 0, pop3_session, 0},
+        {"pop3s", cfg->pop3s, 1, pop3_session, 0},
+        {"smtp", cfg->smtp, 0, smtp_session, 0},
+        {"smtp_alt", cfg->smtp_alt, 0, smtp_session, 0},
+        {"submission", cfg->submission, 0, smtp_session, 1},
+        {"submissions", cfg->submissions, 1, smtp_session, 1},
     };
     memcpy(out, l, sizeof(l));
 }
@@ -86,7 +87,7 @@ struct main_lines {
 };
 
 static int main_start_lines(struct main_lines *ml, const struct config *cfg, struct store *st,
-                            struct auth *auth, char *err, size_t errlen)
+                            struct auth *auth, struct deliver *dl, char *err, size_t errlen)
 {
     struct main_line t[MAIN_NLINES];
 
@@ -94,13 +95,6 @@ static int main_start_lines(struct main_lines *ml, const struct config *cfg, str
     for (int i = 0; i < MAIN_NLINES; i++) {
         if (!t[i].addr[0])
             continue;
-        if (!t[i].fn) {
-            log_warn("server",
-                     "[listen] %s = %s: the %s engine is not part of this build; "
-                     "listener left off",
-                     t[i].name, t[i].addr, t[i].name);
-            continue;
-        }
         if (!ml->tls && !(ml->tls = tls_ctx_new(cfg->tls_cert, cfg->tls_key, err, errlen)))
             return -1;
         ml->ctx[i] = (struct mail_ctx){
@@ -110,6 +104,8 @@ static int main_start_lines(struct main_lines *ml, const struct config *cfg, str
             .hostname = cfg->hostname,
             .allow_plaintext = cfg->allow_plaintext == 2 ||
                                (cfg->allow_plaintext == 1 && main_addr_is_loopback(t[i].addr)),
+            .deliver = dl,
+            .submission = t[i].submission,
         };
         struct net_listen_opts o = {.name = t[i].name,
                                     .addr = t[i].addr,
@@ -178,6 +174,8 @@ static int main_serve(const struct main_opts *o)
     struct auth *auth = NULL;
     struct http_server *h = NULL;
     struct main_lines ml = {0};
+    struct queue *queue = NULL;
+    struct deliver dl = {0};
     enum log_level lvl = LOG_INFO;
     sigset_t set;
     char err[CFG_PATH_MAX + 512];
@@ -203,6 +201,8 @@ static int main_serve(const struct main_opts *o)
         fprintf(stderr, "polaris: cannot open the data dir %s: %s\n", cfg.data_dir, se.msg);
         goto err;
     }
+    if (store_notify_listen(st, &se) != STORE_OK) /* only wake-ups from other processes */
+        log_warn("server", "changes made by other processes will not wake IDLE: %s", se.msg);
     if (access(cfg.data_dir, W_OK) != 0) {
         fprintf(stderr, "polaris: the data dir %s is not writable: %s\n", cfg.data_dir,
                 strerror(errno));
@@ -216,7 +216,17 @@ static int main_serve(const struct main_opts *o)
         fprintf(stderr, "polaris: cannot set up authentication\n");
         goto err;
     }
-    if (main_start_lines(&ml, &cfg, st, auth, err, sizeof(err)) != 0) {
+    /* The outbound queue and the delivery pipeline every engine hands mail to. */
+    if (!(queue = queue_open(st, &cfg, err, sizeof(err)))) {
+        fprintf(stderr, "polaris: queue: %s\n", err);
+        goto err;
+    }
+    dl = (struct deliver){.store = st, .queue = queue, .cfg = &cfg};
+    if (queue_start(queue, &dl) != 0) {
+        fprintf(stderr, "polaris: cannot start the outbound queue\n");
+        goto err;
+    }
+    if (main_start_lines(&ml, &cfg, st, auth, &dl, err, sizeof(err)) != 0) {
         fprintf(stderr, "polaris: cannot listen: %s\n", err);
         goto err;
     }
@@ -249,6 +259,7 @@ err:
         http_server_free(h);
     }
     main_stop_lines(&ml);
+    queue_close(queue); /* after the sessions that submit to it */
     auth_free(auth);
     if (st)
         store_close(st);

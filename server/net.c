@@ -158,39 +158,38 @@ static int64_t net_deadline(int timeout_ms)
     return timeout_ms < 0 ? -1 : net_now_ms() + timeout_ms;
 }
 
+/* Lines are copied into the caller's buffer as they arrive, so a line may be longer than
+ * the connection's read buffer: only the caller's max bounds it. */
 ssize_t net_read_line(struct net_conn *c, char *buf, size_t max, int timeout_ms)
 {
     int64_t deadline = net_deadline(timeout_ms);
-    size_t scanned = 0;
+    size_t got = 0;
 
     for (;;) {
         char *start = c->rbuf + c->rpos;
         size_t avail = c->rlen - c->rpos;
-        char *lf = memchr(start + scanned, '\n', avail - scanned);
+        char *lf = avail ? memchr(start, '\n', avail) : NULL;
+        size_t take = lf ? (size_t)(lf - start) + 1 : avail;
+
         if (c->skip_to_lf) {
             /* Discard what remains of a line already reported as too long. */
-            c->rpos += lf ? (size_t)(lf - start) + 1 : avail;
+            c->rpos += take;
             c->skip_to_lf = lf == NULL;
-            scanned = 0;
-            if (lf)
-                continue;
-        } else if (lf) {
-            size_t len = (size_t)(lf - start) + 1;
-            if (len + 1 > max) {
-                c->rpos += len;
-                return NET_ETOOLONG;
-            }
-            memcpy(buf, start, len);
-            buf[len] = '\0';
-            c->rpos += len;
-            return (ssize_t)len;
-        } else if (avail + 1 > max) {
-            c->rpos += avail;
-            c->skip_to_lf = 1;
+        } else if (got + take + 1 > max) {
+            c->rpos += take;
+            c->skip_to_lf = lf == NULL;
             return NET_ETOOLONG;
         } else {
-            scanned = avail;
+            memcpy(buf + got, start, take);
+            got += take;
+            c->rpos += take;
+            if (lf) {
+                buf[got] = '\0';
+                return (ssize_t)got;
+            }
         }
+        if (lf)
+            continue;
         int n = net_fill(c, deadline);
         if (n == 0)
             return NET_EOF;

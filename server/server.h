@@ -31,6 +31,17 @@ struct config {
     char imap[CFG_ADDR_MAX], imaps[CFG_ADDR_MAX];
     char pop3[CFG_ADDR_MAX], pop3s[CFG_ADDR_MAX];
     char smtp[CFG_ADDR_MAX], submission[CFG_ADDR_MAX], submissions[CFG_ADDR_MAX];
+    char smtp_alt[CFG_ADDR_MAX]; /* a second MX listener (port 26 where 25 is blocked) */
+    /* [smtp] */
+    int64_t smtp_max_message;   /* SIZE: 25 MiB unless set */
+    int smtp_max_rcpts;         /* recipients per message */
+    int smtp_rate_minute;       /* messages an account may send a minute (default 50) */
+    int smtp_rate_hour;         /* and an hour (default 500) */
+    char smarthost[CFG_ADDR_MAX]; /* host:port all outbound mail goes to; empty: MX lookup */
+    char resolver[CFG_ADDR_MAX];  /* ip:port of the DNS server for MX; empty: the system's */
+    int queue_lifetime;         /* seconds before an undeliverable message bounces (5 days) */
+    char dkim_selector[64];     /* selector of new DKIM keys */
+    int autoreply_days;         /* an auto-reply goes to one sender once per this many days */
     /* [tls] — empty cert/key: a self-signed pair is generated in data_dir/tls/ */
     char tls_cert[CFG_PATH_MAX], tls_key[CFG_PATH_MAX];
     /* [auth] */

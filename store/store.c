@@ -206,7 +206,7 @@ int store_open(struct store **out, const struct store_config *cfg, struct store_
         return store_errf(err, STORE_EINVAL, "unknown store backend \"%s\"", cfg->backend);
     }
     s->data_dir = strdup(cfg->data_dir);
-    s->hub = store_hub_new();
+    s->hub = s->data_dir ? store_hub_new(s->data_dir) : NULL;
     if (s->data_dir == NULL || s->hub == NULL) {
         rc = store_errf(err, STORE_ENOMEM, "out of memory");
         goto err;
@@ -527,6 +527,8 @@ int store_domain_del(struct store *s, const char *name, int force, struct store_
                         d.name, (long long)users, (long long)aliases);
     if (rc == STORE_OK)
         rc = s->be->domain_delete(s->dir, d.id, err);
+    if (rc == STORE_OK) /* its settings and its addresses' go with it */
+        rc = s->be->setting_del(s->dir, d.name, NULL, err);
     pthread_mutex_unlock(&s->dir_lock);
     if (rc)
         return rc;
@@ -560,6 +562,57 @@ int store_domain_set_verified(struct store *s, const char *name, int verified,
                               struct store_err *err)
 {
     return store_domain_flag(s, name, STORE_DOMAIN_VERIFIED, verified, err);
+}
+
+/* ------------------------------------------------------------------------------------- */
+/* Directory: settings                                                                    */
+
+static int store_setting_scope_ok(const char *scope, const char *key, struct store_err *err)
+{
+    if (!scope || !*scope || strlen(scope) > 320 || (key && (!*key || strlen(key) > 64)))
+        return store_errf(err, STORE_EINVAL, "bad setting scope or key");
+    return STORE_OK;
+}
+
+int store_setting_put(struct store *s, const char *scope, const char *key, const void *val,
+                      size_t len, struct store_err *err)
+{
+    int rc = store_setting_scope_ok(scope, key, err);
+
+    if (rc)
+        return rc;
+    if (len > 1024 * 1024)
+        return store_errf(err, STORE_EINVAL, "setting %s too large", key);
+    pthread_mutex_lock(&s->dir_lock);
+    rc = s->be->setting_put(s->dir, scope, key, val, len, err);
+    pthread_mutex_unlock(&s->dir_lock);
+    return rc;
+}
+
+int store_setting_get(struct store *s, const char *scope, const char *key, void **val,
+                      size_t *len, struct store_err *err)
+{
+    int rc = store_setting_scope_ok(scope, key, err);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->dir_lock);
+    rc = s->be->setting_get(s->dir, scope, key, val, len, err);
+    pthread_mutex_unlock(&s->dir_lock);
+    return rc;
+}
+
+int store_setting_del(struct store *s, const char *scope, const char *key,
+                      struct store_err *err)
+{
+    int rc = store_setting_scope_ok(scope, key, err);
+
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&s->dir_lock);
+    rc = s->be->setting_del(s->dir, scope, key, err);
+    pthread_mutex_unlock(&s->dir_lock);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------- */
@@ -736,6 +789,8 @@ int store_account_del(struct store *s, const char *address, struct store_err *er
         return rc;
     pthread_mutex_lock(&s->dir_lock);
     rc = s->be->account_delete(s->dir, a.id, err);
+    if (rc == STORE_OK)
+        rc = s->be->setting_del(s->dir, a.address, NULL, err);
     pthread_mutex_unlock(&s->dir_lock);
     if (rc)
         return rc;

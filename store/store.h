@@ -163,6 +163,18 @@ typedef int (*store_alias_cb)(const char *source, const char *target, void *ctx)
 int store_alias_list(struct store *s, const char *domain, const char *source, store_alias_cb cb,
                      void *ctx, struct store_err *err);
 
+/* Directory settings kept for a domain or an address (the scope: "example.com" or
+ * "alice@example.com"), each under a key, e.g. a domain's "dkim.key", an address's
+ * "autoreply". Values are the owning engine's format. They go with their domain or user:
+ * deleting either removes them. STORE_ENOTFOUND when absent; *val is malloc'd and
+ * NUL-terminated (not counted in len). */
+int store_setting_put(struct store *s, const char *scope, const char *key, const void *val,
+                      size_t len, struct store_err *err);
+int store_setting_get(struct store *s, const char *scope, const char *key, void **val,
+                      size_t *len, struct store_err *err);
+int store_setting_del(struct store *s, const char *scope, const char *key,
+                      struct store_err *err);
+
 /* ---------------------------------------------------------------------------------------
  * Per-user store
  * ------------------------------------------------------------------------------------ */
@@ -376,7 +388,10 @@ typedef void (*store_notify_fn)(const char *address, int64_t modseq, void *ctx);
 struct store_sub *store_subscribe(struct store *s, const char *address, store_notify_fn fn,
                                   void *ctx);
 void store_unsubscribe(struct store *s, struct store_sub *sub);
-/* Subscribers to all users (e.g. metrics); address passed to fn per event. */
+/* address NULL counts every subscription. */
 size_t store_subscriber_count(struct store *s, const char *address);
+/* In the serving process: also take notifications from other processes sharing the data
+ * dir (admin CLI, imports), which send them to data_dir/notify.sock after their commits. */
+int store_notify_listen(struct store *s, struct store_err *err);
 
 #endif

@@ -55,6 +55,14 @@ struct store_backend {
                            struct store_err *err);
     int (*domain_usage)(struct store_bdir *d, int64_t id, int64_t *users, int64_t *aliases,
                         struct store_err *err);
+    /* Directory settings by (scope, key); setting_del with key NULL removes a scope's all
+     * (a domain's scope includes its addresses'). */
+    int (*setting_put)(struct store_bdir *d, const char *scope, const char *key, const void *val,
+                       size_t len, struct store_err *err);
+    int (*setting_get)(struct store_bdir *d, const char *scope, const char *key, void **val,
+                       size_t *len, struct store_err *err);
+    int (*setting_del)(struct store_bdir *d, const char *scope, const char *key,
+                       struct store_err *err);
     int (*account_insert)(struct store_bdir *d, const struct store_account *a, int64_t *id,
                           struct store_err *err);
     int (*account_get)(struct store_bdir *d, const char *domain, const char *localpart,
@@ -156,7 +164,7 @@ extern const struct store_backend store_sqlite_backend;
 
 /* The notification hub (store_notify.c), one per struct store. */
 struct store_hub;
-struct store_hub *store_hub_new(void);
+struct store_hub *store_hub_new(const char *data_dir);
 void store_hub_free(struct store_hub *h);
 struct store_hub *store_hub_of(struct store *s);
 /* Called by store.c after a commit that took `modseq`, with no store lock held. */

@@ -529,7 +529,12 @@ static const char sqlite_dir_schema[] =
     " domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,"
     " localpart TEXT NOT NULL,"
     " target TEXT NOT NULL,"
-    " UNIQUE(domain_id, localpart, target));";
+    " UNIQUE(domain_id, localpart, target));"
+    "CREATE TABLE IF NOT EXISTS settings("
+    " scope TEXT NOT NULL,"
+    " k TEXT NOT NULL,"
+    " v BLOB NOT NULL,"
+    " PRIMARY KEY(scope, k)) WITHOUT ROWID;";
 
 static int sqlite_dir_open(const struct store_bcfg *cfg, struct store_bdir **out,
                            struct store_err *err)
@@ -693,6 +698,61 @@ static int sqlite_domain_usage(struct store_bdir *d, int64_t id, int64_t *users,
         rc = sqlite_int(d->db, aliases, err, "SELECT count(*) FROM aliases WHERE domain_id = ?1",
                         "i", id);
     return rc;
+}
+
+/* Directory settings: (scope, key) → value, scope a domain name or an address. */
+
+static int sqlite_setting_put(struct store_bdir *d, const char *scope, const char *key,
+                              const void *val, size_t len, struct store_err *err)
+{
+    return sqlite_run(d->db, NULL, err,
+                      "INSERT INTO settings(scope, k, v) VALUES(?1, ?2, ?3)"
+                      " ON CONFLICT(scope, k) DO UPDATE SET v = excluded.v",
+                      "ttb", scope, key, val ? val : (const void *)"", len);
+}
+
+static int sqlite_setting_get(struct store_bdir *d, const char *scope, const char *key,
+                              void **val, size_t *len, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(d->db, &st, err, "SELECT v FROM settings WHERE scope = ?1 AND k = ?2",
+                         "tt", scope, key);
+
+    if (rc)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        char *v = malloc((size_t)n + 1);
+        if (v == NULL) {
+            rc = store_errf(err, STORE_ENOMEM, "out of memory");
+        } else {
+            if (n)
+                memcpy(v, sqlite3_column_blob(st, 0), (size_t)n);
+            v[n] = '\0'; /* convenient for text values; not counted in len */
+            *val = v;
+            *len = (size_t)n;
+            rc = STORE_OK;
+        }
+    } else if (rc == SQLITE_DONE) {
+        rc = store_errf(err, STORE_ENOTFOUND, "no setting %s for %s", key, scope);
+    } else {
+        rc = sqlite_fail(d->db, rc, err);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* key NULL: every setting of the scope; a domain scope also takes its addresses'. */
+static int sqlite_setting_del(struct store_bdir *d, const char *scope, const char *key,
+                              struct store_err *err)
+{
+    if (key)
+        return sqlite_run(d->db, NULL, err, "DELETE FROM settings WHERE scope = ?1 AND k = ?2",
+                          "tt", scope, key);
+    return sqlite_run(d->db, NULL, err,
+                      "DELETE FROM settings WHERE scope = ?1 OR scope LIKE '%@' || ?1", "t",
+                      scope);
 }
 
 #define ACCOUNT_COLS                                                                               \
@@ -1965,6 +2025,9 @@ const struct store_backend store_sqlite_backend = {
     .domain_list = sqlite_domain_list,
     .domain_delete = sqlite_domain_delete,
     .domain_set_flag = sqlite_domain_set_flag,
+    .setting_put = sqlite_setting_put,
+    .setting_get = sqlite_setting_get,
+    .setting_del = sqlite_setting_del,
     .domain_usage = sqlite_domain_usage,
     .account_insert = sqlite_account_insert,
     .account_get = sqlite_account_get,

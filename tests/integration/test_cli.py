@@ -466,12 +466,13 @@ class CliTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(self.p.data_dir, r.stderr)
 
-    def test_serve_line_listener_not_built_is_a_warning(self):
+    def test_serve_starts_and_stops_line_listeners(self):
         with open(self.p.config_path, 'a') as f:
-            f.write('imap = 127.0.0.1:0\n')
+            f.write('imap = 127.0.0.1:0\npop3 = 127.0.0.1:0\n')
         self.p.start()
         self.assertEqual(self.p.stop(), 0)
-        self.assertRegex(self.p.log(), r'WARN server: \[listen\] imap = 127\.0\.0\.1:0: ')
+        self.assertRegex(self.p.log(), r'INFO server: listening on imap port [1-9]\d*')
+        self.assertRegex(self.p.log(), r'INFO server: listening on pop3 port [1-9]\d*')
 
 
 if __name__ == '__main__':

@@ -383,6 +383,43 @@ static void test_aliases(void **state)
 
 /* ------------------------------------------------------------------------------------- */
 
+static void test_settings(void **state)
+{
+    struct fx *f = *state;
+    struct store_err e = {0};
+    void *v = NULL;
+    size_t len = 0;
+
+    assert_int_equal(store_setting_put(f->s, "example.com", "dkim.selector", "s1", 2, &e), 0);
+    assert_int_equal(store_setting_put(f->s, ALICE, "autoreply", "on", 2, &e), 0);
+    assert_int_equal(store_setting_get(f->s, "example.com", "dkim.selector", &v, &len, &e), 0);
+    assert_int_equal(len, 2);
+    assert_string_equal(v, "s1");
+    free(v);
+    /* replacing keeps one value */
+    assert_int_equal(store_setting_put(f->s, "example.com", "dkim.selector", "s22", 3, &e), 0);
+    assert_int_equal(store_setting_get(f->s, "example.com", "dkim.selector", &v, &len, &e), 0);
+    assert_string_equal(v, "s22");
+    free(v);
+    assert_int_equal(store_setting_get(f->s, "example.com", "nope", &v, &len, &e),
+                     STORE_ENOTFOUND);
+    assert_int_equal(store_setting_put(f->s, "", "k", "v", 1, &e), STORE_EINVAL);
+    assert_int_equal(store_setting_del(f->s, "example.com", "dkim.selector", &e), 0);
+    assert_int_equal(store_setting_get(f->s, "example.com", "dkim.selector", &v, &len, &e),
+                     STORE_ENOTFOUND);
+    /* a user's settings go with the user, a domain's (and its addresses') with the domain */
+    assert_int_equal(store_setting_put(f->s, "example.com", "k", "v", 1, &e), 0);
+    store_user_release(f->u);
+    f->u = NULL;
+    assert_int_equal(store_account_del(f->s, ALICE, &e), 0);
+    assert_int_equal(store_setting_get(f->s, ALICE, "autoreply", &v, &len, &e), STORE_ENOTFOUND);
+    assert_int_equal(store_setting_put(f->s, "bob@example.com", "autoreply", "x", 1, &e), 0);
+    assert_int_equal(store_domain_del(f->s, "example.com", 1, &e), 0);
+    assert_int_equal(store_setting_get(f->s, "example.com", "k", &v, &len, &e), STORE_ENOTFOUND);
+    assert_int_equal(store_setting_get(f->s, "bob@example.com", "autoreply", &v, &len, &e),
+                     STORE_ENOTFOUND);
+}
+
 static void test_modseq_across_folders(void **state)
 {
     struct fx *f = *state;
@@ -1265,6 +1302,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_domain_force_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_label_collision, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_settings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aliases, setup, teardown),
         cmocka_unit_test_setup_teardown(test_modseq_across_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_txn_shares_modseq, setup, teardown),

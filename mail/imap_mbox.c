@@ -1,0 +1,418 @@
+/*
+ * imap_mbox.c — the selected mailbox as the session sees it: its messages in UID order
+ * (sequence number = index + 1), kept in step with the store through the change journal.
+ *
+ * Other sessions, other protocols and deliveries change the folder at any moment; the
+ * client may only be told at certain points, and EXPUNGE may not be sent at all while a
+ * FETCH, STORE or SEARCH by sequence number is answered (RFC 3501 §7.4.1). So a removal
+ * is first marked on the message (expunged = true: it keeps its sequence number and is
+ * skipped by commands) and the EXPUNGE goes out at the next point where it is allowed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mail/imap.h"
+
+struct imap_load {
+    struct imap_mbox *mb;
+    int failed;
+};
+
+static int imap_mbox_grow(struct imap_mbox *mb, size_t want)
+{
+    if (want <= mb->cap)
+        return 0;
+    size_t cap = mb->cap ? mb->cap : 256;
+    while (cap < want)
+        cap *= 2;
+    struct imap_msg *m = realloc(mb->msgs, cap * sizeof(*m));
+    if (!m)
+        return -1;
+    mb->msgs = m;
+    mb->cap = cap;
+    return 0;
+}
+
+static void imap_msg_set(struct imap_msg *m, const struct store_item *it)
+{
+    m->uid = it->uid;
+    m->flags = it->flags;
+    m->id = it->id;
+    m->modseq = it->modseq;
+    m->size = it->size;
+    m->idate = it->idate;
+    free(m->keywords);
+    m->keywords = it->keywords[0] ? strdup(it->keywords) : NULL;
+    m->expunged = false;
+}
+
+static int imap_load_cb(const struct store_item *it, void *ctx)
+{
+    struct imap_load *l = ctx;
+    struct imap_mbox *mb = l->mb;
+
+    if (imap_mbox_grow(mb, mb->n + 1) < 0) {
+        l->failed = 1;
+        return 1;
+    }
+    memset(&mb->msgs[mb->n], 0, sizeof(mb->msgs[0]));
+    imap_msg_set(&mb->msgs[mb->n++], it);
+    return 0;
+}
+
+static void imap_mbox_free(struct imap_mbox *mb)
+{
+    if (!mb)
+        return;
+    for (size_t i = 0; i < mb->n; i++)
+        free(mb->msgs[i].keywords);
+    free(mb->msgs);
+    free(mb);
+}
+
+int imap_mbox_open(struct imap_session *s, const struct store_folder *f, const char *name,
+                   bool readonly, struct store_err *err)
+{
+    struct imap_mbox *mb = calloc(1, sizeof(*mb));
+    struct imap_load l = {.mb = mb};
+    int rc;
+
+    imap_mbox_close(s);
+    if (!mb)
+        return STORE_ENOMEM;
+    mb->folder = *f;
+    snprintf(mb->name, sizeof(mb->name), "%s", name);
+    mb->readonly = readonly;
+    /* The journal position is taken before the listing: whatever commits in between is
+     * seen again by the first sync, which is harmless, rather than missed. */
+    mb->synced = store_user_modseq(s->su);
+    if (mb->synced < 0) {
+        rc = (int)mb->synced;
+        goto err;
+    }
+    rc = store_item_list(s->su, f->id, 0, UINT32_MAX, imap_load_cb, &l, err);
+    if (rc == STORE_OK && l.failed)
+        rc = STORE_ENOMEM;
+    if (rc != STORE_OK)
+        goto err;
+    mb->announced = mb->n;
+    mb->uidnext = f->uidnext;
+    if (mb->n && mb->msgs[mb->n - 1].uid >= mb->uidnext)
+        mb->uidnext = mb->msgs[mb->n - 1].uid + 1;
+    s->mbox = mb;
+    s->state = IMAP_SELECTED;
+    return STORE_OK;
+err:
+    imap_mbox_free(mb);
+    return rc;
+}
+
+void imap_mbox_close(struct imap_session *s)
+{
+    imap_mbox_free(s->mbox);
+    s->mbox = NULL;
+    if (s->state == IMAP_SELECTED)
+        s->state = IMAP_AUTH;
+    /* "$" refers to messages of the mailbox it was saved in (RFC 5182). */
+    imap_seqset_free(&s->saved);
+    memset(&s->saved, 0, sizeof(s->saved));
+    s->saved_valid = false;
+}
+
+long imap_mbox_find_uid(const struct imap_mbox *mb, uint32_t uid)
+{
+    size_t lo = 0, hi = mb->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mb->msgs[mid].uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < mb->n && mb->msgs[lo].uid == uid ? (long)lo : -1;
+}
+
+/* First index whose UID is >= uid. */
+static size_t imap_mbox_lower_bound(const struct imap_mbox *mb, uint32_t uid)
+{
+    size_t lo = 0, hi = mb->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (mb->msgs[mid].uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* ---- sync ---------------------------------------------------------------------------- */
+
+struct imap_sync {
+    struct imap_mbox *mb;
+    struct store_item *added; /* new messages, to be appended in UID order */
+    size_t nadded, capadded;
+    size_t *changed;          /* indexes whose flags changed */
+    size_t nchanged, capchanged;
+    int64_t top;              /* highest MODSEQ seen */
+    int failed;
+};
+
+static int imap_sync_note_changed(struct imap_sync *y, size_t idx)
+{
+    if (y->nchanged == y->capchanged) {
+        size_t cap = y->capchanged ? y->capchanged * 2 : 64;
+        size_t *p = realloc(y->changed, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        y->changed = p;
+        y->capchanged = cap;
+    }
+    y->changed[y->nchanged++] = idx;
+    return 0;
+}
+
+static int imap_sync_note_added(struct imap_sync *y, const struct store_item *it)
+{
+    if (y->nadded == y->capadded) {
+        size_t cap = y->capadded ? y->capadded * 2 : 16;
+        struct store_item *p = realloc(y->added, cap * sizeof(*p));
+        if (!p)
+            return -1;
+        y->added = p;
+        y->capadded = cap;
+    }
+    y->added[y->nadded++] = *it;
+    return 0;
+}
+
+static int imap_sync_cb(const struct store_item *it, int removed, void *ctx)
+{
+    struct imap_sync *y = ctx;
+    long idx = imap_mbox_find_uid(y->mb, it->uid);
+    int rc = 0;
+
+    if (it->modseq > y->top)
+        y->top = it->modseq;
+    if (removed) {
+        if (idx >= 0)
+            y->mb->msgs[idx].expunged = true;
+        return 0;
+    }
+    if (idx < 0) {
+        rc = imap_sync_note_added(y, it);
+    } else {
+        struct imap_msg *m = &y->mb->msgs[idx];
+        const char *kw = m->keywords ? m->keywords : "";
+        if (m->expunged || (m->modseq == it->modseq && m->flags == it->flags &&
+                            strcmp(kw, it->keywords) == 0))
+            return 0;
+        imap_msg_set(m, it);
+        rc = imap_sync_note_changed(y, (size_t)idx);
+    }
+    if (rc < 0)
+        y->failed = 1;
+    return rc < 0;
+}
+
+static int imap_item_uid_cmp(const void *a, const void *b)
+{
+    const struct store_item *x = a, *y = b;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* New messages: normally all above the highest UID in view, so appended at the end. */
+static int imap_sync_add(struct imap_sync *y)
+{
+    struct imap_mbox *mb = y->mb;
+
+    qsort(y->added, y->nadded, sizeof(y->added[0]), imap_item_uid_cmp);
+    if (imap_mbox_grow(mb, mb->n + y->nadded) < 0)
+        return -1;
+    for (size_t i = 0; i < y->nadded; i++) {
+        size_t at = imap_mbox_lower_bound(mb, y->added[i].uid);
+        memmove(&mb->msgs[at + 1], &mb->msgs[at], (mb->n - at) * sizeof(mb->msgs[0]));
+        memset(&mb->msgs[at], 0, sizeof(mb->msgs[0]));
+        imap_msg_set(&mb->msgs[at], &y->added[i]);
+        mb->n++;
+        if (y->added[i].uid >= mb->uidnext)
+            mb->uidnext = y->added[i].uid + 1;
+    }
+    return 0;
+}
+
+/* Sends EXPUNGE (or one VANISHED) for every message marked expunged, and drops them. A
+ * message that came and went before the client was told of it (index >= announced) is
+ * dropped without a word: numbers the client never saw must not appear. */
+static void imap_sync_expunge(struct imap_session *s)
+{
+    struct imap_mbox *mb = s->mbox;
+    bool vanished = s->enabled & IMAP_EN_QRESYNC;
+    const char *sep = "";
+    size_t o = 0, known_gone = 0;
+
+    for (size_t i = 0; i < mb->announced && i < mb->n; i++) {
+        if (!mb->msgs[i].expunged)
+            continue;
+        known_gone++;
+        if (vanished) {
+            net_printf(s->c, "%s%u", *sep ? sep : "* VANISHED ", mb->msgs[i].uid);
+            sep = ",";
+        }
+    }
+    if (*sep)
+        net_printf(s->c, "\r\n");
+    /* Highest sequence number first, so each number sent is still valid when sent. */
+    for (size_t i = mb->announced < mb->n ? mb->announced : mb->n; i-- > 0;)
+        if (mb->msgs[i].expunged && !vanished)
+            net_printf(s->c, "* %zu EXPUNGE\r\n", i + 1);
+    for (size_t i = 0; i < mb->n; i++) {
+        if (mb->msgs[i].expunged) {
+            free(mb->msgs[i].keywords);
+            continue;
+        }
+        mb->msgs[o++] = mb->msgs[i];
+    }
+    mb->n = o;
+    mb->announced -= known_gone;
+}
+
+static void imap_sync_report(struct imap_session *s, struct imap_sync *y, unsigned how)
+{
+    struct imap_mbox *mb = s->mbox;
+    bool quiet = how & IMAP_SYNC_QUIET;
+
+    /* Quiet or not, a removal is only dropped from the view together with its EXPUNGE:
+     * otherwise the client's sequence numbers would silently shift. */
+    if ((how & IMAP_SYNC_EXPUNGE) && !quiet)
+        imap_sync_expunge(s);
+    if (!quiet && mb->n != mb->announced) {
+        net_printf(s->c, "* %zu EXISTS\r\n", mb->n);
+        mb->announced = mb->n;
+    }
+    if (quiet)
+        return;
+    for (size_t i = 0; i < y->nchanged; i++) {
+        const struct imap_msg *m = &mb->msgs[y->changed[i]];
+        if (m->expunged)
+            continue;
+        net_printf(s->c, "* %zu FETCH (UID %u FLAGS ", y->changed[i] + 1, m->uid);
+        imap_out_flags(s, m->flags, m->keywords);
+        if (s->enabled & (IMAP_EN_CONDSTORE | IMAP_EN_QRESYNC))
+            net_printf(s->c, " MODSEQ (%llu)", (unsigned long long)IMAP_MODSEQ(m->modseq));
+        net_printf(s->c, ")\r\n");
+    }
+}
+
+int imap_mbox_sync(struct imap_session *s, unsigned how)
+{
+    struct imap_mbox *mb = s->mbox;
+    struct imap_sync y = {.mb = mb};
+    struct store_err err;
+    int rc;
+
+    if (!mb)
+        return 0;
+    y.top = mb->synced;
+    rc = store_changes_since(s->su, mb->folder.id, mb->synced, imap_sync_cb, &y, &err);
+    if (rc == STORE_OK && y.failed)
+        rc = STORE_ENOMEM;
+    if (rc == STORE_OK) {
+        /* Changes are reported in the order the view holds them: index order. Changed
+         * indexes are recorded before new messages are inserted, and new UIDs sort after
+         * every existing one, so the recorded indexes stay valid. */
+        if (imap_sync_add(&y) < 0)
+            rc = STORE_ENOMEM;
+        mb->synced = y.top;
+    }
+    if (rc == STORE_OK)
+        imap_sync_report(s, &y, how);
+    else
+        log_error("imap", "%s: cannot sync %s: %s", s->acct.address, mb->name, err.msg);
+    free(y.added);
+    free(y.changed);
+    return rc;
+}
+
+/* ---- sequence sets ---------------------------------------------------------------- */
+
+static int imap_each_uids(struct imap_session *s, const struct imap_seqset *set, imap_msg_fn fn,
+                          void *ctx)
+{
+    struct imap_mbox *mb = s->mbox;
+
+    for (size_t r = 0; r < set->n; r++) {
+        for (size_t i = imap_mbox_lower_bound(mb, set->r[r].lo);
+             i < mb->n && mb->msgs[i].uid <= set->r[r].hi; i++) {
+            if (mb->msgs[i].expunged)
+                continue;
+            if (fn(s, i, ctx))
+                return 0;
+        }
+    }
+    return 0;
+}
+
+int imap_mbox_each(struct imap_session *s, struct imap_cmd *cmd, const char *set, bool uid,
+                   imap_msg_fn fn, void *ctx)
+{
+    struct imap_mbox *mb = s->mbox;
+    struct imap_seqset seq;
+    char err[256];
+
+    if (imap_seqset_parse(&cmd->arena, set, strlen(set), IMAP_SEQ_ALLOW_DOLLAR, &seq, err,
+                          sizeof(err)) < 0) {
+        imap_bad(s, cmd, "%s", err);
+        return -1;
+    }
+    if (seq.dollar) /* the saved result holds UIDs whatever the command */
+        return s->saved_valid ? imap_each_uids(s, &s->saved, fn, ctx) : 0;
+    if (uid) {
+        /* '*' is the highest UID in use; with none, the next one that would be given. */
+        imap_seqset_resolve(&seq, mb->n ? mb->msgs[mb->n - 1].uid : mb->uidnext - 1);
+        return imap_each_uids(s, &seq, fn, ctx);
+    }
+    imap_seqset_resolve(&seq, (uint32_t)mb->n);
+    if (mb->n == 0 || imap_seqset_max(&seq) > mb->n) {
+        imap_bad(s, cmd, "Invalid message sequence number (the mailbox has %zu)", mb->n);
+        return -1;
+    }
+    for (size_t r = 0; r < seq.n; r++)
+        for (uint64_t n = seq.r[r].lo; n <= seq.r[r].hi; n++) {
+            if (mb->msgs[n - 1].expunged)
+                continue;
+            if (fn(s, (size_t)(n - 1), ctx))
+                return 0;
+        }
+    return 0;
+}
+
+/* ---- the structure cache ------------------------------------------------------------ */
+
+int imap_msg_cache(struct imap_session *s, const struct imap_msg *msg, void **blob,
+                   struct mime_cache *out)
+{
+    struct store_err err;
+    size_t len = 0;
+    char *body = NULL;
+    int rc;
+
+    *blob = NULL;
+    rc = store_item_meta(s->su, msg->id, blob, &len, &err);
+    if (rc == STORE_OK && *blob && mime_cache_open(*blob, len, out) == 0 &&
+        out->msg_size == (uint64_t)msg->size)
+        return STORE_OK;
+    free(*blob);
+    *blob = NULL;
+    /* No cache, an older version or a stale one: rebuild it from the message. */
+    if ((rc = store_item_body(s->su, msg->id, &body, &len, &err)) != STORE_OK)
+        return rc;
+    rc = mime_cache_build(body, len, blob, &len) == 0 && mime_cache_open(*blob, len, out) == 0
+             ? STORE_OK
+             : STORE_ENOMEM;
+    free(body);
+    return rc;
+}
