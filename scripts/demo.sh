@@ -14,6 +14,9 @@ DATA=demo-data
 CONF=$DATA/polaris.ini
 HTTP_PORT=${POLARIS_HTTP_PORT:-8080}
 HTTPS_PORT=${POLARIS_HTTPS_PORT:-8443}
+# The mail ports, moved up by 1000 or so from the standard ones so no root is needed.
+IMAP_PORT=1143 IMAPS_PORT=1993 POP3_PORT=1110 POP3S_PORT=1995
+SMTP_PORT=2525 SUBMISSION_PORT=1587 SUBMISSIONS_PORT=1465
 ALICE_PW='Alice-Demo-2026!'
 BOB_PW='Bob-Demo-2026!'
 mkdir -p "$DATA"
@@ -29,6 +32,17 @@ data_dir = .
 [listen]
 http = 127.0.0.1:$HTTP_PORT
 https = 127.0.0.1:$HTTPS_PORT
+imap = 127.0.0.1:$IMAP_PORT
+imaps = 127.0.0.1:$IMAPS_PORT
+pop3 = 127.0.0.1:$POP3_PORT
+pop3s = 127.0.0.1:$POP3S_PORT
+smtp = 127.0.0.1:$SMTP_PORT
+submission = 127.0.0.1:$SUBMISSION_PORT
+submissions = 127.0.0.1:$SUBMISSIONS_PORT
+
+[auth]
+; On this loopback-only demo, clients may log in without TLS too.
+allow_plaintext = loopback
 INI
 
 P="build/polaris -c $CONF"
@@ -47,6 +61,12 @@ cat <<TXT
   Users       alice@example.com  password $ALICE_PW  (Enhanced: mail, ActiveSync, CalDAV, CardDAV)
               bob@example.com    password $BOB_PW    (Basic: mail only)
 
+  IMAP        127.0.0.1 port $IMAP_PORT (STARTTLS), $IMAPS_PORT (TLS)
+  POP3        127.0.0.1 port $POP3_PORT (STLS), $POP3S_PORT (TLS)
+  SMTP        127.0.0.1 port $SUBMISSION_PORT (submission, STARTTLS), $SUBMISSIONS_PORT (TLS),
+              $SMTP_PORT (incoming MX)
+              user name: the full address; certificate: $DATA/tls/cert.pem
+
   HTTP        http://$HOST:$HTTP_PORT/
   HTTPS       https://$HOST:$HTTPS_PORT/   (self-signed: $DATA/tls/cert.pem)
   ActiveSync  https://$HOST:$HTTPS_PORT/Microsoft-Server-ActiveSync
@@ -54,10 +74,11 @@ cat <<TXT
   CardDAV     https://$HOST:$HTTPS_PORT/carddav
   Autoconfig  http://$HOST:$HTTP_PORT/mail/config-v1.1.xml
 
-  Try:  curl -u 'alice@example.com:$ALICE_PW' -i http://$HOST:$HTTP_PORT/caldav
+  Try:  curl -u 'alice@example.com:$ALICE_PW' imap://127.0.0.1:$IMAP_PORT/INBOX
+        curl -u 'alice@example.com:$ALICE_PW' -i http://$HOST:$HTTP_PORT/caldav
   Admin: $P --help
 
-  Engines not in this build yet answer 501 (see README "Status").
+  HTTP engines not in this build yet (ActiveSync, DAV, Autodiscover) answer 501.
   Stopping: Ctrl-C.
 
 TXT
