@@ -55,6 +55,7 @@ static const struct imap_command {
     {"APPEND", imap_cmd_append, AUTHED, 0},
     {"GETQUOTA", imap_cmd_getquota, AUTHED, 0},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, AUTHED, 0},
+    {"SETQUOTA", imap_cmd_setquota, AUTHED, 0},
     {"IDLE", imap_cmd_idle, AUTHED, IMAP_CMD_NOSYNC},
     {"CHECK", imap_cmd_check, SELECTED, 0},
     {"CLOSE", imap_cmd_close, SELECTED, IMAP_CMD_NOSYNC},
@@ -85,8 +86,8 @@ int imap_out(void *session, const void *data, size_t len)
     return net_write(s->c, data, len);
 }
 
-void imap_reply(struct imap_session *s, struct imap_cmd *cmd, const char *status,
-                const char *fmt, ...)
+void imap_reply(struct imap_session *s, struct imap_cmd *cmd, const char *status, const char *fmt,
+                ...)
 {
     char text[1024];
     va_list ap;
@@ -194,8 +195,7 @@ void imap_capabilities(struct imap_session *s, char *buf, size_t size)
     if (n < 0 || (size_t)n >= size)
         return;
     if (s->state == IMAP_NOAUTH) {
-        snprintf(buf + n, size - (size_t)n, "%s%s",
-                 net_conn_can_starttls(s->c) ? " STARTTLS" : "",
+        snprintf(buf + n, size - (size_t)n, "%s%s", net_conn_can_starttls(s->c) ? " STARTTLS" : "",
                  imap_plaintext_ok(s) ? " AUTH=PLAIN AUTH=LOGIN" : " LOGINDISABLED");
         return;
     }
@@ -218,8 +218,7 @@ uint32_t imap_flags_to_store(unsigned f)
            (f & IMAP_FLAG_DRAFT ? STORE_FLAG_DRAFT : 0);
 }
 
-int imap_keywords_join(const struct imap_flags *f, uint32_t *store_flags, char *buf,
-                       size_t size)
+int imap_keywords_join(const struct imap_flags *f, uint32_t *store_flags, char *buf, size_t size)
 {
     size_t o = 0;
 
@@ -269,8 +268,7 @@ int imap_arg_mailbox(struct imap_session *s, struct imap_cmd *cmd, const struct 
     return 0;
 }
 
-int imap_folder_path(struct imap_session *s, const struct store_folder *f, char *buf,
-                     size_t size)
+int imap_folder_path(struct imap_session *s, const struct store_folder *f, char *buf, size_t size)
 {
     struct store_folder cur = *f;
     struct store_err err;
@@ -428,18 +426,20 @@ static void imap_dispatch(struct imap_session *s, struct imap_cmdbuf *b)
     } else if (cmd.uid && !(c->flags & IMAP_CMD_UID)) {
         imap_bad(s, &cmd, "UID %s is not a command", cmd.name);
     } else if (!(c->states & s->state)) {
-        imap_bad(s, &cmd, "%s", s->state == IMAP_NOAUTH ? "Log in first"
-                                : s->state == IMAP_AUTH  ? "Select a mailbox first"
-                                                         : "Not allowed now");
+        imap_bad(s, &cmd, "%s",
+                 s->state == IMAP_NOAUTH ? "Log in first"
+                 : s->state == IMAP_AUTH ? "Select a mailbox first"
+                                         : "Not allowed now");
     } else {
-        c->fn(s, &cmd);
+        /* Other sessions' and engines' changes are reported before the command runs, so
+         * they precede its tagged reply (a NOOP poll sees them at once) and nothing is
+         * sent once the command has completed: RFC 3501 §7.4.1 forbids EXPUNGE while no
+         * command is in progress. A command's own changes are reported by the command. */
         if (s->state == IMAP_SELECTED && !(c->flags & IMAP_CMD_NOSYNC)) {
-            /* Updates go before the tagged reply in RFC terms; sending them right after
-             * is what every server does and clients accept: the next command sees them
-             * first. */
             bool expunge_ok = cmd.uid || !(c->flags & IMAP_CMD_NOEXPUNGE);
             imap_mbox_sync(s, expunge_ok ? IMAP_SYNC_EXPUNGE : 0);
         }
+        c->fn(s, &cmd);
     }
     imap_cmd_free(&cmd);
 }

@@ -177,7 +177,7 @@ int imap_msg_cache(struct imap_session *s, const struct imap_msg *msg, void **bl
 
 /* ---- mailbox: what the mailbox commands share -------------------------------------------- */
 
-/* A snapshot of the user's mail folders with their full paths, for LIST, LSUB and DELETE
+/* A snapshot of the user's mail folders with their full paths, for LIST and LSUB
  * (imap_cmd_list.c). parent is the index of the parent folder, or -1 at the top. */
 struct imap_tree_node {
     struct store_folder f;
@@ -230,8 +230,9 @@ void imap_out_uidset(struct imap_session *s, const uint32_t *uids, size_t n);
 
 /* ---- search (imap_cmd_search.c; shared by SEARCH, SORT and THREAD) ----------------------- */
 
-/* Parses search criteria (args as after SEARCH, or after SORT/THREAD's charset, which is
- * then given as charset), checks the charset and readies the keys for imap_search_run.
+/* Brings the view up to date (imap_mbox_sync), then parses search criteria (args as after
+ * SEARCH, or after SORT/THREAD's charset, which is then given as charset), checks the
+ * charset and readies the keys for imap_search_run.
  * Returns 0, or -1 after answering BAD / NO [BADCHARSET]. */
 int imap_search_criteria(struct imap_session *s, struct imap_cmd *cmd, const char *charset,
                          const struct imap_arg *args, size_t nargs, struct imap_search *q);
@@ -274,6 +275,7 @@ void imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_getquota(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_getquotaroot(struct imap_session *s, struct imap_cmd *cmd);
+void imap_cmd_setquota(struct imap_session *s, struct imap_cmd *cmd);
 /* message commands */
 void imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_copy(struct imap_session *s, struct imap_cmd *cmd);

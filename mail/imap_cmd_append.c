@@ -9,9 +9,6 @@
  * command: MULTIAPPEND is not advertised. Stored with mail_store_message(), like every
  * message that enters a mailbox.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "mail/imap.h"
 
 struct imap_append {

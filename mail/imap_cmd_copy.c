@@ -36,24 +36,30 @@ struct imap_copy {
     int rc;
 };
 
+static int imap_copy_grow(struct imap_copy *x)
+{
+    size_t cap = x->cap ? x->cap * 2 : 64;
+    uint32_t *a = realloc(x->src, cap * sizeof(*a)), *b;
+
+    if (a)
+        x->src = a;
+    b = a ? realloc(x->dst, cap * sizeof(*b)) : NULL;
+    if (!b)
+        return -1;
+    x->dst = b;
+    x->cap = cap;
+    return 0;
+}
+
 static int imap_copy_one(struct imap_session *s, size_t idx, void *ctx)
 {
     struct imap_copy *x = ctx;
     const struct imap_msg *m = &s->mbox->msgs[idx];
     struct store_item it;
 
-    if (x->n == x->cap) {
-        size_t cap = x->cap ? x->cap * 2 : 64;
-        uint32_t *a = realloc(x->src, cap * sizeof(*a)), *b;
-        if (a)
-            x->src = a;
-        b = a ? realloc(x->dst, cap * sizeof(*b)) : NULL;
-        if (!b) {
-            x->rc = STORE_ENOMEM;
-            return 1;
-        }
-        x->dst = b;
-        x->cap = cap;
+    if (x->n == x->cap && imap_copy_grow(x) < 0) {
+        x->rc = STORE_ENOMEM;
+        return 1;
     }
     x->rc = store_item_copy(s->su, m->id, x->to, &it, &x->err);
     if (x->rc == STORE_ENOTFOUND) /* expunged meanwhile by someone else: skip it */

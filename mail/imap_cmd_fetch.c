@@ -228,8 +228,8 @@ static int imap_fetch_prepare(struct imap_fetch_run *r)
             break;
         case IMAP_FETCH_RFC822_HEADER:
         case IMAP_FETCH_RFC822_TEXT:
-            sec.text = it->type == IMAP_FETCH_RFC822_HEADER ? IMAP_SECTION_HEADER
-                                                            : IMAP_SECTION_TEXT;
+            sec.text =
+                it->type == IMAP_FETCH_RFC822_HEADER ? IMAP_SECTION_HEADER : IMAP_SECTION_TEXT;
             imap_section_body(r, &sec, d);
             break;
         case IMAP_FETCH_BODY_SECTION:
@@ -487,16 +487,15 @@ static int imap_fetch_vanished(struct imap_session *s, struct imap_cmd *cmd, uin
     size_t o = 0;
     int rc;
 
-    if (imap_seqset_parse(&cmd->arena, cmd->args[0].str, cmd->args[0].len,
-                          IMAP_SEQ_ALLOW_DOLLAR, &set, msg, sizeof(msg)) < 0)
+    if (imap_seqset_parse(&cmd->arena, cmd->args[0].str, cmd->args[0].len, IMAP_SEQ_ALLOW_DOLLAR,
+                          &set, msg, sizeof(msg)) < 0)
         return 0; /* imap_mbox_each answers the bad set */
     if (set.dollar)
         set = s->saved;
     else
         imap_seqset_resolve(&set, mb->uidnext > 1 ? mb->uidnext - 1 : 1);
     v.set = &set;
-    rc = store_changes_since(s->su, mb->folder.id, STORE_MODSEQ(since), imap_vanished_cb, &v,
-                             &err);
+    rc = store_changes_since(s->su, mb->folder.id, STORE_MODSEQ(since), imap_vanished_cb, &v, &err);
     if (rc == STORE_OK && v.oom)
         rc = STORE_ENOMEM;
     if (rc == STORE_OK && v.n) {
@@ -545,8 +544,7 @@ static int imap_fetch_setup(struct imap_session *s, struct imap_cmd *cmd, struct
     }
     r->set_seen = r->f.sets_seen && !s->mbox->readonly;
     r->add_uid = cmd->uid; /* RFC 3501 §6.4.8: UID FETCH always includes UID, first here */
-    r->add_modseq =
-        (s->enabled & IMAP_EN_CONDSTORE) && !imap_fetch_has(&r->f, IMAP_FETCH_MODSEQ);
+    r->add_modseq = (s->enabled & IMAP_EN_CONDSTORE) && !imap_fetch_has(&r->f, IMAP_FETCH_MODSEQ);
     return 0;
 }
 
@@ -561,6 +559,10 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
         imap_no(s, cmd, "[SERVERBUG] Out of memory");
         return;
     }
+    /* The answer is about the messages as they are now, but imap.c brings the view up to
+     * date only after each command: catch up first. What changed goes out as unsolicited
+     * FETCH/EXISTS, allowed here; EXPUNGE only under UID FETCH (RFC 3501 §7.4.1). */
+    imap_mbox_sync(s, cmd->uid ? IMAP_SYNC_EXPUNGE : 0);
     if (r.f.vanished && imap_fetch_vanished(s, cmd, r.f.since) < 0)
         return;
     if (imap_mbox_each(s, cmd, cmd->args[0].str, cmd->uid, imap_fetch_one, &r) < 0)

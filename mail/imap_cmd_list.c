@@ -2,7 +2,7 @@
  * imap_cmd_list.c — LIST (RFC 3501 §6.3.8, RFC 9051 §6.3.9) with LIST-EXTENDED (RFC 5258):
  * selection options SUBSCRIBED, REMOTE, RECURSIVEMATCH and SPECIAL-USE (RFC 6154), return
  * options SUBSCRIBED, CHILDREN, SPECIAL-USE and STATUS (RFC 5819), several patterns in one
- * command. Also the folder snapshot and the pattern matcher LSUB and DELETE share.
+ * command. Also the folder snapshot and the pattern matcher LSUB shares.
  *
  * Only mail folders exist for IMAP: calendars, address books, task lists and notes live in
  * the same store but are never listed, and neither is anything below one of them.
@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "mail/imap.h"
 
@@ -228,6 +227,7 @@ struct imap_list_req {
     unsigned status; /* IMAP_STATUS_* for RETURN (STATUS (…)), 0 when not asked */
     const char *patterns[IMAP_LIST_MAX_PATTERNS];
     size_t npatterns;
+    bool root; /* an empty pattern: asks for the delimiter and the root */
 };
 
 static int imap_list_selopts(struct imap_session *s, struct imap_cmd *cmd,
@@ -287,6 +287,13 @@ static int imap_list_add_pattern(struct imap_session *s, struct imap_cmd *cmd,
     if (q->npatterns == IMAP_LIST_MAX_PATTERNS) {
         imap_bad(s, cmd, "Too many patterns");
         return -1;
+    }
+    /* RFC 3501 §6.3.8: an empty mailbox name, whatever the reference, asks for the root
+     * (which may be ""; here it always is). It matches no mailbox. */
+    const char *raw = imap_arg_string(cmd, pat);
+    if (raw && !*raw) {
+        q->root = true;
+        return 0;
     }
     if (imap_list_pattern(s, cmd, ref, pat, buf, sizeof(buf)) < 0)
         return -1;
@@ -442,15 +449,12 @@ void imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
     struct imap_list_req q = {0};
     struct imap_tree t;
     struct store_err err = {0};
-    bool root = false;
     int rc;
 
     if (imap_list_parse(s, cmd, &q) < 0)
         return;
-    /* LIST "" "": the hierarchy delimiter and the root (RFC 3501 §6.3.8). */
-    for (size_t i = 0; i < q.npatterns; i++)
-        root |= q.patterns[i][0] == '\0';
-    if (root && !q.extended) {
+    /* LIST "" "": the hierarchy delimiter and the root, nothing else to look up. */
+    if (q.root && q.npatterns == 0) {
         imap_untagged(s, "LIST (\\Noselect) \"%c\" \"\"", MAIL_HIER_SEP);
         imap_ok(s, cmd, "LIST completed");
         return;
@@ -459,7 +463,7 @@ void imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
         imap_store_error(s, cmd, rc, &err, "Listing mailboxes");
         return;
     }
-    if (root)
+    if (q.root)
         imap_untagged(s, "LIST (\\Noselect) \"%c\" \"\"", MAIL_HIER_SEP);
     rc = imap_list_send(s, &q, &t);
     imap_tree_free(&t);

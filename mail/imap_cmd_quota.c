@@ -65,3 +65,9 @@ void imap_cmd_getquotaroot(struct imap_session *s, struct imap_cmd *cmd)
     }
     imap_ok(s, cmd, "GETQUOTAROOT completed");
 }
+
+/* SETQUOTA (RFC 9208 §4.3): quotas are the operator's (polaris user set --quota). */
+void imap_cmd_setquota(struct imap_session *s, struct imap_cmd *cmd)
+{
+    imap_no(s, cmd, "[NOPERM] Quotas are set by the administrator");
+}

@@ -181,7 +181,7 @@ struct imap_sx {
     const struct imap_msg *m;
     size_t idx;
     int64_t now;
-    int rc; /* a store failure other than "gone": the search fails */
+    int rc;                      /* a store failure other than "gone": the search fails */
     int cache_state, body_state; /* 0 not read, 1 read, -1 unavailable */
     void *blob;
     struct mime_cache cache;
@@ -276,6 +276,19 @@ static void imap_sx_add_part(struct imap_sx *x, const struct mime_cache_part *p)
     mime_buf_free(&utf);
 }
 
+/* The header of an attached message/rfc822, decoded and folded, into the body text. */
+static void imap_sx_add_header(struct imap_sx *x, const struct mime_cache_part *p)
+{
+    struct mime_buf dec = {0};
+
+    if (p->body_off + p->msg_hdr_len > x->blen)
+        return;
+    mime_header_decode(x->body + p->body_off, p->msg_hdr_len, &dec);
+    imap_fold(dec.p ? dec.p : "", dec.len, &x->body_text);
+    mime_buf_addc(&x->body_text, '\0');
+    mime_buf_free(&dec);
+}
+
 static bool imap_sx_body_text(struct imap_sx *x)
 {
     struct mime_cache_part p;
@@ -287,9 +300,11 @@ static bool imap_sx_body_text(struct imap_sx *x)
     for (size_t i = 0; i < x->cache.nparts; i++) {
         if (mime_cache_part(&x->cache, i, &p) < 0)
             break;
-        /* Leaf text parts only; the root of a single-part message is also its part "1". */
-        if ((p.flags & MIME_PART_TEXT) &&
-            !(p.flags & (MIME_PART_ROOT | MIME_PART_MULTIPART | MIME_PART_MESSAGE)))
+        /* Leaf text parts only (the root of a single-part message is also its part "1"),
+         * and the header of an attached message, which is part of its body too. */
+        if (p.flags & MIME_PART_MESSAGE)
+            imap_sx_add_header(x, &p);
+        else if ((p.flags & MIME_PART_TEXT) && !(p.flags & (MIME_PART_ROOT | MIME_PART_MULTIPART)))
             imap_sx_add_part(x, &p);
     }
     if (!x->body_text.p)
@@ -530,8 +545,8 @@ static enum imap_sk_cost imap_sk_leaf_cost(const struct imap_search_key *k)
 }
 
 /* Stable insertion sort of a child list by cost; tmp and c have room for n entries. */
-static struct imap_search_key *imap_sk_sort(struct imap_search_key *head, const int *cost,
-                                            size_t n, struct imap_search_key **tmp, int *c)
+static struct imap_search_key *imap_sk_sort(struct imap_search_key *head, const int *cost, size_t n,
+                                            struct imap_search_key **tmp, int *c)
 {
     for (size_t i = 0; i < n; i++, head = head->next) {
         size_t j = i;
@@ -588,8 +603,10 @@ int imap_search_criteria(struct imap_session *s, struct imap_cmd *cmd, const cha
 {
     char err[256];
 
-    if (imap_search_parse(&cmd->arena, args, nargs, IMAP_SEARCH_DOLLAR, q, err, sizeof(err)) <
-        0) {
+    /* Results are about the mailbox as it is now (see imap_cmd_fetch): catch up first, so
+     * sequence sets and '*' resolve against what the client has just been told. */
+    imap_mbox_sync(s, cmd->uid ? IMAP_SYNC_EXPUNGE : 0);
+    if (imap_search_parse(&cmd->arena, args, nargs, IMAP_SEARCH_DOLLAR, q, err, sizeof(err)) < 0) {
         imap_bad(s, cmd, "%s", err);
         return -1;
     }
@@ -712,9 +729,8 @@ static void imap_search_plain(struct imap_session *s, const struct imap_search *
 }
 
 /* Numbers as the client sees them (sequence numbers or UIDs) and the UIDs for SAVE. */
-static int imap_search_answer(struct imap_session *s, struct imap_cmd *cmd,
-                              struct imap_search *q, const size_t *idx, size_t n,
-                              uint64_t modseq)
+static int imap_search_answer(struct imap_session *s, struct imap_cmd *cmd, struct imap_search *q,
+                              const size_t *idx, size_t n, uint64_t modseq)
 {
     uint32_t *v = malloc((n ? n : 1) * sizeof(*v)), *uids = malloc((n ? n : 1) * sizeof(*v));
     int rc = -1;

@@ -143,8 +143,7 @@ static void imap_sort_free(struct imap_sort_rec *recs, size_t n)
 
 /* Builds the records of the matching messages (gone ones dropped) and sorts them. */
 static int imap_sort_records(struct imap_session *s, const struct imap_sort_spec *spec,
-                             const size_t *idx, size_t n, struct imap_sort_rec **out,
-                             size_t *nout)
+                             const size_t *idx, size_t n, struct imap_sort_rec **out, size_t *nout)
 {
     struct imap_sort_rec *recs = calloc(n ? n : 1, sizeof(*recs));
     size_t o = 0;

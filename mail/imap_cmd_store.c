@@ -91,8 +91,7 @@ static int imap_store_one(struct imap_session *s, size_t idx, void *ctx)
         r->gone = true;
         return 0;
     }
-    if (rc == STORE_OK &&
-        imap_store_grow((void **)&r->res, &r->cap, r->n, sizeof(*r->res)) < 0)
+    if (rc == STORE_OK && imap_store_grow((void **)&r->res, &r->cap, r->n, sizeof(*r->res)) < 0)
         rc = STORE_ENOMEM;
     if (rc != STORE_OK) {
         r->rc = rc;
@@ -201,14 +200,14 @@ static int imap_store_args(struct imap_session *s, struct imap_cmd *cmd, struct 
         return -1;
     }
     /* RFC 3501: a flag list, or (leniently, as clients send it) bare flags. */
-    struct imap_arg bare = {.type = IMAP_ARG_LIST, .list = &cmd->args[i + 1],
-                            .count = cmd->nargs - i - 1};
+    struct imap_arg bare = {
+        .type = IMAP_ARG_LIST, .list = &cmd->args[i + 1], .count = cmd->nargs - i - 1};
     const struct imap_arg *flags = bare.count == 1 ? &cmd->args[i + 1] : &bare;
     if (imap_flags_parse(&cmd->arena, flags, IMAP_FLAGS_STORE, &fl, err, sizeof(err)) < 0) {
         imap_bad(s, cmd, "%s", err);
         return -1;
     }
-    r->op = op == IMAP_STORE_SET ? STORE_FLAGS_SET
+    r->op = op == IMAP_STORE_SET   ? STORE_FLAGS_SET
             : op == IMAP_STORE_ADD ? STORE_FLAGS_ADD
                                    : STORE_FLAGS_REMOVE;
     r->flags = imap_flags_to_store(fl.sys);

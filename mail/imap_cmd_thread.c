@@ -375,7 +375,8 @@ static int imap_rootpos_cmp(const void *pa, const void *pb, void *ctx)
 {
     const struct imap_subj_ctx *x = ctx;
     size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-    int r = strcasecmp(imap_root_subject(x->th, x->roots[a]), imap_root_subject(x->th, x->roots[b]));
+    int r =
+        strcasecmp(imap_root_subject(x->th, x->roots[a]), imap_root_subject(x->th, x->roots[b]));
 
     return r ? r : a < b ? -1 : a > b;
 }

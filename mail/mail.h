@@ -128,4 +128,38 @@ int queue_submit(struct queue *q, const char *mail_from, const char *const *rcpt
                  const char *msg, size_t len, const char *envid, const char *ret, char *id,
                  size_t idlen, char *err, size_t errlen);
 
+/* The admin view (`polaris queue`); the CLI opens the queue without threads. */
+struct queue_rcpt_info {
+    const char *address;
+    const char *status; /* "queued", "sent", "failed" (bounce pending), "bounced" */
+    const char *diag;   /* the last answer or error; "" when none */
+};
+struct queue_info {
+    const char *id;
+    const char *mail_from; /* "" is the null sender */
+    int64_t size;          /* bytes */
+    int64_t arrival, next; /* unix seconds */
+    int attempts;
+    size_t nrcpts;
+    const struct queue_rcpt_info *rcpts;
+};
+typedef int (*queue_list_cb)(const struct queue_info *m, void *ctx); /* non-zero stops */
+int queue_list(struct queue *q, queue_list_cb cb, void *ctx, char *err, size_t errlen);
+/* Makes every message due now. Works across processes: it leaves data_dir/queue/flush,
+ * which the serving process looks for every second (and at start). */
+int queue_flush(struct queue *q, char *err, size_t errlen);
+/* Removes a message without telling anyone, after waiting for an attempt in progress.
+ * 0, 1 when there is no such message, -1 on failure (err). */
+int queue_del(struct queue *q, const char *id, char *err, size_t errlen);
+
+/* DKIM keys of hosted domains (dkim.c), kept as directory settings of the domain.
+ * enable makes an RSA-2048 key (again with the same selector: keeps the key; with a new
+ * selector: a new key); record gives the TXT record to publish ("sel._domainkey",
+ * "v=DKIM1; k=rsa; p=...") or STORE_ENOTFOUND when DKIM is off. */
+int dkim_domain_enable(struct store *s, const char *domain, const char *selector,
+                       struct store_err *err);
+int dkim_domain_disable(struct store *s, const char *domain, struct store_err *err);
+int dkim_domain_record(struct store *s, const char *domain, char *name, size_t namelen,
+                       char *value, size_t valuelen);
+
 #endif

@@ -145,6 +145,7 @@ class ImapMailboxTest(unittest.TestCase):
         # the root and the delimiter
         data = self.ok(c.list('""', '""'))
         self.assertEqual(data, [b'(\\Noselect) "." ""'])
+        self.assertEqual(self.ok(c.list('Archive', '""')), [b'(\\Noselect) "." ""'])
         # other classes never show, even asked by name
         for name in ('Calendar', 'Contacts', 'Tasks', 'Notes'):
             self.assertEqual(self.ok(c.list('""', name)), [None])
@@ -251,6 +252,20 @@ class ImapMailboxTest(unittest.TestCase):
         # mUTF-7 names round-trip
         self.ok(c.create('&AMk-t&AOk-'))  # "Été"
         self.assertEqual(set(parse_list(self.ok(c.list('""', '&AMk-*')))), {'&AMk-t&AOk-'})
+
+    def test_utf8_accept_names(self):
+        """Under UTF8=ACCEPT names travel as UTF-8; other sessions see modified UTF-7."""
+        r = self.raw()
+        _, t = r.cmd(b'E', b'ENABLE UTF8=ACCEPT')
+        self.assertTrue(t.startswith(b'E OK'), t)
+        _, t = r.cmd(b'C', 'CREATE "Zürich.Straße"'.encode())
+        self.assertTrue(t.startswith(b'C OK'), t)
+        lines, _ = r.cmd(b'L', 'LIST "" "Zürich*"'.encode())
+        self.assertEqual(lines, ['* LIST (\\HasChildren) "." "Zürich"'.encode(),
+                                 '* LIST (\\HasNoChildren) "." "Zürich.Straße"'.encode()])
+        c = self.imap()
+        self.assertEqual(set(parse_list(self.ok(c.list('""', 'Z&APw-rich.*')))),
+                         {'Z&APw-rich.Stra&AN8-e'})
 
     def test_create_special_use_raw(self):
         r = self.raw()
@@ -569,6 +584,9 @@ class ImapMailboxTest(unittest.TestCase):
         lines, _ = r.cmd(b'T', b'STATUS MvDst (UIDVALIDITY)')
         uv = int(re.search(rb'UIDVALIDITY (\d+)', lines[0]).group(1))
         r.cmd(b'S', b'SELECT MvSrc')
+        lines, _ = r.cmd(b'F', b'UID FETCH 2:4 (EMAILID)')
+        ids = re.findall(rb'EMAILID \(([^)\s]+)\)', b' '.join(lines))
+        self.assertEqual(len(ids), 3, lines)
         lines, t = r.cmd(b'M', b'MOVE 2:3 MvDst')
         self.assertEqual(lines, [b'* OK [COPYUID %d 2:3 1:2] Moved' % uv,
                                  b'* 3 EXPUNGE', b'* 2 EXPUNGE'])
@@ -583,11 +601,12 @@ class ImapMailboxTest(unittest.TestCase):
         self.assertEqual(self.status(c, 'MvDst')['MESSAGES'], 3)
         self.assertEqual(self.status(c, 'MvDst', '(SIZE)')['SIZE'],
                          sum(len(b) for b in bodies[1:]))
-        c.select('MvDst', readonly=True)
-        typ, data = c.uid('FETCH', '1:*', '(BODY.PEEK[])')
-        if typ == 'OK':  # FETCH is another helper's; check when it exists
-            got = [d[1] for d in data if isinstance(d, tuple)]
-            self.assertEqual(got, bodies[1:])
+        self.ok(c.select('MvDst', readonly=True))
+        data = self.ok(c.uid('FETCH', '1:*', '(EMAILID BODY.PEEK[])'))
+        got = [d for d in data if isinstance(d, tuple)]
+        self.assertEqual([d[1] for d in got], bodies[1:])
+        # and the same messages: the item ids (EMAILID, RFC 8474) survived the move
+        self.assertEqual([re.search(rb'EMAILID \(([^)\s]+)\)', d[0]).group(1) for d in got], ids)
 
     def test_move_readonly_and_same_mailbox(self):
         c = self.imap()

@@ -1,0 +1,1140 @@
+/*
+ * deliver.c — the delivery pipeline: from an envelope (sender, recipients) and RFC 5322
+ * bytes to mailboxes and the outbound queue. SMTP (MX and submission), ActiveSync
+ * SendMail, migration and `polaris mail deliver` all come through here, so the rules live
+ * in one place:
+ *
+ *  - Resolution. An address with aliases goes to their targets (recursively, de-duplicated,
+ *    depth-limited); a target equal to the alias itself keeps a copy in its own mailbox
+ *    (customers are told that a forwarder with its own mailbox MUST list itself, otherwise
+ *    mail skips the inbox); ":blackhole" accepts and discards. Else a mailbox; else the
+ *    domain's catch-all ("@domain"); else 550 5.1.1. Addresses of other domains are
+ *    external: allowed to authenticated senders and as alias targets, relaying otherwise.
+ *  - Local Delivery off on a hosted domain means its real mail host is elsewhere: what
+ *    authenticated local users send there leaves through the queue; mail from the internet
+ *    (MX) is still delivered here.
+ *  - Loops: a Delivered-To naming an address of the expansion, or too many hops, is 554.
+ *    Cycles among our own aliases are cut by the de-duplication.
+ *  - Durability and idempotence: each mailbox gets one copy, committed in the same
+ *    transaction as a record of (Message-ID, body SHA-256); a retry within the hour (a
+ *    client that lost our 250 in a crash) finds the record and stores nothing twice. 250
+ *    only after every copy is committed and the external part is queued (fsync'd).
+ *  - Sending limits per account (deliver_rate_check), in memory.
+ *
+ * The caller prepends its own Received: field; this file adds Return-Path and Delivered-To
+ * to each local copy (RFC 5321 §4.4) and Delivered-To to forwarded copies.
+ */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "mail/autoreply.h"
+#include "mail/mail.h"
+#include "mail/mime.h"
+
+#define DELIVER_ADDR_MAX   320
+#define DELIVER_MAX_DEPTH  10   /* alias chain length */
+#define DELIVER_MAX_NODES  1000 /* addresses one recipient may expand to */
+#define DELIVER_MAX_HOPS   30   /* Received + Delivered-To fields before it is a loop */
+#define DELIVER_DEDUP_SECS 3600 /* how long a delivery is remembered against retries */
+#define DELIVER_NS         "deliver"
+#define DELIVER_NS_PRUNE   "deliver.prune"
+
+enum deliver_kind {
+    DN_ALIAS = 1, /* a hosted address whose aliases (or catch-all) were expanded */
+    DN_LOCAL,     /* a mailbox that gets a copy */
+    DN_EXTERNAL,  /* leaves through the outbound queue */
+    DN_DISCARD,   /* ":blackhole" */
+    DN_DEAD,      /* a hosted address that leads nowhere */
+};
+
+/* An address met while resolving one recipient. */
+struct deliver_node {
+    enum deliver_kind kind;
+    char addr[DELIVER_ADDR_MAX];
+    char via[DELIVER_ADDR_MAX]; /* the hosted address whose alias led here; "" when direct */
+};
+
+/* One recipient: what it resolves to and its fate (reply.code 0 while nothing is wrong). */
+struct deliver_res {
+    char rcpt[DELIVER_ADDR_MAX];
+    struct deliver_node *v;
+    size_t n, cap;
+    struct deliver_reply reply;
+};
+
+struct deliver_walk {
+    struct deliver *d;
+    const struct deliver_env *env;
+    struct deliver_res *res;
+    int failed; /* the directory failed: a temporary error */
+};
+
+/* The message as the pipeline sees it. */
+struct deliver_msg {
+    char *data; /* CRLF line ends */
+    size_t len, hdr_len;
+    char key[2 * 32 + 1]; /* idempotence key: hex SHA-256 */
+    char dt[DELIVER_MAX_HOPS + 1][DELIVER_ADDR_MAX]; /* Delivered-To values, lower-case */
+    size_t ndt;
+    int hops;
+};
+
+/* ---------------------------------------------------------------------------------------
+ * Small helpers
+ * ------------------------------------------------------------------------------------ */
+
+static void deliver_set(struct deliver_reply *r, int code, const char *enh, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void deliver_set(struct deliver_reply *r, int code, const char *enh, const char *fmt, ...)
+{
+    va_list ap;
+
+    r->code = code;
+    snprintf(r->enhanced, sizeof(r->enhanced), "%s", enh);
+    va_start(ap, fmt);
+    vsnprintf(r->text, sizeof(r->text), fmt, ap);
+    va_end(ap);
+}
+
+/* Takes an envelope address ("<a@b>" or "a@b", surrounding blanks allowed) into out. The
+ * domain is always lower-cased; the local part too for hosted domains (that is how the
+ * directory stores them) — the caller decides after the domain lookup, so here only the
+ * shape is checked. Returns 0, or -1 when it is not an address. */
+static int deliver_addr(const char *in, char *out, size_t outlen)
+{
+    size_t n;
+    const char *at;
+
+    while (*in == ' ' || *in == '\t')
+        in++;
+    n = strlen(in);
+    while (n && (in[n - 1] == ' ' || in[n - 1] == '\t'))
+        n--;
+    if (n >= 2 && in[0] == '<' && in[n - 1] == '>') {
+        in++;
+        n -= 2;
+    }
+    if (n == 0 || n >= outlen)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',')
+            return -1;
+        out[i] = (char)c;
+    }
+    out[n] = '\0';
+    at = strrchr(out, '@');
+    if (!at || at == out || at[1] == '\0' || out[0] == '@')
+        return -1;
+    for (char *p = strrchr(out, '@') + 1; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return 0;
+}
+
+static void deliver_lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+static struct deliver_node *deliver_find(struct deliver_res *res, const char *addr)
+{
+    for (size_t i = 0; i < res->n; i++)
+        if (strcmp(res->v[i].addr, addr) == 0)
+            return &res->v[i];
+    return NULL;
+}
+
+static int deliver_add(struct deliver_res *res, enum deliver_kind kind, const char *addr,
+                       const char *via)
+{
+    struct deliver_node *nd;
+
+    if (res->n == res->cap) {
+        size_t cap = res->cap ? res->cap * 2 : 8;
+        struct deliver_node *v;
+        if (res->n >= DELIVER_MAX_NODES) {
+            log_warn("deliver", "%s expands to more than %d addresses; the rest are dropped",
+                     res->rcpt, DELIVER_MAX_NODES);
+            return 0;
+        }
+        if (!(v = realloc(res->v, cap * sizeof(*v))))
+            return -1;
+        res->v = v;
+        res->cap = cap;
+    }
+    nd = &res->v[res->n++];
+    nd->kind = kind;
+    snprintf(nd->addr, sizeof(nd->addr), "%s", addr);
+    snprintf(nd->via, sizeof(nd->via), "%s", via ? via : "");
+    return 0;
+}
+
+static size_t deliver_count(const struct deliver_res *res, enum deliver_kind kind)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < res->n; i++)
+        n += res->v[i].kind == kind;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Resolution
+ * ------------------------------------------------------------------------------------ */
+
+struct deliver_targets {
+    char (*v)[DELIVER_ADDR_MAX];
+    size_t n, cap;
+    int oom;
+};
+
+static int deliver_collect(const char *source, const char *target, void *ctx)
+{
+    struct deliver_targets *t = ctx;
+
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        char(*v)[DELIVER_ADDR_MAX] = realloc(t->v, cap * sizeof(*v));
+        if (!v) {
+            t->oom = 1;
+            return 1;
+        }
+        t->v = v;
+        t->cap = cap;
+    }
+    snprintf(t->v[t->n++], DELIVER_ADDR_MAX, "%s", target);
+    return 0;
+}
+
+/* The targets of an alias source ("a@b", or "@b" for the catch-all); none is not an error,
+ * and neither is a local part the directory would never have stored. */
+static int deliver_aliases(struct store *s, const char *source, struct deliver_targets *t)
+{
+    int rc = store_alias_list(s, NULL, source, deliver_collect, t, NULL);
+
+    if (rc == STORE_EINVAL)
+        rc = STORE_OK;
+    if (rc == STORE_OK && t->oom)
+        rc = STORE_ENOMEM;
+    return rc;
+}
+
+/* 1 when addr is a mailbox, 0 when not, < 0 on a store failure. */
+static int deliver_has_mailbox(struct store *s, const char *addr)
+{
+    struct store_account a;
+    int rc = store_account_get(s, addr, &a, NULL);
+
+    if (rc == STORE_OK)
+        return 1;
+    return rc == STORE_ENOTFOUND || rc == STORE_EINVAL ? 0 : rc;
+}
+
+static int deliver_walk_addr(struct deliver_walk *w, const char *addr, const char *via, int depth);
+
+/* Walks the targets of an alias; a target naming the alias itself is its own mailbox. */
+static int deliver_walk_targets(struct deliver_walk *w, const char *addr,
+                                const struct deliver_targets *t, int has_mailbox, int depth)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        int rc;
+        if (strcmp(t->v[i], addr) == 0)
+            rc = has_mailbox ? deliver_add(w->res, DN_LOCAL, addr, addr) : 0;
+        else
+            rc = deliver_walk_addr(w, t->v[i], addr, depth + 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A hosted address: its aliases, else its mailbox, else the domain's catch-all. */
+static int deliver_walk_hosted(struct deliver_walk *w, const char *addr, const char *domain,
+                               const char *via, int depth)
+{
+    struct deliver_targets t = {0};
+    char catchall[DELIVER_ADDR_MAX];
+    int has_mailbox, rc;
+
+    if ((rc = deliver_aliases(w->d->store, addr, &t)) != STORE_OK)
+        goto err;
+    if ((has_mailbox = deliver_has_mailbox(w->d->store, addr)) < 0) {
+        rc = has_mailbox;
+        goto err;
+    }
+    if (t.n == 0 && has_mailbox) {
+        free(t.v);
+        return deliver_add(w->res, DN_LOCAL, addr, via);
+    }
+    if (t.n == 0) {
+        /* The catch-all takes what no alias or mailbox claims, once per recipient. */
+        snprintf(catchall, sizeof(catchall), "@%s", domain);
+        if (!deliver_find(w->res, catchall) && strcmp(addr, catchall) != 0 &&
+            (rc = deliver_aliases(w->d->store, catchall, &t)) != STORE_OK)
+            goto err;
+        if (t.n == 0) {
+            free(t.v);
+            return deliver_add(w->res, DN_DEAD, addr, via);
+        }
+        if (deliver_add(w->res, DN_ALIAS, addr, via) < 0 ||
+            deliver_add(w->res, DN_ALIAS, catchall, addr) < 0)
+            goto oom;
+        /* Targets of the catch-all are followed as forwards of the address itself. */
+        rc = deliver_walk_targets(w, addr, &t, 0, depth);
+        free(t.v);
+        return rc;
+    }
+    if (deliver_add(w->res, DN_ALIAS, addr, via) < 0)
+        goto oom;
+    rc = deliver_walk_targets(w, addr, &t, has_mailbox, depth);
+    free(t.v);
+    return rc;
+oom:
+    rc = STORE_ENOMEM;
+err:
+    free(t.v);
+    log_warn("deliver", "cannot resolve %s: %s", addr,
+             rc == STORE_ENOMEM ? "out of memory" : "directory error");
+    w->failed = 1;
+    return -1;
+}
+
+static int deliver_walk_addr(struct deliver_walk *w, const char *target, const char *via,
+                             int depth)
+{
+    struct store_domain dom;
+    char addr[DELIVER_ADDR_MAX];
+    int rc;
+
+    if (strcmp(target, STORE_BLACKHOLE) == 0)
+        return deliver_find(w->res, target) ? 0 : deliver_add(w->res, DN_DISCARD, target, via);
+    if (deliver_addr(target, addr, sizeof(addr)) < 0) {
+        log_warn("deliver", "alias %s has a target that is not an address; skipped", via);
+        return 0;
+    }
+    rc = store_domain_get(w->d->store, strrchr(addr, '@') + 1, &dom, NULL);
+    if (rc == STORE_OK)
+        deliver_lower(addr); /* the directory keeps hosted addresses lower-case */
+    if (deliver_find(w->res, addr))
+        return 0; /* met before: a duplicate, or an alias cycle */
+    if (depth > DELIVER_MAX_DEPTH) {
+        log_warn("deliver", "alias chain to %s is longer than %d; cut", addr, DELIVER_MAX_DEPTH);
+        return 0;
+    }
+    if (rc == STORE_ENOTFOUND || rc == STORE_EINVAL)
+        return deliver_add(w->res, DN_EXTERNAL, addr, via);
+    if (rc != STORE_OK) {
+        w->failed = 1;
+        return -1;
+    }
+    /* Local Delivery off: the domain's real mail host is elsewhere, but only our own
+     * (authenticated) users need sending there; the internet already reached that host. */
+    if (!dom.local_delivery && w->env->auth_user)
+        return deliver_add(w->res, DN_EXTERNAL, addr, via);
+    return deliver_walk_hosted(w, addr, dom.name, via, depth);
+}
+
+/* Resolves one recipient and judges what can be judged without the message: fills
+ * res->reply with the refusal, or leaves code 0. */
+static void deliver_judge(struct deliver *d, const struct deliver_env *env, const char *rcpt,
+                          struct deliver_res *res)
+{
+    struct deliver_walk w = {.d = d, .env = env, .res = res};
+    const struct deliver_node *top;
+
+    memset(&res->reply, 0, sizeof(res->reply));
+    if (deliver_addr(rcpt, res->rcpt, sizeof(res->rcpt)) < 0) {
+        snprintf(res->rcpt, sizeof(res->rcpt), "%.300s", rcpt);
+        deliver_set(&res->reply, 501, "5.1.3", "Bad recipient address syntax");
+        return;
+    }
+    if (deliver_walk_addr(&w, res->rcpt, NULL, 0) < 0 || w.failed) {
+        deliver_set(&res->reply, 451, "4.3.0", "<%s>: Temporary lookup failure, try again later",
+                    res->rcpt);
+        return;
+    }
+    top = res->n ? &res->v[0] : NULL;
+    if (top)
+        snprintf(res->rcpt, sizeof(res->rcpt), "%s", top->addr); /* lower-cased if hosted */
+    if (top && top->kind == DN_EXTERNAL && !env->auth_user) {
+        deliver_set(&res->reply, 550, "5.7.1", "Relaying denied");
+        return;
+    }
+    if (deliver_count(res, DN_LOCAL) + deliver_count(res, DN_EXTERNAL) +
+            deliver_count(res, DN_DISCARD) ==
+        0) {
+        deliver_set(&res->reply, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown",
+                    res->rcpt);
+        return;
+    }
+    if (deliver_count(res, DN_EXTERNAL) && !d->queue)
+        deliver_set(&res->reply, 550, "5.3.0",
+                    "<%s>: Delivery to other domains is not available here", res->rcpt);
+}
+
+static void deliver_res_free(struct deliver_res *res)
+{
+    free(res->v);
+    res->v = NULL;
+    res->n = res->cap = 0;
+}
+
+/* 452 when one of the recipient's mailboxes is already at its quota. */
+static void deliver_check_quota(struct deliver *d, struct deliver_res *res)
+{
+    for (size_t i = 0; i < res->n && res->reply.code == 0; i++) {
+        struct store_user *u = NULL;
+        int64_t used = 0, quota = 0;
+        if (res->v[i].kind != DN_LOCAL)
+            continue;
+        if (store_user_open(d->store, res->v[i].addr, &u, NULL) != STORE_OK) {
+            deliver_set(&res->reply, 451, "4.3.0", "<%s>: Temporary local problem", res->rcpt);
+            break;
+        }
+        if (store_user_usage(u, &used, &quota) == STORE_OK && quota > 0 && used >= quota)
+            deliver_set(&res->reply, 452, "4.2.2", "Mailbox full");
+        store_user_release(u);
+    }
+}
+
+int deliver_check_rcpt(struct deliver *d, const struct deliver_env *env, const char *rcpt,
+                       struct deliver_reply *r)
+{
+    struct deliver_res res = {0};
+
+    if (!d || !env || !rcpt) {
+        deliver_set(r, 451, "4.3.0", "Delivery is not configured");
+        return -1;
+    }
+    deliver_judge(d, env, rcpt, &res);
+    if (res.reply.code == 0)
+        deliver_check_quota(d, &res);
+    if (res.reply.code == 0)
+        deliver_set(&res.reply, 250, "2.1.5", "OK");
+    *r = res.reply;
+    deliver_res_free(&res);
+    return r->code == 250 ? 0 : -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The message: trace fields and the idempotence key
+ * ------------------------------------------------------------------------------------ */
+
+/* The unfolded, trimmed value of a field into out (bounded; longer values are cut). */
+static void deliver_field_value(const struct mime_field *f, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < f->value_len && n + 1 < outlen; i++) {
+        char c = f->value[i];
+        if (c == '\r' || c == '\n')
+            continue;
+        if (n == 0 && (c == ' ' || c == '\t'))
+            continue;
+        out[n++] = c;
+    }
+    while (n && (out[n - 1] == ' ' || out[n - 1] == '\t'))
+        n--;
+    out[n] = '\0';
+}
+
+static int deliver_field_is(const struct mime_field *f, const char *name)
+{
+    return f->name_len == strlen(name) && strncasecmp(f->name, name, f->name_len) == 0;
+}
+
+/* Fields a relay adds on the way: they change between two tries of the same message. */
+static int deliver_field_is_trace(const struct mime_field *f)
+{
+    static const char *const trace[] = {"Received",    "Return-Path",           "Delivered-To",
+                                        "X-Original-To", "Authentication-Results", "Received-SPF"};
+
+    for (size_t i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
+        if (deliver_field_is(f, trace[i]))
+            return 1;
+    return 0;
+}
+
+/* The key under which a delivery is remembered: the Message-ID and the body when there is
+ * a Message-ID, else every non-trace field and the body. A retry of the same message hashes
+ * the same, whatever Received fields the relays put on top. */
+static int deliver_msg_key(struct deliver_msg *m)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    struct mime_field f;
+    char mid[998];
+    size_t pos = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    int ok;
+
+    if (!ctx)
+        return -1;
+    ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    if (mime_header_get(m->data, m->hdr_len, "Message-ID", &f)) {
+        deliver_field_value(&f, mid, sizeof(mid));
+        ok = ok && EVP_DigestUpdate(ctx, "mid", 4) && EVP_DigestUpdate(ctx, mid, strlen(mid) + 1);
+    } else {
+        while (ok && mime_header_next(m->data, m->hdr_len, &pos, &f)) {
+            if (deliver_field_is_trace(&f))
+                continue;
+            ok = EVP_DigestUpdate(ctx, f.name, f.name_len) &&
+                 EVP_DigestUpdate(ctx, f.value, f.value_len) && EVP_DigestUpdate(ctx, "\n", 1);
+        }
+    }
+    ok = ok && EVP_DigestUpdate(ctx, m->data + m->hdr_len, m->len - m->hdr_len) &&
+         EVP_DigestFinal_ex(ctx, md, &mdlen);
+    EVP_MD_CTX_free(ctx);
+    if (!ok || mdlen != 32)
+        return -1;
+    for (unsigned i = 0; i < mdlen; i++)
+        snprintf(m->key + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+/* Counts the hops and keeps the Delivered-To addresses. */
+static void deliver_msg_trace(struct deliver_msg *m)
+{
+    struct mime_field f;
+    size_t pos = 0;
+
+    while (mime_header_next(m->data, m->hdr_len, &pos, &f)) {
+        int dt = deliver_field_is(&f, "Delivered-To");
+        if (!dt && !deliver_field_is(&f, "Received"))
+            continue;
+        m->hops++;
+        if (dt && m->ndt < sizeof(m->dt) / sizeof(m->dt[0])) {
+            char v[DELIVER_ADDR_MAX];
+            deliver_field_value(&f, v, sizeof(v));
+            if (deliver_addr(v, m->dt[m->ndt], DELIVER_ADDR_MAX) == 0) {
+                deliver_lower(m->dt[m->ndt]);
+                m->ndt++;
+            }
+        }
+    }
+}
+
+static void deliver_msg_free(struct deliver_msg *m)
+{
+    if (m) {
+        free(m->data);
+        free(m);
+    }
+}
+
+static struct deliver_msg *deliver_msg_new(const char *msg, size_t len)
+{
+    struct deliver_msg *m = calloc(1, sizeof(*m));
+
+    if (!m)
+        return NULL;
+    if (mail_normalize(msg, len, &m->data, &m->len) < 0)
+        goto err;
+    m->hdr_len = mime_header_size(m->data, m->len);
+    deliver_msg_trace(m);
+    if (deliver_msg_key(m) < 0)
+        goto err;
+    return m;
+err:
+    deliver_msg_free(m);
+    return NULL;
+}
+
+/* A Delivered-To of the message names an address this recipient goes through. */
+static int deliver_is_loop(const struct deliver_msg *m, const struct deliver_res *res)
+{
+    for (size_t i = 0; i < res->n; i++) {
+        if (res->v[i].kind != DN_ALIAS && res->v[i].kind != DN_LOCAL)
+            continue;
+        for (size_t j = 0; j < m->ndt; j++)
+            if (strcmp(m->dt[j], res->v[i].addr) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Local delivery
+ * ------------------------------------------------------------------------------------ */
+
+/* prefix + the message, malloc'd. */
+static char *deliver_prepend(const char *prefix, const struct deliver_msg *m, size_t *outlen)
+{
+    size_t pl = strlen(prefix);
+    char *out = malloc(pl + m->len + 1);
+
+    if (!out)
+        return NULL;
+    memcpy(out, prefix, pl);
+    memcpy(out + pl, m->data, m->len);
+    out[pl + m->len] = '\0';
+    *outlen = pl + m->len;
+    return out;
+}
+
+/* Delivered within the dedup window (called inside the transaction). */
+static int deliver_seen_recently(struct store_user *u, const char *key, int64_t now)
+{
+    void *val = NULL;
+    size_t len = 0;
+    int seen = 0;
+
+    if (store_state_get(u, DELIVER_NS, key, &val, &len, NULL) == STORE_OK) {
+        seen = now - strtoll(val, NULL, 10) < DELIVER_DEDUP_SECS;
+        free(val);
+    }
+    return seen;
+}
+
+struct deliver_prune {
+    char (*keys)[72];
+    size_t n, cap;
+    int64_t now;
+};
+
+static int deliver_prune_cb(const char *key, const void *val, size_t len, void *ctx)
+{
+    struct deliver_prune *p = ctx;
+    char ts[24];
+
+    snprintf(ts, sizeof(ts), "%.*s", (int)(len < 23 ? len : 23), (const char *)val);
+    if (p->now - strtoll(ts, NULL, 10) < DELIVER_DEDUP_SECS || strlen(key) >= 72)
+        return 0;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        char(*k)[72] = realloc(p->keys, cap * sizeof(*k));
+        if (!k)
+            return 1;
+        p->keys = k;
+        p->cap = cap;
+    }
+    snprintf(p->keys[p->n++], 72, "%s", key);
+    return 0;
+}
+
+/* Forgets deliveries older than the window, at most once an hour per mailbox, so that the
+ * records stay as many as an hour of mail. */
+static void deliver_prune_old(struct store_user *u, int64_t now)
+{
+    struct deliver_prune p = {.now = now};
+    void *val = NULL;
+    size_t len = 0;
+    char ts[24];
+
+    if (store_state_get(u, DELIVER_NS_PRUNE, "last", &val, &len, NULL) == STORE_OK) {
+        int recent = now - strtoll(val, NULL, 10) < DELIVER_DEDUP_SECS;
+        free(val);
+        if (recent)
+            return;
+    }
+    if (store_state_list(u, DELIVER_NS, deliver_prune_cb, &p, NULL) != STORE_OK)
+        goto out;
+    snprintf(ts, sizeof(ts), "%lld", (long long)now);
+    if (store_txn_begin(u, NULL) != STORE_OK)
+        goto out;
+    for (size_t i = 0; i < p.n; i++)
+        store_state_del(u, DELIVER_NS, p.keys[i], NULL);
+    store_state_put(u, DELIVER_NS_PRUNE, "last", ts, strlen(ts), NULL);
+    if (store_txn_commit(u, NULL, NULL) != STORE_OK)
+        log_warn("deliver", "cannot prune delivery records of %s", store_user_address(u));
+out:
+    free(p.keys);
+}
+
+/* Stores one copy in a mailbox's INBOX, exactly once per message within the window. */
+static int deliver_local(struct deliver *d, const struct deliver_env *env, const char *mailbox,
+                         const struct deliver_msg *m, struct deliver_reply *r)
+{
+    struct store_user *u = NULL;
+    struct store_folder inbox;
+    struct store_err e = {0};
+    char *prefix = NULL, *copy = NULL, ts[24];
+    size_t plen, clen = 0;
+    int64_t now = time(NULL);
+    int rc, in_txn = 0;
+
+    if ((rc = store_user_open(d->store, mailbox, &u, &e)) != STORE_OK)
+        goto err;
+    if ((rc = store_txn_begin(u, &e)) != STORE_OK)
+        goto err;
+    in_txn = 1;
+    if (deliver_seen_recently(u, m->key, now)) {
+        store_txn_rollback(u);
+        store_user_release(u);
+        deliver_set(r, 250, "2.0.0", "<%s>: Already delivered", mailbox);
+        return 0;
+    }
+    if ((rc = store_folder_by_role(u, STORE_ROLE_INBOX, &inbox)) != STORE_OK)
+        goto err;
+    plen = strlen(env->mail_from) + strlen(mailbox) + 64;
+    rc = STORE_ENOMEM;
+    if (!(prefix = malloc(plen)))
+        goto err;
+    snprintf(prefix, plen, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", env->mail_from, mailbox);
+    if (!(copy = deliver_prepend(prefix, m, &clen)))
+        goto err;
+    struct mail_new mn = {.data = copy, .len = clen};
+    if ((rc = mail_store_message(u, inbox.id, &mn, NULL, &e)) != STORE_OK)
+        goto err;
+    snprintf(ts, sizeof(ts), "%lld", (long long)now);
+    if ((rc = store_state_put(u, DELIVER_NS, m->key, ts, strlen(ts), &e)) != STORE_OK)
+        goto err;
+    in_txn = 0;
+    if ((rc = store_txn_commit(u, NULL, &e)) != STORE_OK)
+        goto err;
+    free(prefix);
+    free(copy);
+    deliver_prune_old(u, now);
+    store_user_release(u);
+    deliver_set(r, 250, "2.0.0", "<%s>: Delivered", mailbox);
+    return 0;
+err:
+    if (in_txn)
+        store_txn_rollback(u);
+    if (u)
+        store_user_release(u);
+    free(prefix);
+    free(copy);
+    if (rc == STORE_EQUOTA) {
+        deliver_set(r, 452, "4.2.2", "Mailbox full");
+    } else {
+        log_error("deliver", "cannot deliver to %s: %s", mailbox, e.msg[0] ? e.msg : "error");
+        deliver_set(r, 451, "4.3.0", "<%s>: Temporary local problem, try again later", mailbox);
+    }
+    return -1;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The whole message
+ * ------------------------------------------------------------------------------------ */
+
+/* What happened to each mailbox, so that a mailbox several recipients lead to gets one
+ * copy and they all share its fate. */
+struct deliver_done {
+    const char *mailbox;
+    struct deliver_reply reply;
+};
+
+struct deliver_run {
+    struct deliver *d;
+    const struct deliver_env *env;
+    struct deliver_msg *m;
+    struct deliver_res *res;
+    size_t nres;
+    struct deliver_done *done;
+    size_t ndone;
+    char queue_id[128];
+};
+
+static const struct deliver_reply *deliver_mailbox(struct deliver_run *run, const char *mailbox)
+{
+    struct deliver_done *dd;
+
+    for (size_t i = 0; i < run->ndone; i++)
+        if (strcmp(run->done[i].mailbox, mailbox) == 0)
+            return &run->done[i].reply;
+    dd = &run->done[run->ndone++];
+    dd->mailbox = mailbox;
+    deliver_local(run->d, run->env, mailbox, run->m, &dd->reply);
+    return &dd->reply;
+}
+
+/* Every local copy; a recipient takes the first failure of its mailboxes. */
+static void deliver_run_local(struct deliver_run *run)
+{
+    for (size_t i = 0; i < run->nres; i++) {
+        struct deliver_res *res = &run->res[i];
+        for (size_t j = 0; j < res->n && res->reply.code == 0; j++) {
+            const struct deliver_reply *r;
+            if (res->v[j].kind != DN_LOCAL)
+                continue;
+            r = deliver_mailbox(run, res->v[j].addr);
+            if (r->code != 250)
+                res->reply = *r;
+        }
+    }
+}
+
+static int deliver_has_tempfail(const struct deliver_run *run)
+{
+    for (size_t i = 0; i < run->nres; i++)
+        if (run->res[i].reply.code >= 400 && run->res[i].reply.code < 500)
+            return 1;
+    return 0;
+}
+
+static int deliver_strv_has(const char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+/* The external targets (de-duplicated) of recipients still fine, and the aliases that
+ * forwarded to them: those go on top of the copy as Delivered-To, so that a message that
+ * comes back is recognised as a loop. */
+static int deliver_collect_external(struct deliver_run *run, const char ***targets, size_t *nt,
+                                    char **prefix)
+{
+    struct mime_buf b = {0};
+    const char **t = NULL, **vias = NULL;
+    size_t n = 0, nv = 0, cap = 0;
+
+    for (size_t i = 0; i < run->nres; i++)
+        if (run->res[i].reply.code == 0)
+            cap += deliver_count(&run->res[i], DN_EXTERNAL);
+    if (cap && (!(t = calloc(cap, sizeof(*t))) || !(vias = calloc(cap, sizeof(*vias)))))
+        goto oom;
+    for (size_t i = 0; i < run->nres; i++) {
+        const struct deliver_res *res = &run->res[i];
+        for (size_t j = 0; res->reply.code == 0 && j < res->n; j++) {
+            const struct deliver_node *nd = &res->v[j];
+            if (nd->kind != DN_EXTERNAL)
+                continue;
+            if (!deliver_strv_has(t, n, nd->addr))
+                t[n++] = nd->addr;
+            if (nd->via[0] && !deliver_strv_has(vias, nv, nd->via)) {
+                vias[nv++] = nd->via;
+                mime_buf_adds(&b, "Delivered-To: ");
+                mime_buf_adds(&b, nd->via);
+                mime_buf_adds(&b, "\r\n");
+            }
+        }
+    }
+    mime_buf_adds(&b, "");
+    if (b.oom)
+        goto oom;
+    free(vias);
+    *targets = t;
+    *nt = n;
+    *prefix = b.p ? b.p : strdup("");
+    return *prefix ? 0 : -1;
+oom:
+    free(t);
+    free(vias);
+    mime_buf_free(&b);
+    return -1;
+}
+
+/* Marks every still-fine recipient with an external target. */
+static void deliver_mark_external(struct deliver_run *run, int code, const char *enh,
+                                  const char *text)
+{
+    for (size_t i = 0; i < run->nres; i++) {
+        struct deliver_res *res = &run->res[i];
+        if (res->reply.code == 0 && deliver_count(res, DN_EXTERNAL))
+            deliver_set(&res->reply, code, enh, "<%s>: %s", res->rcpt, text);
+    }
+}
+
+/* One queue entry for all external targets, and only when nothing failed temporarily:
+ * the sender then retries the whole message, and the local copies are idempotent but a
+ * queue entry would not be. */
+static void deliver_run_external(struct deliver_run *run)
+{
+    const char **targets = NULL;
+    char *prefix = NULL, *copy = NULL, err[256] = "";
+    size_t nt = 0, clen = 0;
+
+    if (deliver_collect_external(run, &targets, &nt, &prefix) < 0) {
+        deliver_mark_external(run, 451, "4.3.0", "Temporary local problem, try again later");
+        return;
+    }
+    if (nt == 0)
+        goto out;
+    if (deliver_has_tempfail(run)) {
+        deliver_mark_external(run, 451, "4.3.0", "Not queued, try again later");
+        goto out;
+    }
+    if (!(copy = deliver_prepend(prefix, run->m, &clen)) ||
+        queue_submit(run->d->queue, run->env->mail_from, targets, nt, copy, clen, run->env->envid,
+                     run->env->ret, run->queue_id, sizeof(run->queue_id), err,
+                     sizeof(err)) != 0) {
+        log_error("deliver", "cannot queue a message from <%s>: %s", run->env->mail_from,
+                  err[0] ? err : "out of memory");
+        deliver_mark_external(run, 451, "4.3.0", "Cannot queue the message, try again later");
+        goto out;
+    }
+    for (size_t i = 0; i < run->nres; i++) {
+        struct deliver_res *res = &run->res[i];
+        if (res->reply.code == 0 && deliver_count(res, DN_EXTERNAL))
+            deliver_set(&res->reply, 250, "2.0.0", "<%s>: Queued as %s", res->rcpt,
+                        run->queue_id);
+    }
+out:
+    free(targets);
+    free(prefix);
+    free(copy);
+}
+
+static int deliver_has_local(const struct deliver_res *res, const char *addr)
+{
+    for (size_t i = 0; i < res->n; i++)
+        if (res->v[i].kind == DN_LOCAL && strcmp(res->v[i].addr, addr) == 0)
+            return 1;
+    return 0;
+}
+
+/* RFC 3834 auto-replies of every address the delivered recipients went through. */
+static void deliver_run_autoreply(struct deliver_run *run)
+{
+    const char **scopes;
+    size_t ns = 0, cap = 0;
+
+    if (!run->env->mail_from[0])
+        return; /* never to the null sender: cheap to know here */
+    for (size_t i = 0; i < run->nres; i++)
+        cap += run->res[i].reply.code == 250 ? run->res[i].n : 0;
+    if (!cap || !(scopes = calloc(cap, sizeof(*scopes))))
+        return;
+    for (size_t i = 0; i < run->nres; i++) {
+        const struct deliver_res *res = &run->res[i];
+        for (size_t j = 0; res->reply.code == 250 && j < res->n; j++) {
+            const struct deliver_node *nd = &res->v[j];
+            if ((nd->kind != DN_ALIAS && nd->kind != DN_LOCAL) || nd->addr[0] == '@' ||
+                deliver_strv_has(scopes, ns, nd->addr))
+                continue;
+            scopes[ns++] = nd->addr;
+            struct autoreply_ctx ac = {
+                .scope = nd->addr,
+                .rcpt = res->rcpt,
+                .mail_from = run->env->mail_from,
+                .hdr = run->m->data,
+                .hdr_len = run->m->hdr_len,
+                .has_mailbox = deliver_has_local(res, nd->addr),
+            };
+            autoreply_consider(run->d, &ac);
+        }
+    }
+    free(scopes);
+}
+
+/* The overall answer: 250 when every recipient is; else the first temporary failure (the
+ * sender retries, safely), else the first permanent one. */
+static int deliver_overall(const struct deliver_run *run, struct deliver_reply *r)
+{
+    const struct deliver_reply *perm = NULL;
+
+    for (size_t i = 0; i < run->nres; i++) {
+        const struct deliver_reply *x = &run->res[i].reply;
+        if (x->code >= 400 && x->code < 500) {
+            *r = *x;
+            return -1;
+        }
+        if (x->code >= 500 && !perm)
+            perm = x;
+    }
+    if (perm) {
+        *r = *perm;
+        return -1;
+    }
+    if (run->queue_id[0])
+        deliver_set(r, 250, "2.0.0", "Ok: queued as %s", run->queue_id);
+    else
+        deliver_set(r, 250, "2.0.0", "Ok: delivered");
+    return 0;
+}
+
+static void deliver_judge_all(struct deliver_run *run, const char *const *rcpts)
+{
+    for (size_t i = 0; i < run->nres; i++) {
+        struct deliver_res *res = &run->res[i];
+        deliver_judge(run->d, run->env, rcpts[i], res);
+        if (res->reply.code == 0 &&
+            (run->m->hops > DELIVER_MAX_HOPS || deliver_is_loop(run->m, res)))
+            deliver_set(&res->reply, 554, "5.4.6", "Mail forwarding loop for <%s>", res->rcpt);
+    }
+}
+
+int deliver_message(struct deliver *d, const struct deliver_env *env, const char *const *rcpts,
+                    size_t nrcpts, const char *msg, size_t len, struct deliver_reply *r,
+                    struct deliver_reply *rcpt_replies)
+{
+    struct deliver_run run = {.d = d, .env = env, .nres = nrcpts};
+    size_t nlocal = 0;
+    int rc = -1;
+
+    if (!d || !env || !env->mail_from || !msg || nrcpts == 0) {
+        deliver_set(r, 554, "5.5.1", "No valid recipients");
+        goto out;
+    }
+    run.m = deliver_msg_new(msg, len);
+    run.res = calloc(nrcpts, sizeof(*run.res));
+    if (!run.m || !run.res)
+        goto oom;
+    deliver_judge_all(&run, rcpts);
+    for (size_t i = 0; i < nrcpts; i++)
+        nlocal += deliver_count(&run.res[i], DN_LOCAL);
+    if (!(run.done = calloc(nlocal ? nlocal : 1, sizeof(*run.done))))
+        goto oom;
+    deliver_run_local(&run);
+    deliver_run_external(&run);
+    for (size_t i = 0; i < nrcpts; i++)
+        if (run.res[i].reply.code == 0)
+            deliver_set(&run.res[i].reply, 250, "2.0.0", "<%s>: Delivered", run.res[i].rcpt);
+    rc = deliver_overall(&run, r);
+    deliver_run_autoreply(&run);
+    goto out;
+oom:
+    deliver_set(r, 451, "4.3.0", "Temporary local problem, try again later");
+    for (size_t i = 0; run.res && i < nrcpts; i++)
+        run.res[i].reply = *r;
+out:
+    for (size_t i = 0; rcpt_replies && i < nrcpts; i++)
+        rcpt_replies[i] = run.res && run.res[i].reply.code ? run.res[i].reply : *r;
+    for (size_t i = 0; run.res && i < nrcpts; i++)
+        deliver_res_free(&run.res[i]);
+    free(run.res);
+    free(run.done);
+    deliver_msg_free(run.m);
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Sending limits
+ *
+ * Counted per account and per message, in memory: the counters start from zero when the
+ * server restarts (at worst a sender gets one more window's worth). Each limit is a
+ * sliding-window estimate over two fixed windows: the previous window's count, weighted by
+ * how much of it still overlaps the last minute (hour), plus the current one's.
+ * ------------------------------------------------------------------------------------ */
+
+#define DELIVER_RATE_BUCKETS 256
+
+struct deliver_window {
+    int64_t start;
+    int cur, prev;
+};
+
+struct deliver_rate {
+    char addr[DELIVER_ADDR_MAX];
+    struct deliver_window minute, hour;
+    struct deliver_rate *next;
+};
+
+static pthread_mutex_t deliver_rate_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct deliver_rate *deliver_rate_tab[DELIVER_RATE_BUCKETS];
+
+static void deliver_window_roll(struct deliver_window *w, int64_t now, int64_t len)
+{
+    if (now >= w->start + 2 * len) {
+        w->prev = w->cur = 0;
+        w->start = now - now % len;
+    } else if (now >= w->start + len) {
+        w->prev = w->cur;
+        w->cur = 0;
+        w->start += len;
+    }
+}
+
+static double deliver_window_count(const struct deliver_window *w, int64_t now, int64_t len)
+{
+    double overlap = (double)(len - (now - w->start)) / (double)len;
+
+    return w->prev * (overlap > 0 ? overlap : 0) + w->cur;
+}
+
+static unsigned deliver_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % DELIVER_RATE_BUCKETS;
+}
+
+/* The entry of addr, created when missing; entries idle for two hours in the same bucket
+ * are dropped on the way, so the table holds only recent senders. Called locked. */
+static struct deliver_rate *deliver_rate_entry(const char *addr, int64_t now)
+{
+    struct deliver_rate **pp = &deliver_rate_tab[deliver_hash(addr)], *e;
+
+    while ((e = *pp)) {
+        if (strcmp(e->addr, addr) == 0)
+            return e;
+        if (now - e->hour.start > 2 * 3600) {
+            *pp = e->next;
+            free(e);
+            continue;
+        }
+        pp = &e->next;
+    }
+    if (!(e = calloc(1, sizeof(*e))))
+        return NULL;
+    snprintf(e->addr, sizeof(e->addr), "%s", addr);
+    e->minute.start = now - now % 60;
+    e->hour.start = now - now % 3600;
+    *pp = e;
+    return e;
+}
+
+/* A per-domain override ("rate.minute" / "rate.hour"), else def. */
+static int deliver_rate_limit(struct store *s, const char *domain, const char *key, int def)
+{
+    void *val = NULL;
+    size_t len = 0;
+    long v;
+
+    if (!domain || store_setting_get(s, domain, key, &val, &len, NULL) != STORE_OK)
+        return def;
+    v = strtol(val, NULL, 10);
+    free(val);
+    return v > 0 && v <= 100000000 ? (int)v : def;
+}
+
+int deliver_rate_check(struct deliver *d, const char *address, size_t nrcpts,
+                       struct deliver_reply *r)
+{
+    char addr[DELIVER_ADDR_MAX];
+    const char *domain;
+    struct deliver_rate *e;
+    int per_min, per_hour, rc = 0;
+    int64_t now = time(NULL);
+
+    if (!d || !address || deliver_addr(address, addr, sizeof(addr)) < 0) {
+        deliver_set(r, 451, "4.3.0", "Temporary local problem, try again later");
+        return -1;
+    }
+    deliver_lower(addr);
+    domain = strrchr(addr, '@') + 1;
+    per_min = deliver_rate_limit(d->store, domain, "rate.minute",
+                                 d->cfg && d->cfg->smtp_rate_minute ? d->cfg->smtp_rate_minute : 50);
+    per_hour = deliver_rate_limit(d->store, domain, "rate.hour",
+                                  d->cfg && d->cfg->smtp_rate_hour ? d->cfg->smtp_rate_hour : 500);
+    pthread_mutex_lock(&deliver_rate_lock);
+    if (!(e = deliver_rate_entry(addr, now))) {
+        pthread_mutex_unlock(&deliver_rate_lock);
+        deliver_set(r, 451, "4.3.0", "Temporary local problem, try again later");
+        return -1;
+    }
+    deliver_window_roll(&e->minute, now, 60);
+    deliver_window_roll(&e->hour, now, 3600);
+    /* The hourly limit first: it is the one customers are told about. */
+    if (deliver_window_count(&e->hour, now, 3600) + 1 > per_hour) {
+        deliver_set(r, 550, "5.7.1", "Administrative Prohibition");
+        rc = -1;
+    } else if (deliver_window_count(&e->minute, now, 60) + 1 > per_min) {
+        deliver_set(r, 451, "4.7.1", "Sending rate exceeded, try again later");
+        rc = -1;
+    } else {
+        e->minute.cur++;
+        e->hour.cur++;
+        deliver_set(r, 250, "2.0.0", "OK");
+    }
+    pthread_mutex_unlock(&deliver_rate_lock);
+    if (rc)
+        log_info("deliver", "%s is over its sending limit (%d/minute, %d/hour)", addr, per_min,
+                 per_hour);
+    return rc;
+}

@@ -1,0 +1,397 @@
+/*
+ * queue_dsn.c — the outbound queue's records: the envelope/state file of each message,
+ * the retry schedule, and the RFC 3464 delivery status notifications (bounces and delay
+ * notices) sent to senders.
+ *
+ * The state file is line-oriented text ("key value", one "rcpt" line per recipient) so
+ * that an operator can read it; every free-form value is %XX-escaped (bytes <= 0x20, '%',
+ * 0x7f and above), so a value is always one token.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "mail/queue.h"
+
+#define QUEUE_ENV_MAGIC "polaris-queue 1"
+#define QUEUE_RCPT_MAX  100000
+
+int queue_backoff(int attempts)
+{
+    static const int steps[] = {300, 900, 1800, 3600, 7200, 14400};
+    size_t n = sizeof(steps) / sizeof(steps[0]);
+
+    if (attempts < 1)
+        return 0;
+    return steps[(size_t)attempts - 1 < n ? (size_t)attempts - 1 : n - 1];
+}
+
+static const char *const queue_rstates[] = {"queued", "sent", "failed", "bounced"};
+
+const char *queue_rstate_name(enum queue_rstate s)
+{
+    return (unsigned)s < 4 ? queue_rstates[s] : "?";
+}
+
+/* ---------------------------------------------------------------------------------------
+ * The state file
+ * ------------------------------------------------------------------------------------ */
+
+static void queue_esc(struct mime_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    if (!*s || strcmp(s, "-") == 0) { /* "-" stands for empty, so a real "-" is escaped */
+        mime_buf_adds(b, *s ? "%2D" : "-");
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == '%' || *p >= 0x7f) {
+            char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+            mime_buf_add(b, e, 3);
+        } else {
+            mime_buf_addc(b, (char)*p);
+        }
+    }
+}
+
+static void queue_unesc(const char *tok, size_t len, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    if (len == 1 && tok[0] == '-')
+        len = 0;
+    for (size_t i = 0; i < len && o + 1 < outlen; i++) {
+        if (tok[i] == '%' && i + 2 < len && isxdigit((unsigned char)tok[i + 1]) &&
+            isxdigit((unsigned char)tok[i + 2])) {
+            char h[3] = {tok[i + 1], tok[i + 2], 0};
+            out[o++] = (char)strtol(h, NULL, 16);
+            i += 2;
+        } else {
+            out[o++] = tok[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+void queue_env_format(const struct queue_env *e, struct mime_buf *b)
+{
+    char num[64];
+
+    mime_buf_adds(b, QUEUE_ENV_MAGIC "\nid ");
+    queue_esc(b, e->id);
+    mime_buf_adds(b, "\nfrom ");
+    queue_esc(b, e->from);
+    mime_buf_adds(b, "\nenvid ");
+    queue_esc(b, e->envid);
+    mime_buf_adds(b, "\nret ");
+    queue_esc(b, e->ret);
+    snprintf(num, sizeof(num), "\narrival %lld\nnext %lld\nlast %lld\nattempts %d\ndelay-sent %d\n",
+             (long long)e->arrival, (long long)e->next, (long long)e->last_attempt, e->attempts,
+             e->delay_sent);
+    mime_buf_adds(b, num);
+    for (size_t i = 0; i < e->n; i++) {
+        const struct queue_rcpt *r = &e->r[i];
+        mime_buf_adds(b, "rcpt ");
+        mime_buf_adds(b, queue_rstate_name(r->state));
+        mime_buf_addc(b, ' ');
+        queue_esc(b, r->addr);
+        mime_buf_addc(b, ' ');
+        queue_esc(b, r->status);
+        mime_buf_addc(b, ' ');
+        queue_esc(b, r->remote);
+        mime_buf_addc(b, ' ');
+        queue_esc(b, r->diag);
+        mime_buf_addc(b, '\n');
+    }
+}
+
+/* Splits a line into at most max space-separated tokens. */
+static size_t queue_tokens(const char *line, size_t len, const char **tok, size_t *tlen,
+                           size_t max)
+{
+    size_t n = 0, i = 0;
+
+    while (i < len && n < max) {
+        while (i < len && line[i] == ' ')
+            i++;
+        if (i >= len)
+            break;
+        tok[n] = line + i;
+        while (i < len && line[i] != ' ')
+            i++;
+        tlen[n] = (size_t)(line + i - tok[n]);
+        n++;
+    }
+    return n;
+}
+
+static int queue_parse_rcpt(struct queue_env *e, const char **tok, const size_t *tlen, size_t n)
+{
+    struct queue_rcpt *r, *grown;
+    int st = -1;
+
+    if (n != 6 || e->n >= QUEUE_RCPT_MAX)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if (strlen(queue_rstates[i]) == tlen[1] && memcmp(tok[1], queue_rstates[i], tlen[1]) == 0)
+            st = i;
+    if (st < 0 || !(grown = realloc(e->r, (e->n + 1) * sizeof(*e->r))))
+        return -1;
+    e->r = grown;
+    r = &e->r[e->n++];
+    memset(r, 0, sizeof(*r));
+    r->state = (enum queue_rstate)st;
+    queue_unesc(tok[2], tlen[2], r->addr, sizeof(r->addr));
+    queue_unesc(tok[3], tlen[3], r->status, sizeof(r->status));
+    queue_unesc(tok[4], tlen[4], r->remote, sizeof(r->remote));
+    queue_unesc(tok[5], tlen[5], r->diag, sizeof(r->diag));
+    return r->addr[0] ? 0 : -1;
+}
+
+static int queue_parse_line(struct queue_env *e, const char *line, size_t len)
+{
+    const char *tok[6];
+    size_t tlen[6], n = queue_tokens(line, len, tok, tlen, 6);
+    char key[16];
+
+    if (n == 0)
+        return 0;
+    if (n < 2 || tlen[0] >= sizeof(key))
+        return -1;
+    memcpy(key, tok[0], tlen[0]);
+    key[tlen[0]] = '\0';
+    if (strcmp(key, "rcpt") == 0)
+        return queue_parse_rcpt(e, tok, tlen, n);
+    if (n != 2)
+        return -1;
+    if (strcmp(key, "id") == 0)
+        queue_unesc(tok[1], tlen[1], e->id, sizeof(e->id));
+    else if (strcmp(key, "from") == 0)
+        queue_unesc(tok[1], tlen[1], e->from, sizeof(e->from));
+    else if (strcmp(key, "envid") == 0)
+        queue_unesc(tok[1], tlen[1], e->envid, sizeof(e->envid));
+    else if (strcmp(key, "ret") == 0)
+        queue_unesc(tok[1], tlen[1], e->ret, sizeof(e->ret));
+    else if (strcmp(key, "arrival") == 0)
+        e->arrival = strtoll(tok[1], NULL, 10);
+    else if (strcmp(key, "next") == 0)
+        e->next = strtoll(tok[1], NULL, 10);
+    else if (strcmp(key, "last") == 0)
+        e->last_attempt = strtoll(tok[1], NULL, 10);
+    else if (strcmp(key, "attempts") == 0)
+        e->attempts = (int)strtol(tok[1], NULL, 10);
+    else if (strcmp(key, "delay-sent") == 0)
+        e->delay_sent = tok[1][0] == '1';
+    /* Unknown keys are skipped: a newer version's file stays readable. */
+    return 0;
+}
+
+int queue_env_parse(const char *text, size_t len, struct queue_env *e)
+{
+    size_t pos = 0, mlen = strlen(QUEUE_ENV_MAGIC);
+
+    memset(e, 0, sizeof(*e));
+    if (len < mlen || memcmp(text, QUEUE_ENV_MAGIC, mlen) != 0)
+        return -1;
+    while (pos < len) {
+        const char *lf = memchr(text + pos, '\n', len - pos);
+        size_t end = lf ? (size_t)(lf - text) : len;
+        if (pos > 0 && queue_parse_line(e, text + pos, end - pos) != 0)
+            goto err;
+        pos = end + 1;
+    }
+    if (!e->id[0] || e->n == 0)
+        goto err;
+    return 0;
+err:
+    queue_env_free(e);
+    return -1;
+}
+
+void queue_env_free(struct queue_env *e)
+{
+    free(e->r);
+    e->r = NULL;
+    e->n = 0;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Delivery status notifications (RFC 3464, RFC 3461 §6)
+ * ------------------------------------------------------------------------------------ */
+
+void queue_date(time_t t, char *out, size_t outlen)
+{
+    static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct tm tm;
+
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, outlen, "Thu, 01 Jan 1970 00:00:00 +0000");
+        return;
+    }
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
+             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+             tm.tm_sec);
+}
+
+static int queue_dsn_includes(const struct queue_rcpt *r, int delayed)
+{
+    return delayed ? r->state == QR_QUEUED : r->state == QR_FAILED;
+}
+
+/* A diag is an SMTP reply when it starts with a 3-digit code. */
+static int queue_diag_is_smtp(const char *d)
+{
+    return isdigit((unsigned char)d[0]) && isdigit((unsigned char)d[1]) &&
+           isdigit((unsigned char)d[2]) && (d[3] == ' ' || d[3] == '\0');
+}
+
+static void queue_dsn_human(const struct queue_env *e, int delayed, const char *hostname,
+                            struct mime_buf *b)
+{
+    mime_buf_adds(b, "Content-Description: Notification\r\n"
+                     "Content-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                     "This is the mail system at host ");
+    mime_buf_adds(b, hostname);
+    mime_buf_adds(b, ".\r\n\r\n");
+    if (delayed)
+        mime_buf_adds(b, "Your message could not be delivered yet to the recipients below.\r\n"
+                         "It is still in the queue and will be tried again; you do not need\r\n"
+                         "to send it again. You will be told if it finally fails.\r\n\r\n");
+    else
+        mime_buf_adds(b, "I'm sorry to have to inform you that your message could not be\r\n"
+                         "delivered to one or more recipients. The reasons are below.\r\n\r\n");
+    for (size_t i = 0; i < e->n; i++) {
+        if (!queue_dsn_includes(&e->r[i], delayed))
+            continue;
+        mime_buf_adds(b, "<");
+        mime_buf_adds(b, e->r[i].addr);
+        mime_buf_adds(b, ">: ");
+        if (e->r[i].remote[0]) {
+            mime_buf_adds(b, "host ");
+            mime_buf_adds(b, e->r[i].remote);
+            mime_buf_adds(b, " said: ");
+        }
+        mime_buf_adds(b, e->r[i].diag[0] ? e->r[i].diag : "no reason recorded");
+        mime_buf_adds(b, "\r\n");
+    }
+}
+
+static void queue_dsn_field(struct mime_buf *b, const char *name, const char *v1, const char *v2)
+{
+    mime_buf_adds(b, name);
+    mime_buf_adds(b, ": ");
+    mime_buf_adds(b, v1);
+    mime_buf_adds(b, v2);
+    mime_buf_adds(b, "\r\n");
+}
+
+static void queue_dsn_status(const struct queue_env *e, int delayed, const char *hostname,
+                             int64_t retry_until, struct mime_buf *b)
+{
+    char date[64];
+
+    mime_buf_adds(b, "Content-Description: Delivery report\r\n"
+                     "Content-Type: message/delivery-status\r\n\r\n");
+    queue_dsn_field(b, "Reporting-MTA", "dns; ", hostname);
+    queue_dsn_field(b, "X-Polaris-Queue-ID", e->id, "");
+    if (e->envid[0])
+        queue_dsn_field(b, "Original-Envelope-Id", e->envid, "");
+    queue_date((time_t)e->arrival, date, sizeof(date));
+    queue_dsn_field(b, "Arrival-Date", date, "");
+    for (size_t i = 0; i < e->n; i++) {
+        const struct queue_rcpt *r = &e->r[i];
+        if (!queue_dsn_includes(r, delayed))
+            continue;
+        mime_buf_adds(b, "\r\n");
+        queue_dsn_field(b, "Final-Recipient", "rfc822; ", r->addr);
+        queue_dsn_field(b, "Action", delayed ? "delayed" : "failed", "");
+        queue_dsn_field(b, "Status", r->status[0] ? r->status : (delayed ? "4.0.0" : "5.0.0"),
+                        "");
+        if (r->remote[0])
+            queue_dsn_field(b, "Remote-MTA", "dns; ", r->remote);
+        if (r->diag[0])
+            queue_dsn_field(b, "Diagnostic-Code",
+                            queue_diag_is_smtp(r->diag) ? "smtp; " : "X-Polaris; ", r->diag);
+        if (e->last_attempt > 0) {
+            queue_date((time_t)e->last_attempt, date, sizeof(date));
+            queue_dsn_field(b, "Last-Attempt-Date", date, "");
+        }
+        if (delayed) {
+            queue_date((time_t)retry_until, date, sizeof(date));
+            queue_dsn_field(b, "Will-Retry-Until", date, "");
+        }
+    }
+}
+
+static int queue_has_8bit(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 1;
+    return 0;
+}
+
+/* The returned message: whole (message/rfc822) or its header (text/rfc822-headers). */
+static void queue_dsn_original(int headers_only, const char *msg, size_t len, struct mime_buf *b)
+{
+    size_t hlen = mime_header_size(msg, len);
+    size_t n = headers_only ? hlen : len;
+
+    mime_buf_adds(b, headers_only ? "Content-Description: Undelivered Message Headers\r\n"
+                                    "Content-Type: text/rfc822-headers\r\n"
+                                  : "Content-Description: Undelivered Message\r\n"
+                                    "Content-Type: message/rfc822\r\n");
+    if (queue_has_8bit(msg, n))
+        mime_buf_adds(b, "Content-Transfer-Encoding: 8bit\r\n");
+    mime_buf_adds(b, "\r\n");
+    mime_buf_add(b, msg, n);
+    if (n > 0 && (n < 2 || msg[n - 2] != '\r' || msg[n - 1] != '\n'))
+        mime_buf_adds(b, "\r\n");
+}
+
+void queue_dsn(const struct queue_env *e, int delayed, const char *hostname, int64_t retry_until,
+               const char *msg, size_t len, time_t now, struct mime_buf *b)
+{
+    char date[64], boundary[128];
+
+    queue_date(now, date, sizeof(date));
+    snprintf(boundary, sizeof(boundary), "=_polaris-dsn-%s-%lld", e->id, (long long)now);
+    mime_buf_adds(b, "From: Mail Delivery System <MAILER-DAEMON@");
+    mime_buf_adds(b, hostname);
+    mime_buf_adds(b, ">\r\nTo: <");
+    mime_buf_adds(b, e->from);
+    mime_buf_adds(b, delayed ? ">\r\nSubject: Delayed Mail (still being retried)\r\n"
+                             : ">\r\nSubject: Undelivered Mail Returned to Sender\r\n");
+    queue_dsn_field(b, "Date", date, "");
+    mime_buf_adds(b, "Message-ID: <");
+    mime_buf_adds(b, e->id);
+    mime_buf_adds(b, delayed ? ".delay." : ".dsn.");
+    mime_buf_addu(b, (uint64_t)now);
+    mime_buf_adds(b, "@");
+    mime_buf_adds(b, hostname);
+    mime_buf_adds(b, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+                     "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                     "\tboundary=\"");
+    mime_buf_adds(b, boundary);
+    mime_buf_adds(b, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
+    mime_buf_adds(b, boundary);
+    mime_buf_adds(b, "\r\n");
+    queue_dsn_human(e, delayed, hostname, b);
+    mime_buf_adds(b, "\r\n--");
+    mime_buf_adds(b, boundary);
+    mime_buf_adds(b, "\r\n");
+    queue_dsn_status(e, delayed, hostname, retry_until, b);
+    mime_buf_adds(b, "\r\n--");
+    mime_buf_adds(b, boundary);
+    mime_buf_adds(b, "\r\n");
+    queue_dsn_original(delayed || strcasecmp(e->ret, "HDRS") == 0, msg, len, b);
+    mime_buf_adds(b, "\r\n--");
+    mime_buf_adds(b, boundary);
+    mime_buf_adds(b, "--\r\n");
+}
