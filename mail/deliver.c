@@ -81,7 +81,7 @@ struct deliver_walk {
 struct deliver_msg {
     char *data; /* CRLF line ends */
     size_t len, hdr_len;
-    char key[2 * 32 + 1]; /* idempotence key: hex SHA-256 */
+    char key[2 * 32 + 1];                            /* idempotence key: hex SHA-256 */
     char dt[DELIVER_MAX_HOPS + 1][DELIVER_ADDR_MAX]; /* Delivered-To values, lower-case */
     size_t ndt;
     int hops;
@@ -284,6 +284,8 @@ static int deliver_walk_hosted(struct deliver_walk *w, const char *addr, const c
             goto err;
         if (t.n == 0) {
             free(t.v);
+            if (via && via[0])
+                log_info("deliver", "alias %s points to %s, which does not exist", via, addr);
             return deliver_add(w->res, DN_DEAD, addr, via);
         }
         if (deliver_add(w->res, DN_ALIAS, addr, via) < 0 ||
@@ -309,8 +311,7 @@ err:
     return -1;
 }
 
-static int deliver_walk_addr(struct deliver_walk *w, const char *target, const char *via,
-                             int depth)
+static int deliver_walk_addr(struct deliver_walk *w, const char *target, const char *via, int depth)
 {
     struct store_domain dom;
     char addr[DELIVER_ADDR_MAX];
@@ -456,8 +457,9 @@ static int deliver_field_is(const struct mime_field *f, const char *name)
 /* Fields a relay adds on the way: they change between two tries of the same message. */
 static int deliver_field_is_trace(const struct mime_field *f)
 {
-    static const char *const trace[] = {"Received",    "Return-Path",           "Delivered-To",
-                                        "X-Original-To", "Authentication-Results", "Received-SPF"};
+    static const char *const trace[] = {
+        "Received",    "Return-Path", "Delivered-To", "X-Original-To", "Authentication-Results",
+        "Received-SPF"};
 
     for (size_t i = 0; i < sizeof(trace) / sizeof(trace[0]); i++)
         if (deliver_field_is(f, trace[i]))
@@ -859,8 +861,7 @@ static void deliver_run_external(struct deliver_run *run)
     }
     if (!(copy = deliver_prepend(prefix, run->m, &clen)) ||
         queue_submit(run->d->queue, run->env->mail_from, targets, nt, copy, clen, run->env->envid,
-                     run->env->ret, run->queue_id, sizeof(run->queue_id), err,
-                     sizeof(err)) != 0) {
+                     run->env->ret, run->queue_id, sizeof(run->queue_id), err, sizeof(err)) != 0) {
         log_error("deliver", "cannot queue a message from <%s>: %s", run->env->mail_from,
                   err[0] ? err : "out of memory");
         deliver_mark_external(run, 451, "4.3.0", "Cannot queue the message, try again later");
@@ -869,8 +870,7 @@ static void deliver_run_external(struct deliver_run *run)
     for (size_t i = 0; i < run->nres; i++) {
         struct deliver_res *res = &run->res[i];
         if (res->reply.code == 0 && deliver_count(res, DN_EXTERNAL))
-            deliver_set(&res->reply, 250, "2.0.0", "<%s>: Queued as %s", res->rcpt,
-                        run->queue_id);
+            deliver_set(&res->reply, 250, "2.0.0", "<%s>: Queued as %s", res->rcpt, run->queue_id);
     }
 out:
     free(targets);
@@ -946,6 +946,22 @@ static int deliver_overall(const struct deliver_run *run, struct deliver_reply *
     return 0;
 }
 
+/* The reverse path goes into Return-Path: and the To: of auto-replies, so nothing that
+ * could end or break a header line. */
+static int deliver_sender_ok(const char *from)
+{
+    size_t n = strlen(from);
+
+    if (n >= DELIVER_ADDR_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)from[i];
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>')
+            return 0;
+    }
+    return 1;
+}
+
 static void deliver_judge_all(struct deliver_run *run, const char *const *rcpts)
 {
     for (size_t i = 0; i < run->nres; i++) {
@@ -967,6 +983,10 @@ int deliver_message(struct deliver *d, const struct deliver_env *env, const char
 
     if (!d || !env || !env->mail_from || !msg || nrcpts == 0) {
         deliver_set(r, 554, "5.5.1", "No valid recipients");
+        goto out;
+    }
+    if (!deliver_sender_ok(env->mail_from)) {
+        deliver_set(r, 501, "5.1.7", "Bad sender address syntax");
         goto out;
     }
     run.m = deliver_msg_new(msg, len);
@@ -1108,8 +1128,9 @@ int deliver_rate_check(struct deliver *d, const char *address, size_t nrcpts,
     }
     deliver_lower(addr);
     domain = strrchr(addr, '@') + 1;
-    per_min = deliver_rate_limit(d->store, domain, "rate.minute",
-                                 d->cfg && d->cfg->smtp_rate_minute ? d->cfg->smtp_rate_minute : 50);
+    per_min =
+        deliver_rate_limit(d->store, domain, "rate.minute",
+                           d->cfg && d->cfg->smtp_rate_minute ? d->cfg->smtp_rate_minute : 50);
     per_hour = deliver_rate_limit(d->store, domain, "rate.hour",
                                   d->cfg && d->cfg->smtp_rate_hour ? d->cfg->smtp_rate_hour : 500);
     pthread_mutex_lock(&deliver_rate_lock);

@@ -28,7 +28,7 @@
 #define DKIM_PUB_MAX    2048 /* base64 SubjectPublicKeyInfo */
 
 static const char *const DKIM_HEADERS[] = {
-    "from",         "to",          "cc",          "subject",   "date",      "message-id",
+    "from",         "to",           "cc",       "subject",     "date",       "message-id",
     "mime-version", "content-type", "reply-to", "in-reply-to", "references",
 };
 #define DKIM_NHEADERS (sizeof(DKIM_HEADERS) / sizeof(DKIM_HEADERS[0]))
@@ -672,8 +672,8 @@ int dkim_domain_disable(struct store *s, const char *domain, struct store_err *e
     return rc == STORE_ENOTFOUND ? STORE_OK : rc;
 }
 
-int dkim_domain_record(struct store *s, const char *domain, char *name, size_t namelen,
-                       char *value, size_t valuelen)
+int dkim_domain_record(struct store *s, const char *domain, char *name, size_t namelen, char *value,
+                       size_t valuelen)
 {
     char *pem = NULL, sel[64], pub[DKIM_PUB_MAX];
     int rc = dkim_domain_key(s, domain, &pem, sel, sizeof(sel));

@@ -26,7 +26,6 @@
 #define IMAP_LINE_MAX       65536            /* one line of a command */
 #define IMAP_CMD_MAX        (1024 * 1024)    /* a whole command other than APPEND */
 #define IMAP_APPEND_LIMIT   (64 * 1024 * 1024) /* APPENDLIMIT: largest message accepted */
-#define IMAP_IDLE_MS        (30 * 60 * 1000) /* RFC 3501: at least 30 minutes */
 #define IMAP_AUTOLOGOUT_MS  (30 * 60 * 1000)
 #define IMAP_MAX_BAD        20               /* BAD answers in a row before we hang up */
 

@@ -32,7 +32,7 @@ void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
             s->state = IMAP_LOGOUT;
             return;
         }
-        int w = net_wait(s->c, s->wake_fd, IMAP_IDLE_MS);
+        int w = net_wait(s->c, s->wake_fd, s->timeout_ms);
         if (w == NET_WOKEN) {
             imap_idle_drain(s);
             imap_mbox_sync(s, IMAP_SYNC_EXPUNGE);

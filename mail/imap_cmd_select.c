@@ -113,7 +113,8 @@ static void imap_select_qresync(struct imap_session *s, const struct imap_qresyn
                             &err) == STORE_OK) {
         if (*v.sep)
             net_printf(s->c, "\r\n");
-        qsort(v.changed, v.nchanged, sizeof(v.changed[0]), imap_size_cmp);
+        if (v.nchanged) /* qsort on a NULL array is undefined even for zero items */
+            qsort(v.changed, v.nchanged, sizeof(v.changed[0]), imap_size_cmp);
         for (size_t i = 0; i < v.nchanged; i++) {
             const struct imap_msg *m = &mb->msgs[v.changed[i]];
             net_printf(s->c, "* %zu FETCH (UID %u FLAGS ", v.changed[i] + 1, m->uid);

@@ -292,6 +292,8 @@ static void imap_sort_siblings(struct imap_thread *th, uint32_t *head, uint32_t 
 /* A list of roots by date. */
 static void imap_sort_list(struct imap_thread *th, uint32_t *list, size_t n)
 {
+    if (n < 2) /* nothing to order; an empty mailbox may pass a NULL list */
+        return;
     qsort_r(list, n, sizeof(*list), imap_tnode_cmp, th);
 }
 
@@ -425,7 +427,8 @@ static int imap_merge_subjects(struct imap_thread *th, uint32_t *roots, size_t n
     for (size_t i = 0; i < n; i++)
         if (*imap_root_subject(th, roots[i]))
             pos[np++] = i;
-    qsort_r(pos, np, sizeof(*pos), imap_rootpos_cmp, &x);
+    if (np > 1)
+        qsort_r(pos, np, sizeof(*pos), imap_rootpos_cmp, &x);
     for (size_t i = 0; i < np;) {
         size_t first = pos[i], j = i + 1;
         const char *subj = imap_root_subject(th, roots[first]);
@@ -464,7 +467,8 @@ static size_t imap_ordered_subject(struct imap_thread *th, uint32_t *roots)
 
     for (uint32_t i = 0; i < n; i++)
         roots[i] = i;
-    qsort_r(roots, n, sizeof(*roots), imap_subject_cmp, th);
+    if (n > 1)
+        qsort_r(roots, n, sizeof(*roots), imap_subject_cmp, th);
     for (size_t i = 0; i < n; i++) {
         if (nroots && strcasecmp(th->t[roots[nroots - 1]].subject, th->t[roots[i]].subject) == 0)
             imap_link(th, roots[nroots - 1], roots[i]);

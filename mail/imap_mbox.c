@@ -229,6 +229,8 @@ static int imap_sync_add(struct imap_sync *y)
 {
     struct imap_mbox *mb = y->mb;
 
+    if (y->nadded == 0)
+        return 0; /* also keeps qsort from being handed a NULL array (undefined) */
     qsort(y->added, y->nadded, sizeof(y->added[0]), imap_item_uid_cmp);
     if (imap_mbox_grow(mb, mb->n + y->nadded) < 0)
         return -1;

@@ -25,9 +25,9 @@ enum queue_rstate { QR_QUEUED = 0, QR_SENT, QR_FAILED, QR_BOUNCED };
 struct queue_rcpt {
     char addr[QUEUE_ADDR_MAX];
     enum queue_rstate state;
-    char status[16];            /* RFC 3463 status of the last outcome, "" before any */
-    char remote[256];           /* the host that gave it, "" when none answered */
-    char diag[QUEUE_DIAG_MAX];  /* "550 5.1.1 no such user" or a local reason */
+    char status[16];           /* RFC 3463 status of the last outcome, "" before any */
+    char remote[256];          /* the host that gave it, "" when none answered */
+    char diag[QUEUE_DIAG_MAX]; /* "550 5.1.1 no such user" or a local reason */
 };
 
 /* The envelope and state file of one message (data_dir/queue/<id>.env). */
@@ -63,9 +63,9 @@ void queue_date(time_t t, char *out, size_t outlen);
 /* The SMTP client: what it needs from the queue, so tests can drive it alone. */
 struct queue_client {
     const struct config *cfg;
-    void *ssl_ctx;          /* SSL_CTX* for opportunistic STARTTLS; NULL: no TLS */
-    pthread_mutex_t *lock;  /* guards *active_fd */
-    int *active_fd;         /* the open connection, so that queue_close can cut it */
+    void *ssl_ctx;         /* SSL_CTX* for opportunistic STARTTLS; NULL: no TLS */
+    pthread_mutex_t *lock; /* guards *active_fd */
+    int *active_fd;        /* the open connection, so that queue_close can cut it */
     const volatile int *stop;
 };
 /* One delivery attempt for every recipient of e still QR_QUEUED: grouped by domain (all

@@ -78,7 +78,7 @@ static void queue_unesc(const char *tok, size_t len, char *out, size_t outlen)
 
 void queue_env_format(const struct queue_env *e, struct mime_buf *b)
 {
-    char num[64];
+    char num[256];
 
     mime_buf_adds(b, QUEUE_ENV_MAGIC "\nid ");
     queue_esc(b, e->id);
@@ -109,8 +109,7 @@ void queue_env_format(const struct queue_env *e, struct mime_buf *b)
 }
 
 /* Splits a line into at most max space-separated tokens. */
-static size_t queue_tokens(const char *line, size_t len, const char **tok, size_t *tlen,
-                           size_t max)
+static size_t queue_tokens(const char *line, size_t len, const char **tok, size_t *tlen, size_t max)
 {
     size_t n = 0, i = 0;
 
@@ -233,9 +232,8 @@ void queue_date(time_t t, char *out, size_t outlen)
         snprintf(out, outlen, "Thu, 01 Jan 1970 00:00:00 +0000");
         return;
     }
-    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7],
-             tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
-             tm.tm_sec);
+    snprintf(out, outlen, "%s, %02d %s %04d %02d:%02d:%02d +0000", days[tm.tm_wday % 7], tm.tm_mday,
+             months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 static int queue_dsn_includes(const struct queue_rcpt *r, int delayed)
@@ -311,8 +309,7 @@ static void queue_dsn_status(const struct queue_env *e, int delayed, const char 
         mime_buf_adds(b, "\r\n");
         queue_dsn_field(b, "Final-Recipient", "rfc822; ", r->addr);
         queue_dsn_field(b, "Action", delayed ? "delayed" : "failed", "");
-        queue_dsn_field(b, "Status", r->status[0] ? r->status : (delayed ? "4.0.0" : "5.0.0"),
-                        "");
+        queue_dsn_field(b, "Status", r->status[0] ? r->status : (delayed ? "4.0.0" : "5.0.0"), "");
         if (r->remote[0])
             queue_dsn_field(b, "Remote-MTA", "dns; ", r->remote);
         if (r->diag[0])

@@ -319,8 +319,8 @@ static int smtp_scan_mailbox(const char *s, size_t len, int allow_utf8, struct s
     int err = SMTP_OK;
 
     if (len && s[0] == '"') {
-        lp = smtp_scan_quoted(u, len, allow_utf8, &out->utf8, content, sizeof(content), &clen,
-                              &err);
+        lp =
+            smtp_scan_quoted(u, len, allow_utf8, &out->utf8, content, sizeof(content), &clen, &err);
     } else {
         lp = smtp_scan_dot_string(u, len, allow_utf8, &out->utf8, &err);
         clen = lp;
@@ -340,9 +340,12 @@ static int smtp_scan_mailbox(const char *s, size_t len, int allow_utf8, struct s
     dn = smtp_scan_domain_part(s + lp + 1, len - lp - 1, allow_utf8, out, &err);
     if (!dn)
         return err ? err : SMTP_E_SYNTAX;
-    if (strlen(out->local) + 1 + strlen(out->domain) > SMTP_PATH_MAX - 2)
+    size_t ll = strlen(out->local), dl = strlen(out->domain);
+    if (ll + 1 + dl > SMTP_PATH_MAX - 2)
         return SMTP_E_TOOLONG;
-    snprintf(out->addr, sizeof(out->addr), "%s@%s", out->local, out->domain);
+    memcpy(out->addr, out->local, ll);
+    out->addr[ll] = '@';
+    memcpy(out->addr + ll + 1, out->domain, dl + 1);
     *used = lp + 1 + dn;
     return SMTP_OK;
 }
@@ -371,8 +374,8 @@ static size_t smtp_scan_adl(const char *s, size_t len, int allow_utf8, int *err)
     int utf8 = 0;
 
     while (i < len && s[i] == '@') {
-        size_t n = smtp_scan_domain((const unsigned char *)s + i + 1, len - i - 1, allow_utf8,
-                                    &utf8, err);
+        size_t n =
+            smtp_scan_domain((const unsigned char *)s + i + 1, len - i - 1, allow_utf8, &utf8, err);
         if (!n)
             return 0;
         i += 1 + n;
@@ -388,8 +391,8 @@ static size_t smtp_scan_adl(const char *s, size_t len, int allow_utf8, int *err)
     return 0;
 }
 
-int smtp_parse_path(const char *s, size_t len, int allow_utf8, int allow_null,
-                    int allow_postmaster, struct smtp_addr *out, size_t *used)
+int smtp_parse_path(const char *s, size_t len, int allow_utf8, int allow_null, int allow_postmaster,
+                    struct smtp_addr *out, size_t *used)
 {
     size_t i = 1, n = 0;
     int rc = SMTP_OK;
@@ -447,10 +450,10 @@ int smtp_valid_helo(const char *s, size_t len)
 /* ---- command lines -------------------------------------------------------------------- */
 
 static const char *const smtp_verbs[SMTP_V__COUNT] = {
-    [SMTP_V_HELO] = "HELO", [SMTP_V_EHLO] = "EHLO", [SMTP_V_MAIL] = "MAIL",
-    [SMTP_V_RCPT] = "RCPT", [SMTP_V_DATA] = "DATA", [SMTP_V_BDAT] = "BDAT",
-    [SMTP_V_RSET] = "RSET", [SMTP_V_NOOP] = "NOOP", [SMTP_V_QUIT] = "QUIT",
-    [SMTP_V_VRFY] = "VRFY", [SMTP_V_EXPN] = "EXPN", [SMTP_V_HELP] = "HELP",
+    [SMTP_V_HELO] = "HELO",         [SMTP_V_EHLO] = "EHLO", [SMTP_V_MAIL] = "MAIL",
+    [SMTP_V_RCPT] = "RCPT",         [SMTP_V_DATA] = "DATA", [SMTP_V_BDAT] = "BDAT",
+    [SMTP_V_RSET] = "RSET",         [SMTP_V_NOOP] = "NOOP", [SMTP_V_QUIT] = "QUIT",
+    [SMTP_V_VRFY] = "VRFY",         [SMTP_V_EXPN] = "EXPN", [SMTP_V_HELP] = "HELP",
     [SMTP_V_STARTTLS] = "STARTTLS", [SMTP_V_AUTH] = "AUTH",
 };
 
@@ -521,7 +524,7 @@ int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outmax)
             return -1;
         if (c == '+') {
             unsigned v = 0;
-            if (i + 2 >= len + 0 && i + 2 > len - 1 + 1)
+            if (i + 2 >= len)
                 return -1;
             for (int k = 1; k <= 2; k++) {
                 char h = in[i + (size_t)k];
@@ -572,8 +575,8 @@ static int smtp_split_param(const char *s, size_t len, struct smtp_param *p, int
     for (size_t k = 0; k < p->vlen; k++) {
         unsigned char c = (unsigned char)p->val[k];
         size_t n;
-        if (c >= 0x80 && allow_utf8 && (n = smtp_utf8_len((const unsigned char *)p->val + k,
-                                                          p->vlen - k))) {
+        if (c >= 0x80 && allow_utf8 &&
+            (n = smtp_utf8_len((const unsigned char *)p->val + k, p->vlen - k))) {
             k += n - 1;
             continue;
         }
@@ -730,23 +733,24 @@ static int smtp_mail_param(const struct smtp_param *p, void *vctx, char *err, si
         rc = smtp_param_envid(p, m);
         break;
     case MP_AUTH: /* RFC 4954 §5: we never trust it, but it must be well-formed */
-        if (!p->val || (!smtp_val_is(p, "<>") &&
-                        smtp_xtext_decode(p->val, p->vlen, tmp, sizeof(tmp)) <= 0))
+        if (!p->val ||
+            (!smtp_val_is(p, "<>") && smtp_xtext_decode(p->val, p->vlen, tmp, sizeof(tmp)) <= 0))
             rc = SMTP_E_SYNTAX;
         m->has_auth = 1;
         break;
     }
     if (rc != SMTP_OK)
-        smtp_set_err(err, errlen, rc == SMTP_E_PARAM ? "Unsupported parameter value"
-                                                     : "Invalid parameter value");
+        smtp_set_err(err, errlen,
+                     rc == SMTP_E_PARAM ? "Unsupported parameter value"
+                                        : "Invalid parameter value");
     return rc;
 }
 
 /* Common part of MAIL and RCPT: "FROM:" / "TO:", optional blanks, the path, then either
  * the end or a space and parameters. Returns the parameter text via *params. */
-static int smtp_parse_envelope(const char *args, const char *prefix, int allow_utf8,
-                               int allow_null, int allow_postmaster, struct smtp_addr *a,
-                               const char **params, char *err, size_t errlen)
+static int smtp_parse_envelope(const char *args, const char *prefix, int allow_utf8, int allow_null,
+                               int allow_postmaster, struct smtp_addr *a, const char **params,
+                               char *err, size_t errlen)
 {
     size_t plen = strlen(prefix), used = 0, len;
     int rc;
@@ -793,13 +797,8 @@ int smtp_parse_mail(const char *args, struct smtp_mail *out, char *err, size_t e
         smtp_set_err(err, errlen, "Non-ASCII address needs SMTPUTF8");
         rc = SMTP_E_UTF8;
     }
-    if (rc != SMTP_OK) {
-        char keep[128] = "";
-        if (err)
-            snprintf(keep, sizeof(keep), "%s", err);
+    if (rc != SMTP_OK)
         memset(out, 0, sizeof(*out));
-        smtp_set_err(err, errlen, keep);
-    }
     return rc;
 }
 
@@ -855,16 +854,18 @@ static int smtp_param_orcpt(const struct smtp_param *p, struct smtp_rcpt *r)
     r->orcpt_type[tlen] = '\0';
     if (p->vlen - tlen - 1 > SMTP_ORCPT_MAX)
         return SMTP_E_TOOLONG;
-    if (smtp_xtext_decode(semi + 1, p->vlen - tlen - 1, r->orcpt, sizeof(r->orcpt)) <= 0) {
+    int n = smtp_xtext_decode(semi + 1, p->vlen - tlen - 1, r->orcpt, sizeof(r->orcpt));
+    if (n <= 0) {
         /* RFC 6533 utf-8-addr-unitext carries raw UTF-8, which xtext does not admit. */
-        size_t n = p->vlen - tlen - 1;
-        if (strcasecmp(r->orcpt_type, "utf-8") != 0 || n == 0 || n >= sizeof(r->orcpt))
+        size_t raw = p->vlen - tlen - 1;
+        if (strcasecmp(r->orcpt_type, "utf-8") != 0 || raw == 0 || raw >= sizeof(r->orcpt))
             return SMTP_E_SYNTAX;
-        memcpy(r->orcpt, semi + 1, n);
-        r->orcpt[n] = '\0';
+        memcpy(r->orcpt, semi + 1, raw);
+        r->orcpt[raw] = '\0';
+        n = (int)raw;
     }
-    for (const char *c = r->orcpt; *c; c++)
-        if ((unsigned char)*c < 32 || *c == 127)
+    for (int i = 0; i < n; i++) /* decoded controls (NUL, CR, LF) have no place in it */
+        if ((unsigned char)r->orcpt[i] < 32 || r->orcpt[i] == 127)
             return SMTP_E_SYNTAX;
     r->has_orcpt = 1;
     return SMTP_OK;
@@ -896,8 +897,7 @@ static int smtp_rcpt_param(const struct smtp_param *p, void *vctx, char *err, si
     return rc;
 }
 
-int smtp_parse_rcpt(const char *args, int smtputf8, struct smtp_rcpt *out, char *err,
-                    size_t errlen)
+int smtp_parse_rcpt(const char *args, int smtputf8, struct smtp_rcpt *out, char *err, size_t errlen)
 {
     struct smtp_rcpt_ctx ctx = {.r = out};
     const char *params = NULL;

@@ -16,13 +16,13 @@
 #include <stdint.h>
 
 /* RFC 5321 §4.5.3.1 */
-#define SMTP_LOCAL_MAX   64   /* local part, octets */
-#define SMTP_DOMAIN_MAX  255  /* domain, octets */
-#define SMTP_PATH_MAX    256  /* path including "<" and ">" */
-#define SMTP_LINE_MAX    1000 /* command line including CRLF */
-#define SMTP_AUTH_MAX    12288 /* RFC 4954 §4: AUTH lines may be this long */
-#define SMTP_ENVID_MAX   100  /* RFC 3461 §4.4 */
-#define SMTP_ORCPT_MAX   500  /* RFC 3461 §4.2 */
+#define SMTP_LOCAL_MAX  64    /* local part, octets */
+#define SMTP_DOMAIN_MAX 255   /* domain, octets */
+#define SMTP_PATH_MAX   256   /* path including "<" and ">" */
+#define SMTP_LINE_MAX   1000  /* command line including CRLF */
+#define SMTP_AUTH_MAX   12288 /* RFC 4954 §4: AUTH lines may be this long */
+#define SMTP_ENVID_MAX  100   /* RFC 3461 §4.4 */
+#define SMTP_ORCPT_MAX  500   /* RFC 3461 §4.2 */
 
 /* Parser results: 0 is success, the rest say which reply fits. */
 enum smtp_perr {
@@ -86,8 +86,8 @@ int smtp_parse_address(const char *s, size_t len, int allow_utf8, struct smtp_ad
 /* Parses a Path "<" [A-d-l ":"] Mailbox ">" (a source route is parsed and dropped) at
  * the start of s; allow_null admits "<>"; allow_postmaster admits "<Postmaster>".
  * *used receives the bytes consumed. */
-int smtp_parse_path(const char *s, size_t len, int allow_utf8, int allow_null,
-                    int allow_postmaster, struct smtp_addr *out, size_t *used);
+int smtp_parse_path(const char *s, size_t len, int allow_utf8, int allow_null, int allow_postmaster,
+                    struct smtp_addr *out, size_t *used);
 
 enum smtp_body { SMTP_BODY_NONE = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME };
 enum smtp_ret { SMTP_RET_NONE = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
@@ -113,7 +113,7 @@ struct smtp_rcpt {
     struct smtp_addr to;
     unsigned notify; /* SMTP_NOTIFY_* (0: not given) */
     int has_orcpt;
-    char orcpt_type[32];               /* "rfc822", "utf-8" ... */
+    char orcpt_type[32];            /* "rfc822", "utf-8" ... */
     char orcpt[SMTP_ORCPT_MAX + 1]; /* xtext-decoded address */
 };
 
@@ -159,18 +159,18 @@ void smtp_buf_free(struct smtp_buf *b);
 struct smtp_data {
     int raw;
     int state;
-    int crlf_bol;          /* the current line started after a CRLF (or at the start) */
+    int crlf_bol; /* the current line started after a CRLF (or at the start) */
     int in_header;
-    size_t line_len;       /* of the current line, without its end */
-    int line_first;        /* its first byte, -1 before it has one */
-    int line_colon;        /* it has a ':' (looks like a header field) */
+    size_t line_len; /* of the current line, without its end */
+    int line_first;  /* its first byte, -1 before it has one */
+    int line_colon;  /* it has a ':' (looks like a header field) */
     size_t header_len;
-    uint64_t total;        /* content bytes after decoding, kept or not */
-    size_t max_size;       /* SIZE: content beyond this is not kept */
-    size_t max_line;       /* a line longer than this (without CRLF) is an error */
-    size_t max_header;     /* a header section longer than this is an error */
+    uint64_t total;    /* content bytes after decoding, kept or not */
+    size_t max_size;   /* SIZE: content beyond this is not kept */
+    size_t max_line;   /* a line longer than this (without CRLF) is an error */
+    size_t max_header; /* a header section longer than this is an error */
     int over_size, over_line, over_header, nomem, has_nul, has_8bit;
-    int done;              /* DATA: the terminator was seen */
+    int done; /* DATA: the terminator was seen */
 };
 
 void smtp_data_init(struct smtp_data *d, int raw, size_t max_size, size_t max_line,

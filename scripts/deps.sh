@@ -7,7 +7,8 @@ set -euo pipefail
 build_pkgs=(meson ninja-build gcc pkg-config
             libmicrohttpd-dev libxml2-dev libical-dev libsqlite3-dev libssl-dev
             libinih-dev libcrypt-dev openssl)
-test_pkgs=(libcmocka-dev python3 sqlite3 curl isync nodejs
+test_pkgs=(libcmocka-dev python3 sqlite3 curl isync nodejs swaks libnet-ssleay-perl
+           python3-aiosmtpd python3-dkim dnsmasq-base  # outbound queue: sink MX, DKIM, MX DNS
            # npm: only when the machine has none (a NodeSource nodejs bundles npm and
            # conflicts with Debian's npm package)
            $(command -v npm >/dev/null 2>&1 || echo npm))

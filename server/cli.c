@@ -11,6 +11,7 @@
  * Exit codes: 0 done, 1 the store refused or failed (a missing object says "not found"),
  * 2 the command line was wrong.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,9 +19,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mail/mail.h"
+#include "mail/autoreply.h"
 #include "server/server.h"
 
 #define CLI_EXIT_OK    0
@@ -39,6 +42,16 @@ enum cli_opt {
     OPT_LOCAL_DELIVERY,
     OPT_ACTIVE,
     OPT_FOLDER,
+    OPT_ENABLE,
+    OPT_DISABLE,
+    OPT_SELECTOR,
+    OPT_FROM, /* mail deliver */
+    OPT_OFF,  /* user/alias autoreply */
+    OPT_SUBJECT,
+    OPT_BODY,
+    OPT_DAYS,
+    OPT_START,
+    OPT_END,
     OPT_CONFIG, /* global options, accepted after the command too */
     OPT_JSON,
     OPT_HELP,
@@ -60,6 +73,16 @@ static const struct {
     [OPT_LOCAL_DELIVERY] = {"local-delivery", 0, 1},
     [OPT_ACTIVE] = {"active", 0, 1},
     [OPT_FOLDER] = {"folder", 0, 1},
+    [OPT_ENABLE] = {"enable", 0, 0},
+    [OPT_DISABLE] = {"disable", 0, 0},
+    [OPT_SELECTOR] = {"selector", 0, 1},
+    [OPT_FROM] = {"from", 0, 1},
+    [OPT_OFF] = {"off", 0, 0},
+    [OPT_SUBJECT] = {"subject", 0, 1},
+    [OPT_BODY] = {"body", 0, 1},
+    [OPT_DAYS] = {"days", 0, 1},
+    [OPT_START] = {"start", 0, 1},
+    [OPT_END] = {"end", 0, 1},
     [OPT_CONFIG] = {"config", 'c', 1},
     [OPT_JSON] = {"json", 0, 0},
     [OPT_HELP] = {"help", 'h', 0},
@@ -502,13 +525,23 @@ static int cli_domain_set(struct cli_ctx *c)
     return cli_domain_show(c);
 }
 
-/* The records an operator publishes for a hosted domain. DKIM is not listed: the store
- * does not expose per-domain keys yet. */
+/* A TXT value in a zone file: strings of at most 255 bytes (RFC 1035 character-string),
+ * which a DKIM key exceeds. */
+static void cli_print_txt(const char *v)
+{
+    size_t n = strlen(v);
+
+    for (size_t i = 0; i < n || i == 0; i += 255)
+        printf("%s\"%.*s\"", i ? " " : "", (int)(n - i < 255 ? n - i : 255), v + i);
+    fputc('\n', stdout);
+}
+
+/* The records an operator publishes for a hosted domain; DKIM's when it is enabled. */
 static int cli_domain_dns(struct cli_ctx *c)
 {
     struct store_domain d;
     struct store_err e = {0};
-    char v[3][600];
+    char v[3][600], dk_name[128] = "", dk_value[1024] = "";
     const char *host = c->cfg.hostname;
     int rc = store_domain_get(c->store, c->argv[0], &d, &e);
 
@@ -517,6 +550,8 @@ static int cli_domain_dns(struct cli_ctx *c)
     snprintf(v[0], sizeof(v[0]), "10 %s.", host);
     snprintf(v[1], sizeof(v[1]), "%s.", host);
     snprintf(v[2], sizeof(v[2]), "0 0 443 %s.", host);
+    int dkim = dkim_domain_record(c->store, d.name, dk_name, sizeof(dk_name), dk_value,
+                                  sizeof(dk_value)) == STORE_OK;
     const struct {
         const char *name, *type, *value;
     } recs[] = {
@@ -528,10 +563,11 @@ static int cli_domain_dns(struct cli_ctx *c)
         {"autoconfig", "CNAME", v[1]},
         {"mail", "CNAME", v[1]},
         {"_autodiscover._tcp", "SRV", v[2]},
+        {dk_name, "TXT", dk_value}, /* last: left out when DKIM is off */
     };
     if (c->json)
         fputc('[', stdout);
-    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]); i++) {
+    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]) - !dkim; i++) {
         char fq[600];
         if (strcmp(recs[i].name, "@") == 0)
             snprintf(fq, sizeof(fq), "%s.", d.name);
@@ -546,7 +582,8 @@ static int cli_domain_dns(struct cli_ctx *c)
             cli_obj_str(&o, "value", recs[i].value);
             cli_obj_end(&o);
         } else if (strcmp(recs[i].type, "TXT") == 0) {
-            printf("%-40s 3600 IN %-5s \"%s\"\n", fq, recs[i].type, recs[i].value);
+            printf("%-40s 3600 IN %-5s ", fq, recs[i].type);
+            cli_print_txt(recs[i].value);
         } else {
             printf("%-40s 3600 IN %-5s %s\n", fq, recs[i].type, recs[i].value);
         }
@@ -920,6 +957,120 @@ err:
     return -1;
 }
 
+/* Maildir flag letters after ":2," (S seen, R replied, F flagged, T trashed, D draft). */
+static uint32_t cli_maildir_flags(const char *name)
+{
+    const char *info = strstr(name, ":2,");
+    uint32_t f = 0;
+
+    for (const char *p = info ? info + 3 : ""; *p; p++)
+        f |= *p == 'S' ? STORE_FLAG_SEEN
+             : *p == 'R' ? STORE_FLAG_ANSWERED
+             : *p == 'F' ? STORE_FLAG_FLAGGED
+             : *p == 'T' ? STORE_FLAG_DELETED
+             : *p == 'D' ? STORE_FLAG_DRAFT
+                         : 0;
+    return f;
+}
+
+#define CLI_APPEND_BATCH 500 /* messages per transaction when importing a directory */
+
+struct cli_append {
+    struct cli_ctx *c;
+    struct store_user *u;
+    const struct store_folder *f;
+    size_t done, in_txn;
+    uint32_t first_uid, last_uid;
+};
+
+static int cli_append_one(struct cli_append *a, const char *path, uint32_t flags)
+{
+    struct store_err e = {0};
+    struct store_item it;
+    const char *why;
+    char *data;
+    size_t len;
+    int rc;
+
+    if (cli_slurp(path, &data, &len, &why) < 0) {
+        snprintf(e.msg, sizeof(e.msg), "%s: %s", path, why);
+        return cli_store_error(a->c, STORE_EIO, &e, "message");
+    }
+    struct mail_new m = {.data = data, .len = len, .flags = flags};
+    rc = mail_store_message(a->u, a->f->id, &m, &it, &e);
+    free(data);
+    if (rc != STORE_OK)
+        return cli_store_error(a->c, rc, &e, "message");
+    if (!a->done++)
+        a->first_uid = it.uid;
+    a->last_uid = it.uid;
+    return CLI_EXIT_OK;
+}
+
+/* Appends every regular file of dir (sorted by name), CLI_APPEND_BATCH per transaction:
+ * an import of 100,000 messages then costs 200 commits, not 100,000. */
+static int cli_append_files(struct cli_append *a, const char *dir, int maildir)
+{
+    struct dirent **names = NULL;
+    struct store_err e = {0};
+    char path[4096];
+    int n = scandir(dir, &names, NULL, alphasort), rc = CLI_EXIT_OK;
+
+    if (n < 0) {
+        snprintf(e.msg, sizeof(e.msg), "%s: %s", dir, strerror(errno));
+        return cli_store_error(a->c, STORE_EIO, &e, "directory");
+    }
+    for (int i = 0; i < n; i++) {
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        if (rc != CLI_EXIT_OK || names[i]->d_name[0] == '.' || stat(path, &st) != 0 ||
+            !S_ISREG(st.st_mode))
+            continue;
+        if (a->in_txn == 0 && store_txn_begin(a->u, &e) != STORE_OK) {
+            rc = cli_store_error(a->c, STORE_EIO, &e, "transaction");
+            continue;
+        }
+        rc = cli_append_one(a, path, maildir ? cli_maildir_flags(names[i]->d_name) : 0);
+        if (rc == CLI_EXIT_OK && ++a->in_txn == CLI_APPEND_BATCH) {
+            a->in_txn = 0;
+            if (store_txn_commit(a->u, NULL, &e) != STORE_OK)
+                rc = cli_store_error(a->c, STORE_EIO, &e, "commit");
+        }
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+static int cli_append_dir(struct cli_append *a, const char *dir)
+{
+    char sub[4096];
+    struct stat st;
+    struct store_err e = {0};
+    int rc;
+
+    snprintf(sub, sizeof(sub), "%s/cur", dir);
+    int maildir = stat(sub, &st) == 0 && S_ISDIR(st.st_mode);
+    if (maildir) {
+        snprintf(sub, sizeof(sub), "%s/new", dir);
+        rc = cli_append_files(a, sub, 1);
+        snprintf(sub, sizeof(sub), "%s/cur", dir);
+        if (rc == CLI_EXIT_OK)
+            rc = cli_append_files(a, sub, 1);
+    } else {
+        rc = cli_append_files(a, dir, 0);
+    }
+    if (a->in_txn) {
+        a->in_txn = 0;
+        if (rc == CLI_EXIT_OK && store_txn_commit(a->u, NULL, &e) != STORE_OK)
+            rc = cli_store_error(a->c, STORE_EIO, &e, "commit");
+        else if (rc != CLI_EXIT_OK)
+            store_txn_rollback(a->u); /* the failed batch only: earlier ones are kept */
+    }
+    return rc;
+}
+
 static int cli_mail_append(struct cli_ctx *c)
 {
     const char *folder = c->opt[OPT_FOLDER] ? c->opt[OPT_FOLDER] : "INBOX";
@@ -937,25 +1088,418 @@ static int cli_mail_append(struct cli_ctx *c)
         return cli_store_error(c, STORE_ENOTFOUND, &e, "folder");
     }
     for (int i = 0; i < nfiles && exit_code == CLI_EXIT_OK; i++) {
-        const char *path = c->argc > 1 ? c->argv[i + 1] : "-", *why;
-        struct store_item it;
-        char *data;
-        size_t len;
-        if (cli_slurp(path, &data, &len, &why) < 0) {
-            snprintf(e.msg, sizeof(e.msg), "%s: %s", path, why);
-            exit_code = cli_store_error(c, STORE_EIO, &e, "message");
-            break;
-        }
-        struct mail_new m = {.data = data, .len = len};
-        rc = mail_store_message(u, f.id, &m, &it, &e);
-        free(data);
-        if (rc != STORE_OK)
-            exit_code = cli_store_error(c, rc, &e, "message");
+        const char *path = c->argc > 1 ? c->argv[i + 1] : "-";
+        struct cli_append a = {.c = c, .u = u, .f = &f};
+        struct stat st;
+        if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            exit_code = cli_append_dir(&a, path);
         else
-            cli_done(c, "appended %s to %s as UID %u", path, folder, it.uid);
+            exit_code = cli_append_one(&a, path, 0);
+        if (exit_code == CLI_EXIT_OK && a.done == 1)
+            cli_done(c, "appended %s to %s as UID %u", path, folder, a.last_uid);
+        else if (exit_code == CLI_EXIT_OK)
+            cli_done(c, "appended %zu messages from %s to %s (UIDs %u:%u)", a.done, path, folder,
+                     a.first_uid, a.last_uid);
     }
     store_user_release(u);
     return exit_code;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * mail deliver, user/alias autoreply: the delivery pipeline (mail/deliver.c)
+ * ------------------------------------------------------------------------------------ */
+
+static void cli_deliver_row(const struct cli_ctx *c, const char *rcpt,
+                            const struct deliver_reply *r, int first)
+{
+    struct cli_obj o;
+
+    if (!c->json) {
+        printf("%s: %d %s %s\n", rcpt, r->code, r->enhanced, r->text);
+        return;
+    }
+    fputs(first ? "" : ",", stdout);
+    cli_obj_begin(&o, 1);
+    cli_obj_str(&o, "recipient", rcpt);
+    cli_obj_int(&o, "code", r->code);
+    cli_obj_str(&o, "enhanced", r->enhanced);
+    cli_obj_str(&o, "text", r->text);
+    cli_obj_bool(&o, "ok", r->code >= 200 && r->code < 300);
+    cli_obj_end(&o);
+}
+
+/* Like an LDA: the message on stdin through the whole pipeline (aliases, loops, quota,
+ * auto-replies, the queue for external targets), as mail from the internet would go. */
+static int cli_mail_deliver(struct cli_ctx *c)
+{
+    struct deliver d = {.store = c->store, .cfg = &c->cfg};
+    struct deliver_env env = {.mail_from = "", .protocol = "LOCAL"};
+    struct deliver_reply r, *rr = NULL;
+    struct store_err e = {0};
+    char from[330] = "", *data = NULL, qerr[256] = "";
+    const char *why;
+    size_t len = 0;
+    int all_ok = 1;
+
+    if (c->opt[OPT_FROM]) {
+        const char *f = c->opt[OPT_FROM];
+        size_t n = strlen(f);
+        if (n >= 2 && f[0] == '<' && f[n - 1] == '>')
+            snprintf(from, sizeof(from), "%.*s", (int)(n - 2), f + 1);
+        else
+            snprintf(from, sizeof(from), "%s", f);
+        env.mail_from = from;
+    }
+    if (cli_slurp("-", &data, &len, &why) < 0) {
+        snprintf(e.msg, sizeof(e.msg), "standard input: %s", why);
+        return cli_store_error(c, STORE_EIO, &e, "message");
+    }
+    if (!(rr = calloc((size_t)c->argc, sizeof(*rr)))) {
+        free(data);
+        snprintf(e.msg, sizeof(e.msg), "out of memory");
+        return cli_store_error(c, STORE_ENOMEM, &e, "message");
+    }
+    /* Without a queue, external targets are refused rather than lost. */
+    d.queue = queue_open(c->store, &c->cfg, qerr, sizeof(qerr));
+    if (!d.queue)
+        fprintf(stderr, "polaris: no outbound queue (%s): external targets are refused\n", qerr);
+    deliver_message(&d, &env, (const char *const *)c->argv, (size_t)c->argc, data, len, &r, rr);
+    if (d.queue)
+        queue_close(d.queue);
+    if (c->json)
+        fputs("{\"recipients\":[", stdout);
+    for (int i = 0; i < c->argc; i++) {
+        cli_deliver_row(c, c->argv[i], &rr[i], i == 0);
+        all_ok &= rr[i].code >= 200 && rr[i].code < 300;
+    }
+    if (c->json)
+        printf("],\"ok\":%s}\n", all_ok ? "true" : "false");
+    free(rr);
+    free(data);
+    return all_ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+}
+
+static int cli_alias_count(const char *source, const char *target, void *ctx)
+{
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* The user (or alias) an auto-reply is for must exist. */
+static int cli_autoreply_owner(struct cli_ctx *c, int is_alias)
+{
+    struct store_account a;
+    struct store_err e = {0};
+    int n = 0, rc;
+
+    if (!is_alias) {
+        rc = store_account_get(c->store, c->argv[0], &a, &e);
+        return rc == STORE_OK ? 0 : cli_store_error(c, rc, &e, "user");
+    }
+    rc = store_alias_list(c->store, NULL, c->argv[0], cli_alias_count, &n, &e);
+    if (rc == STORE_OK && n == 0) {
+        rc = STORE_ENOTFOUND;
+        snprintf(e.msg, sizeof(e.msg), "no alias %s", c->argv[0]);
+    }
+    return rc == STORE_OK ? 0 : cli_store_error(c, rc, &e, "alias");
+}
+
+static void cli_print_autoreply(const struct cli_ctx *c, const struct autoreply *a)
+{
+    struct cli_obj o;
+    char start[32], end[32];
+
+    cli_time(a->start, start, sizeof(start));
+    cli_time(a->end, end, sizeof(end));
+    cli_obj_begin(&o, c->json);
+    cli_obj_str(&o, "address", c->argv[0]);
+    cli_obj_bool(&o, "enabled", a->enabled);
+    cli_obj_str(&o, "subject", a->subject[0] ? a->subject : (c->json ? "" : "(Auto: <subject>)"));
+    cli_obj_int(&o, "days", a->days >= 0 ? a->days : c->cfg.autoreply_days);
+    cli_obj_str(&o, "start", a->start ? start : (c->json ? "" : "-"));
+    cli_obj_str(&o, "end", a->end ? end : (c->json ? "" : "-"));
+    cli_obj_str(&o, "body", a->body ? a->body : "");
+    cli_obj_end(&o);
+    if (c->json)
+        fputc('\n', stdout);
+}
+
+/* A date option; "" clears it. */
+static int cli_autoreply_date(const char *val, int end_of_day, int64_t *out)
+{
+    if (!val[0]) {
+        *out = 0;
+        return 0;
+    }
+    return autoreply_parse_date(val, end_of_day, out);
+}
+
+/* Applies the options to a; returns 0 or an exit code after printing the problem. */
+static int cli_autoreply_opts(struct cli_ctx *c, struct autoreply *a, int existed)
+{
+    const char *why;
+    char *body;
+    size_t len;
+
+    if (c->opt[OPT_OFF]) {
+        if (c->opt[OPT_SUBJECT] || c->opt[OPT_BODY] || c->opt[OPT_DAYS] || c->opt[OPT_START] ||
+            c->opt[OPT_END])
+            return cli_usage_error(c->json, c->cmd, NULL, "--off takes no other option");
+        a->enabled = 0;
+        return 0;
+    }
+    if (!c->opt[OPT_BODY] && !existed)
+        return cli_usage_error(c->json, c->cmd, NULL, "--body is required (\"-\": stdin)");
+    a->enabled = 1;
+    if (c->opt[OPT_SUBJECT]) {
+        if (strlen(c->opt[OPT_SUBJECT]) >= sizeof(a->subject))
+            return cli_usage_error(c->json, c->cmd, NULL, "--subject is too long");
+        snprintf(a->subject, sizeof(a->subject), "%s", c->opt[OPT_SUBJECT]);
+    }
+    if (c->opt[OPT_DAYS]) {
+        char *endp;
+        long days = strtol(c->opt[OPT_DAYS], &endp, 10);
+        if (*endp || endp == c->opt[OPT_DAYS] || days < 0 || days > 365)
+            return cli_usage_error(c->json, c->cmd, NULL, "--days must be 0 to 365");
+        a->days = (int)days;
+    }
+    if (c->opt[OPT_START] && cli_autoreply_date(c->opt[OPT_START], 0, &a->start) < 0)
+        return cli_usage_error(c->json, c->cmd, NULL, "--start: a date like 2024-12-24 (UTC)");
+    if (c->opt[OPT_END] && cli_autoreply_date(c->opt[OPT_END], 1, &a->end) < 0)
+        return cli_usage_error(c->json, c->cmd, NULL, "--end: a date like 2025-01-05 (UTC)");
+    if (c->opt[OPT_BODY]) {
+        if (strcmp(c->opt[OPT_BODY], "-") == 0) {
+            if (cli_slurp("-", &body, &len, &why) < 0) {
+                cli_error_out(c->json, "usage", why);
+                return CLI_EXIT_USAGE;
+            }
+            body[len < (size_t)AUTOREPLY_BODY_MAX + 1 ? len : (size_t)AUTOREPLY_BODY_MAX] = '\0';
+        } else if (!(body = strdup(c->opt[OPT_BODY]))) {
+            cli_error_out(c->json, "no_memory", "out of memory");
+            return CLI_EXIT_FAIL;
+        }
+        free(a->body);
+        a->body = body;
+    }
+    return 0;
+}
+
+/* Shows (no options), sets or turns off the auto-reply of a user or an alias. */
+static int cli_autoreply(struct cli_ctx *c, int is_alias)
+{
+    struct autoreply a;
+    struct store_err e = {0};
+    int rc, existed,
+        change = c->opt[OPT_OFF] || c->opt[OPT_SUBJECT] || c->opt[OPT_BODY] || c->opt[OPT_DAYS] ||
+                 c->opt[OPT_START] || c->opt[OPT_END];
+
+    if ((rc = cli_autoreply_owner(c, is_alias)) != 0)
+        return rc;
+    rc = autoreply_get(c->store, c->argv[0], &a, &e);
+    if (rc != STORE_OK && rc != STORE_ENOTFOUND)
+        return cli_store_error(c, rc, &e, "auto-reply");
+    existed = rc == STORE_OK;
+    if (!existed) {
+        memset(&a, 0, sizeof(a));
+        a.days = -1;
+    }
+    if (change && (rc = cli_autoreply_opts(c, &a, existed)) == 0 &&
+        (rc = autoreply_put(c->store, c->argv[0], &a, &e)) != STORE_OK)
+        rc = cli_store_error(c, rc, &e, "auto-reply");
+    if (rc == 0)
+        cli_print_autoreply(c, &a);
+    autoreply_free(&a);
+    return rc;
+}
+
+static int cli_user_autoreply(struct cli_ctx *c)
+{
+    return cli_autoreply(c, 0);
+}
+
+static int cli_alias_autoreply(struct cli_ctx *c)
+{
+    return cli_autoreply(c, 1);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * DKIM keys and the outbound queue
+ * ------------------------------------------------------------------------------------ */
+
+static int cli_domain_dkim(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    char name[128], value[1024], fq[400];
+    const char *sel = c->opt[OPT_SELECTOR];
+    int rc;
+
+    if (!!c->opt[OPT_ENABLE] == !!c->opt[OPT_DISABLE] || (c->opt[OPT_DISABLE] && sel))
+        return cli_usage_error(c->json, c->cmd, NULL,
+                               "domain dkim: give --enable [--selector S] or --disable");
+    if (c->opt[OPT_DISABLE]) {
+        if ((rc = dkim_domain_disable(c->store, c->argv[0], &e)) != STORE_OK)
+            return cli_store_error(c, rc, &e, "domain");
+        cli_done(c, "DKIM signing disabled for %s", c->argv[0]);
+        return CLI_EXIT_OK;
+    }
+    /* Without --selector an enabled domain keeps its key; with one it gets a new key. */
+    rc = sel ? STORE_ENOTFOUND
+             : dkim_domain_record(c->store, c->argv[0], name, sizeof(name), value, sizeof(value));
+    if (rc != STORE_OK)
+        rc = dkim_domain_enable(c->store, c->argv[0], sel ? sel : c->cfg.dkim_selector, &e);
+    if (rc == STORE_OK)
+        rc = dkim_domain_record(c->store, c->argv[0], name, sizeof(name), value, sizeof(value));
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "domain");
+    snprintf(fq, sizeof(fq), "%s.%s.", name, c->argv[0]);
+    if (c->json) {
+        struct cli_obj o;
+        cli_obj_begin(&o, 1);
+        cli_obj_str(&o, "domain", c->argv[0]);
+        cli_obj_str(&o, "name", fq);
+        cli_obj_str(&o, "type", "TXT");
+        cli_obj_str(&o, "value", value);
+        cli_obj_end(&o);
+        fputc('\n', stdout);
+    } else {
+        printf("DKIM signing enabled for %s. Publish:\n%-40s 3600 IN TXT   ", c->argv[0], fq);
+        cli_print_txt(value);
+    }
+    return CLI_EXIT_OK;
+}
+
+static struct queue *cli_queue_open(struct cli_ctx *c)
+{
+    char err[512];
+    struct queue *q = queue_open(c->store, &c->cfg, err, sizeof(err));
+
+    if (!q)
+        cli_error_out(c->json, "io", err);
+    return q;
+}
+
+/* "45s", "12m", "3h", "2d" */
+static void cli_age(int64_t secs, char *out, size_t outlen)
+{
+    if (secs < 0)
+        secs = 0;
+    if (secs < 120)
+        snprintf(out, outlen, "%llds", (long long)secs);
+    else if (secs < 7200)
+        snprintf(out, outlen, "%lldm", (long long)secs / 60);
+    else if (secs < 172800)
+        snprintf(out, outlen, "%lldh", (long long)secs / 3600);
+    else
+        snprintf(out, outlen, "%lldd", (long long)secs / 86400);
+}
+
+static int cli_queue_row(const struct queue_info *m, void *ctx)
+{
+    struct cli_list *l = ctx;
+    char arrival[32], next[32], age[32], size[64];
+    int64_t now = (int64_t)time(NULL);
+
+    cli_time(m->arrival, arrival, sizeof(arrival));
+    cli_time(m->next, next, sizeof(next));
+    cli_age(now - m->arrival, age, sizeof(age));
+    if (l->c->json) {
+        struct cli_obj o;
+        fputs(l->n ? "," : "", stdout);
+        cli_obj_begin(&o, 1);
+        cli_obj_str(&o, "id", m->id);
+        cli_obj_str(&o, "sender", m->mail_from);
+        cli_obj_int(&o, "size", m->size);
+        cli_obj_str(&o, "arrival", arrival);
+        cli_obj_int(&o, "age_seconds", now - m->arrival);
+        cli_obj_int(&o, "attempts", m->attempts);
+        cli_obj_str(&o, "next_attempt", next);
+        cli_obj_key(&o, "recipients");
+        fputc('[', stdout);
+        for (size_t i = 0; i < m->nrcpts; i++) {
+            struct cli_obj r;
+            fputs(i ? "," : "", stdout);
+            cli_obj_begin(&r, 1);
+            cli_obj_str(&r, "address", m->rcpts[i].address);
+            cli_obj_str(&r, "status", m->rcpts[i].status);
+            cli_obj_str(&r, "diag", m->rcpts[i].diag);
+            cli_obj_end(&r);
+        }
+        fputc(']', stdout);
+        cli_obj_end(&o);
+    } else {
+        cli_human_size(m->size, size, sizeof(size));
+        printf("%s  %s  age %s  attempts %d  next %s  from <%s>\n", m->id, size, age, m->attempts,
+               m->next <= now ? "now" : next, m->mail_from);
+        for (size_t i = 0; i < m->nrcpts; i++)
+            printf("    %-8s %s%s%s%s\n", m->rcpts[i].status, m->rcpts[i].address,
+                   m->rcpts[i].diag[0] ? " (" : "", m->rcpts[i].diag,
+                   m->rcpts[i].diag[0] ? ")" : "");
+    }
+    l->n++;
+    return 0;
+}
+
+static int cli_queue_list(struct cli_ctx *c)
+{
+    struct cli_list l = {c, 0};
+    struct queue *q = cli_queue_open(c);
+    char err[256] = "";
+    int rc;
+
+    if (!q)
+        return CLI_EXIT_FAIL;
+    if (c->json)
+        fputc('[', stdout);
+    rc = queue_list(q, cli_queue_row, &l, err, sizeof(err));
+    if (c->json)
+        fputs("]\n", stdout);
+    else if (rc == 0 && l.n == 0)
+        puts("The queue is empty.");
+    queue_close(q);
+    if (rc != 0) {
+        cli_error_out(c->json, "io", err);
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
+static int cli_queue_flush(struct cli_ctx *c)
+{
+    struct queue *q = cli_queue_open(c);
+    char err[256] = "";
+    int rc;
+
+    if (!q)
+        return CLI_EXIT_FAIL;
+    rc = queue_flush(q, err, sizeof(err));
+    queue_close(q);
+    if (rc != 0) {
+        cli_error_out(c->json, "io", err);
+        return CLI_EXIT_FAIL;
+    }
+    cli_done(c, "flush requested: the running server retries every queued message within a "
+                "second (or at its next start)");
+    return CLI_EXIT_OK;
+}
+
+static int cli_queue_del(struct cli_ctx *c)
+{
+    struct queue *q = cli_queue_open(c);
+    char err[256] = "", msg[300];
+    int rc;
+
+    if (!q)
+        return CLI_EXIT_FAIL;
+    rc = queue_del(q, c->argv[0], err, sizeof(err));
+    queue_close(q);
+    if (rc != 0) {
+        if (rc > 0)
+            snprintf(msg, sizeof(msg), "queued message %s not found", c->argv[0]);
+        cli_error_out(c->json, rc > 0 ? "not_found" : "io", rc > 0 ? msg : err);
+        return CLI_EXIT_FAIL;
+    }
+    cli_done(c, "deleted queued message %s", c->argv[0]);
+    return CLI_EXIT_OK;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -963,6 +1507,12 @@ static int cli_mail_append(struct cli_ctx *c)
  * ------------------------------------------------------------------------------------ */
 
 #define PW_OPTS (OPTBIT(OPT_PASSWORD) | OPTBIT(OPT_PASSWORD_STDIN))
+
+#define AUTOREPLY_OPTS                                                                             \
+    (OPTBIT(OPT_OFF) | OPTBIT(OPT_SUBJECT) | OPTBIT(OPT_BODY) | OPTBIT(OPT_DAYS) |                 \
+     OPTBIT(OPT_START) | OPTBIT(OPT_END))
+#define AUTOREPLY_SYNOPSIS                                                                         \
+    "ADDRESS [--off | --subject S --body B|- [--days N] [--start DATE] [--end DATE]]"
 
 static const struct cli_cmd cli_cmds[] = {
     {"domain", "add", cli_domain_add, "NAME", "Add a hosted domain.", 1, 1, 0},
@@ -977,6 +1527,10 @@ static const struct cli_cmd cli_cmds[] = {
      1, 1, OPTBIT(OPT_LOCAL_DELIVERY)},
     {"domain", "dns", cli_domain_dns, "NAME", "Print the DNS records to publish for a domain.", 1,
      1, 0},
+    {"domain", "dkim", cli_domain_dkim, "NAME (--enable [--selector S] | --disable)",
+     "Sign outgoing mail of a domain with DKIM: --enable makes an RSA-2048 key (a new "
+     "--selector makes a new key) and prints the TXT record to publish; --disable removes it.",
+     1, 1, OPTBIT(OPT_ENABLE) | OPTBIT(OPT_DISABLE) | OPTBIT(OPT_SELECTOR)},
     {"user", "add", cli_user_add,
      "ADDRESS --type basic|enhanced [--quota SIZE] (--password PW | --password-stdin)",
      "Add a mailbox. SIZE like 500M or 2G (default 1G; basic 0.1-50G, enhanced 0.1-200G).", 1, 1,
@@ -999,10 +1553,32 @@ static const struct cli_cmd cli_cmds[] = {
     {"alias", "del", cli_alias_del, "SOURCE [TARGET]",
      "Remove one target of an alias, or the whole alias.", 1, 2, 0},
     {"alias", "list", cli_alias_list, "[DOMAIN]", "List aliases, of one domain or all.", 0, 1, 0},
-    {"mail", "append", cli_mail_append, "ADDRESS [--folder PATH] [FILE...]",
-     "Store messages (RFC 5322 files, or standard input) in a mailbox folder (default "
-     "INBOX), as they are: no aliases, no filters.",
+    {"mail", "append", cli_mail_append, "ADDRESS [--folder PATH] [FILE|DIR...]",
+     "Store messages (RFC 5322 files, standard input, or every file of a directory; a "
+     "Maildir's new/ and cur/ with their flags) in a mailbox folder (default INBOX), as "
+     "they are: no aliases, no filters.",
      1, CLI_MAX_ARGS - 1, OPTBIT(OPT_FOLDER)},
+    {"mail", "deliver", cli_mail_deliver, "[--from ADDR] RCPT... < MESSAGE",
+     "Deliver a message from standard input like mail from the internet: aliases, "
+     "forwards, catch-all, loops, quota, auto-replies, the queue for other domains. Prints "
+     "one SMTP-style result per recipient; exit 0 only when every one was delivered or "
+     "queued.",
+     1, CLI_MAX_ARGS - 1, OPTBIT(OPT_FROM)},
+    {"user", "autoreply", cli_user_autoreply, AUTOREPLY_SYNOPSIS,
+     "Show, set or turn off a mailbox's auto-reply (at most one per sender every DAYS days; "
+     "DATE like 2024-12-24, UTC; --body - reads standard input).",
+     1, 1, AUTOREPLY_OPTS},
+    {"alias", "autoreply", cli_alias_autoreply, AUTOREPLY_SYNOPSIS,
+     "Show, set or turn off an alias's auto-reply (same options as user autoreply).", 1, 1,
+     AUTOREPLY_OPTS},
+    {"queue", "list", cli_queue_list, "",
+     "List the outbound queue: id, size, age, attempts, next attempt, sender, and each "
+     "recipient's status with the last answer.",
+     0, 0, 0},
+    {"queue", "flush", cli_queue_flush, "",
+     "Retry every queued message now (the running server picks it up within a second).", 0, 0, 0},
+    {"queue", "del", cli_queue_del, "ID",
+     "Remove a message from the queue without notifying anyone.", 1, 1, 0},
 };
 #define CLI_NCMDS (sizeof(cli_cmds) / sizeof(cli_cmds[0]))
 

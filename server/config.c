@@ -72,6 +72,9 @@ static const struct config_key config_keys[] = {
     CFG_INT("smtp", "queue_lifetime", queue_lifetime, 60, 86400 * 30),
     CFG_STR("smtp", "dkim_selector", dkim_selector, CK_STR),
     CFG_INT("smtp", "autoreply_days", autoreply_days, 0, 365),
+    CFG_INT("smtp", "timeout", smtp_timeout, 1, 86400),
+    CFG_INT("imap", "timeout", imap_timeout, 1, 86400),
+    CFG_INT("pop3", "timeout", pop3_timeout, 1, 86400),
     CFG_STR("tls", "cert", tls_cert, CK_STR),
     CFG_STR("tls", "key", tls_key, CK_STR),
     CFG_INT("auth", "fail_max", auth_fail_max, 1, 1000000),
@@ -114,6 +117,9 @@ void config_defaults(struct config *cfg)
     cfg->queue_lifetime = 5 * 86400;
     snprintf(cfg->dkim_selector, sizeof(cfg->dkim_selector), "polaris");
     cfg->autoreply_days = 7;
+    cfg->imap_timeout = 30 * 60; /* RFC 3501 §5.4: at least 30 minutes */
+    cfg->pop3_timeout = 10 * 60; /* RFC 1939 §3: at least 10 minutes */
+    cfg->smtp_timeout = 5 * 60;  /* RFC 5321 §4.5.3.2: 5 minutes for a command */
     cfg->path = NULL;
 }
 

@@ -106,6 +106,9 @@ static int main_start_lines(struct main_lines *ml, const struct config *cfg, str
                                (cfg->allow_plaintext == 1 && main_addr_is_loopback(t[i].addr)),
             .deliver = dl,
             .submission = t[i].submission,
+            .idle_timeout_ms = 1000 * (t[i].fn == imap_session   ? cfg->imap_timeout
+                                       : t[i].fn == pop3_session ? cfg->pop3_timeout
+                                                                 : cfg->smtp_timeout),
         };
         struct net_listen_opts o = {.name = t[i].name,
                                     .addr = t[i].addr,

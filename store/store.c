@@ -932,7 +932,7 @@ static int store_alias_source(struct store *s, const char *source, char *full, c
 int store_alias_add(struct store *s, const char *source, const char *target, struct store_err *err)
 {
     char full[320], lp[65], tgt[320];
-    int64_t domain_id;
+    int64_t domain_id = 0;
     int rc;
 
     if (s == NULL)
@@ -947,8 +947,12 @@ int store_alias_add(struct store *s, const char *source, const char *target, str
         rc = store_valid_address(tgt, err);
         if (rc)
             return rc;
-        if (strcmp(tgt, full) == 0)
-            return store_errf(err, STORE_EINVAL, "alias %s cannot point to itself", full);
+        /* A forwarder on an address with its own mailbox lists that address to keep a
+         * copy there (the hosting product's rule); without a mailbox it would be a loop. */
+        struct store_account self;
+        if (strcmp(tgt, full) == 0 && store_account_get(s, full, &self, NULL) != STORE_OK)
+            return store_errf(err, STORE_EINVAL,
+                              "alias %s cannot point to itself: it has no mailbox", full);
     }
     pthread_mutex_lock(&s->dir_lock);
     rc = s->be->alias_insert(s->dir, domain_id, lp, tgt, err);
@@ -961,7 +965,7 @@ int store_alias_add(struct store *s, const char *source, const char *target, str
 int store_alias_del(struct store *s, const char *source, const char *target, struct store_err *err)
 {
     char full[320], lp[65], tgt[320];
-    int64_t domain_id;
+    int64_t domain_id = 0;
     int rc;
 
     if (s == NULL)

@@ -310,6 +310,28 @@ class ImapCoreTest(unittest.TestCase):
         self.assertEqual(errors, [])
 
 
+class TimeoutTest(unittest.TestCase):
+    def test_idle_clients_are_logged_out(self):
+        cfg = PLAIN_OK + '[imap]\ntimeout = 1\n[pop3]\ntimeout = 1\n'
+        with Polaris(listeners=('imap', 'pop3'), extra_config=cfg) as p:
+            p.add_demo()
+            r = Raw(p.ports['imap'])
+            t0 = time.monotonic()
+            self.assertEqual(r.line(), b'* BYE Autologout; idle for too long\r\n')
+            self.assertLess(time.monotonic() - t0, 5)
+            # IDLE honours the same setting
+            r = Raw(p.ports['imap'])
+            r.login()
+            r.send('a IDLE\r\n')
+            r.line()
+            self.assertTrue(r.line().startswith(b'* BYE'))
+            s = socket.create_connection(('127.0.0.1', p.ports['pop3']), timeout=10)
+            f = s.makefile('rb')
+            f.readline()
+            self.assertTrue(f.readline().startswith(b'-ERR Autologout'))
+            s.close()
+
+
 class ImapPlaintextTest(unittest.TestCase):
     def test_logindisabled_without_tls(self):
         with Polaris(listeners=('imap',)) as p:
