@@ -188,6 +188,9 @@ service imap {{
   process_limit = 2000
 }}
 default_client_limit = 4000
+protocol imap {{
+  mail_max_userip_connections = 5000
+}}
 default_vsz_limit = 1G
 '''.format(t=self.tmp, pw=PASSWORD, port=self.port))
         self.proc = subprocess.Popen(['/usr/sbin/dovecot', '-F', '-c', self.conf],

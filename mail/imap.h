@@ -151,12 +151,18 @@ int imap_mbox_open(struct imap_session *s, const struct store_folder *f, const c
 void imap_mbox_close(struct imap_session *s);
 
 #define IMAP_SYNC_EXPUNGE 0x1 /* EXPUNGE/VANISHED may be sent now */
-#define IMAP_SYNC_QUIET   0x2 /* bring the view up to date, send nothing (after our own
-                               * STORE .SILENT the caller reports what it wants) */
+#define IMAP_SYNC_OPENING 0x2 /* the view is being opened: apply everything, send nothing */
 /* Brings the view up to date with the store and sends what changed: EXISTS for new
  * messages, FETCH (FLAGS …) for changed ones, EXPUNGE (or VANISHED under QRESYNC) for
  * removed ones when allowed, else they are kept as pending. */
 int imap_mbox_sync(struct imap_session *s, unsigned how);
+
+/* The shared cache of recent folder views (imap_cache.c). get: copies the cached view of
+ * folder f into mb (msgs, n, synced, uidnext) and returns 1, or returns 0. put: stores a
+ * copy of mb's view unless the cache holds one as new. */
+int imap_cache_get(struct imap_cache *c, const char *user, const struct store_folder *f,
+                   struct imap_mbox *mb);
+void imap_cache_put(struct imap_cache *c, const char *user, const struct imap_mbox *mb);
 
 /* Index (0-based) of the message with this UID, or -1. */
 long imap_mbox_find_uid(const struct imap_mbox *mb, uint32_t uid);

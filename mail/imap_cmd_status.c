@@ -50,7 +50,7 @@ int imap_status_items(const struct imap_arg *list, unsigned *items, char *err, s
     return 0;
 }
 
-static int imap_count_deleted(const struct store_item *it, void *ctx)
+static int imap_count_deleted(const struct store_item_brief *it, void *ctx)
 {
     if (it->flags & STORE_FLAG_DELETED)
         (*(int64_t *)ctx)++;
@@ -90,8 +90,7 @@ int imap_status_send(struct imap_session *s, const struct store_folder *f, const
     int rc;
 
     if ((items & IMAP_STATUS_DELETED) &&
-        (rc = store_item_list(s->su, f->id, 0, UINT32_MAX, imap_count_deleted, &deleted, &err)) !=
-            STORE_OK)
+        (rc = store_item_list_brief(s->su, f->id, imap_count_deleted, &deleted, &err)) != STORE_OK)
         return rc;
     /* RFC 7162 §3.1: asking for HIGHESTMODSEQ turns CONDSTORE on for the session. */
     if (items & IMAP_STATUS_HIGHESTMODSEQ)

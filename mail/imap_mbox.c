@@ -47,7 +47,7 @@ static void imap_msg_set(struct imap_msg *m, const struct store_item *it)
     m->expunged = false;
 }
 
-static int imap_load_cb(const struct store_item *it, void *ctx)
+static int imap_load_cb(const struct store_item_brief *b, void *ctx)
 {
     struct imap_load *l = ctx;
     struct imap_mbox *mb = l->mb;
@@ -56,8 +56,15 @@ static int imap_load_cb(const struct store_item *it, void *ctx)
         l->failed = 1;
         return 1;
     }
-    memset(&mb->msgs[mb->n], 0, sizeof(mb->msgs[0]));
-    imap_msg_set(&mb->msgs[mb->n++], it);
+    mb->msgs[mb->n++] = (struct imap_msg){
+        .uid = b->uid,
+        .flags = b->flags,
+        .id = b->id,
+        .modseq = b->modseq,
+        .size = b->size,
+        .idate = b->idate,
+        .keywords = b->keywords[0] ? strdup(b->keywords) : NULL,
+    };
     return 0;
 }
 
@@ -84,32 +91,45 @@ int imap_mbox_open(struct imap_session *s, const struct store_folder *f, const c
     mb->folder = *f;
     snprintf(mb->name, sizeof(mb->name), "%s", name);
     mb->readonly = readonly;
-    /* The journal position is taken before the listing: whatever commits in between is
-     * seen again by the first sync, which is harmless, rather than missed. */
-    mb->synced = store_user_modseq(s->su);
-    if (mb->synced < 0) {
-        rc = (int)mb->synced;
-        goto err;
+    s->mbox = mb; /* the sync below works on the session's view */
+    if (imap_cache_get(s->m->imap_cache, s->acct.address, f, mb)) {
+        /* A recent snapshot: only what changed since it is read from the store. */
+        rc = imap_mbox_sync(s, IMAP_SYNC_OPENING);
+        if (rc != STORE_OK)
+            goto err;
+    } else {
+        /* The journal position is taken before the listing: whatever commits in between
+         * is seen again by the first sync, which is harmless, rather than missed. */
+        mb->synced = store_user_modseq(s->su);
+        if (mb->synced < 0) {
+            rc = (int)mb->synced;
+            goto err;
+        }
+        rc = store_item_list_brief(s->su, f->id, imap_load_cb, &l, err);
+        if (rc == STORE_OK && l.failed)
+            rc = STORE_ENOMEM;
+        if (rc != STORE_OK)
+            goto err;
     }
-    rc = store_item_list(s->su, f->id, 0, UINT32_MAX, imap_load_cb, &l, err);
-    if (rc == STORE_OK && l.failed)
-        rc = STORE_ENOMEM;
-    if (rc != STORE_OK)
-        goto err;
     mb->announced = mb->n;
-    mb->uidnext = f->uidnext;
+    if (f->uidnext > mb->uidnext)
+        mb->uidnext = f->uidnext;
     if (mb->n && mb->msgs[mb->n - 1].uid >= mb->uidnext)
         mb->uidnext = mb->msgs[mb->n - 1].uid + 1;
+    imap_cache_put(s->m->imap_cache, s->acct.address, mb);
     s->mbox = mb;
     s->state = IMAP_SELECTED;
     return STORE_OK;
 err:
+    s->mbox = NULL;
     imap_mbox_free(mb);
     return rc;
 }
 
 void imap_mbox_close(struct imap_session *s)
 {
+    if (s->mbox) /* the latest state this session saw, for the next SELECT of the folder */
+        imap_cache_put(s->m->imap_cache, s->acct.address, s->mbox);
     imap_mbox_free(s->mbox);
     s->mbox = NULL;
     if (s->state == IMAP_SELECTED)
@@ -155,9 +175,9 @@ struct imap_sync {
     struct imap_mbox *mb;
     struct store_item *added; /* new messages, to be appended in UID order */
     size_t nadded, capadded;
-    size_t *changed;          /* indexes whose flags changed */
+    size_t *changed; /* indexes whose flags changed */
     size_t nchanged, capchanged;
-    int64_t top;              /* highest MODSEQ seen */
+    int64_t top; /* highest MODSEQ seen */
     int failed;
 };
 
@@ -207,8 +227,8 @@ static int imap_sync_cb(const struct store_item *it, int removed, void *ctx)
     } else {
         struct imap_msg *m = &y->mb->msgs[idx];
         const char *kw = m->keywords ? m->keywords : "";
-        if (m->expunged || (m->modseq == it->modseq && m->flags == it->flags &&
-                            strcmp(kw, it->keywords) == 0))
+        if (m->expunged ||
+            (m->modseq == it->modseq && m->flags == it->flags && strcmp(kw, it->keywords) == 0))
             return 0;
         imap_msg_set(m, it);
         rc = imap_sync_note_changed(y, (size_t)idx);
@@ -285,18 +305,23 @@ static void imap_sync_expunge(struct imap_session *s)
 static void imap_sync_report(struct imap_session *s, struct imap_sync *y, unsigned how)
 {
     struct imap_mbox *mb = s->mbox;
-    bool quiet = how & IMAP_SYNC_QUIET;
 
-    /* Quiet or not, a removal is only dropped from the view together with its EXPUNGE:
-     * otherwise the client's sequence numbers would silently shift. */
-    if ((how & IMAP_SYNC_EXPUNGE) && !quiet)
+    if (how & IMAP_SYNC_OPENING) {
+        /* Nothing of this view was shown yet: removals are simply dropped (with nothing
+         * announced, imap_sync_expunge sends nothing) and the client hears the result. */
+        mb->announced = 0;
         imap_sync_expunge(s);
-    if (!quiet && mb->n != mb->announced) {
+        mb->announced = mb->n;
+        return;
+    }
+    /* A removal is only dropped from the view together with its EXPUNGE: otherwise the
+     * client's sequence numbers would silently shift. */
+    if (how & IMAP_SYNC_EXPUNGE)
+        imap_sync_expunge(s);
+    if (mb->n != mb->announced) {
         net_printf(s->c, "* %zu EXISTS\r\n", mb->n);
         mb->announced = mb->n;
     }
-    if (quiet)
-        return;
     for (size_t i = 0; i < y->nchanged; i++) {
         const struct imap_msg *m = &mb->msgs[y->changed[i]];
         if (m->expunged)

@@ -16,6 +16,7 @@ struct mail_ctx {
     const char *hostname; /* for greetings */
     int allow_plaintext;  /* plain-text logins allowed without TLS on this listener */
     int idle_timeout_ms;  /* inactivity before a session is closed */
+    struct imap_cache *imap_cache; /* IMAP: recent folder views, shared by all sessions */
     struct deliver *deliver; /* SMTP: the delivery pipeline */
     int submission;          /* SMTP: a submission listener (587/465): AUTH before MAIL */
 };
@@ -24,6 +25,10 @@ struct mail_ctx {
 void pop3_session(struct net_conn *c, void *ctx);
 /* IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) with the extensions it advertises. */
 void imap_session(struct net_conn *c, void *ctx);
+/* Recent folder views shared by the IMAP sessions, holding at most max_msgs messages. */
+struct imap_cache;
+struct imap_cache *imap_cache_new(size_t max_msgs);
+void imap_cache_free(struct imap_cache *c);
 
 /* Splits a SASL PLAIN response (authzid NUL authcid NUL password). Returns 0, or -1 when
  * malformed or when authzid names someone other than authcid (no proxy logins). */

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "mail/mime.h"
+#include "server/server.h"
 
 /* ---- growable buffer ---------------------------------------------------------------- */
 
@@ -448,38 +449,20 @@ void mime_free(struct mime_message *m)
 
 /* ---- transfer encodings ------------------------------------------------------------- */
 
-static int b64_value(unsigned char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
 static void decode_base64(const char *s, size_t len, struct mime_buf *out)
 {
-    uint32_t acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '=')
-            break; /* padding: the data is over */
-        int v = b64_value((unsigned char)s[i]);
-        if (v < 0)
-            continue; /* line breaks and junk between groups are skipped */
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            mime_buf_addc(out, (char)((acc >> bits) & 0xff));
-        }
+    unsigned char *raw = malloc(len / 4 * 3 + 3);
+    ssize_t n;
+
+    if (!raw) {
+        out->oom = 1;
+        return;
     }
+    /* Never fails with SKIP_JUNK: broken input decodes as far as it goes (server/b64.c). */
+    n = b64_decode(s, len, raw, len / 4 * 3 + 3, B64_SKIP_JUNK);
+    if (n > 0)
+        mime_buf_add(out, raw, (size_t)n);
+    free(raw);
 }
 
 static int hex_value(unsigned char ch)

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "mail/mime.h"
+#include "server/server.h"
 
 static int is_wsp(char c)
 {
@@ -311,17 +312,6 @@ static int parse_ew(const char *v, size_t len, size_t i, struct ew *ew)
     return 1;
 }
 
-static int b64v(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 static int hexv(unsigned char c)
 {
     if (c >= '0' && c <= '9')
@@ -339,25 +329,13 @@ static int ew_decode(const struct ew *ew, struct mime_buf *out)
     const char *s = ew->text;
     size_t n = ew->text_len;
     if (ew->enc == 'B') {
-        uint32_t acc = 0;
-        int bits = 0;
-        size_t i = 0;
-        for (; i < n && s[i] != '='; i++) {
-            int v = b64v((unsigned char)s[i]);
-            if (v < 0)
-                return -1;
-            acc = (acc << 6) | (uint32_t)v;
-            bits += 6;
-            if (bits >= 8) {
-                bits -= 8;
-                mime_buf_addc(out, (char)((acc >> bits) & 0xff));
-            }
-        }
-        for (; i < n; i++) {
-            if (s[i] != '=')
-                return -1;
-        }
-        return 0;
+        /* Padding optional, nothing outside the alphabet: a broken word stays as written. */
+        unsigned char *raw = malloc(n / 4 * 3 + 3);
+        ssize_t m = raw ? b64_decode(s, n, raw, n / 4 * 3 + 3, B64_PAD_OPTIONAL) : -1;
+        if (m > 0)
+            mime_buf_add(out, raw, (size_t)m);
+        free(raw);
+        return m < 0 ? -1 : 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '_') {

@@ -86,7 +86,7 @@ static void pop3_cmd_stls(struct pop3 *p, char *args)
         p->quit = 1;
 }
 
-static int pop3_inbox_cb(const struct store_item *it, void *ctx)
+static int pop3_inbox_cb(const struct store_item_brief *it, void *ctx)
 {
     struct pop3 *p = ctx;
 
@@ -111,7 +111,7 @@ static int pop3_load_inbox(struct pop3 *p)
         return -1;
     if (store_folder_by_role(p->su, STORE_ROLE_INBOX, &inbox) != 0)
         return -1;
-    if (store_item_list(p->su, inbox.id, 0, UINT32_MAX, pop3_inbox_cb, p, &err) != 0)
+    if (store_item_list_brief(p->su, inbox.id, pop3_inbox_cb, p, &err) != 0)
         return -1;
     return 0;
 }

@@ -438,7 +438,8 @@ static void qs_outcome(struct queue_rcpt *r, const struct qs_conn *c, const stru
     else
         snprintf(r->status, sizeof(r->status), "%d.0.0", cls == 2 || cls == 5 ? cls : 4);
     snprintf(r->remote, sizeof(r->remote), "%.255s", c->host);
-    snprintf(r->diag, sizeof(r->diag), "%s", rep->first);
+    /* A remote reply longer than the field is cut: the field says so in its size. */
+    snprintf(r->diag, sizeof(r->diag), "%.*s", (int)sizeof(r->diag) - 1, rep->first);
 }
 
 static void qs_local_outcome(struct queue_rcpt *r, enum queue_rstate st, const char *status,

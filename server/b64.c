@@ -1,7 +1,8 @@
 /*
  * b64.c — base64 (RFC 4648), the one copy every protocol uses: strictly for credentials
- * (HTTP Basic, SASL), where anything malformed is refused, and leniently for MIME bodies
- * and encoded words, where real mail has line breaks and missing padding.
+ * (HTTP Basic, SASL, DKIM keys), where anything malformed is refused; with optional padding
+ * for RFC 2047 encoded words; and leniently for MIME bodies, where real mail has line
+ * breaks, junk and early padding.
  */
 #include <string.h>
 
@@ -22,12 +23,7 @@ static int b64_value(unsigned char c)
     return -1;
 }
 
-static int b64_space(unsigned char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax, int lenient)
+ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax, unsigned flags)
 {
     unsigned bits = 0;
     int nbits = 0, pad = 0;
@@ -36,16 +32,18 @@ ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outm
     for (size_t i = 0; i < inlen; i++) {
         unsigned char c = (unsigned char)in[i];
         int v;
-        if (lenient && b64_space(c))
-            continue;
         if (c == '=') {
+            /* MIME bodies: padding ends the data, whatever follows (RFC 2045 §6.8). */
+            if (flags & B64_SKIP_JUNK)
+                break;
             pad++;
             continue;
         }
-        /* Data after padding, or a character outside the alphabet. */
-        if (pad || (v = b64_value(c)) < 0) {
-            if (lenient && pad == 0)
-                continue; /* junk in a MIME body is skipped, as mail readers do */
+        if (pad) /* data after padding */
+            return -1;
+        if ((v = b64_value(c)) < 0) {
+            if (flags & B64_SKIP_JUNK)
+                continue; /* line breaks and junk between groups, as mail readers do */
             return -1;
         }
         bits = bits << 6 | (unsigned)v;
@@ -59,8 +57,10 @@ ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outm
             bits &= (1u << nbits) - 1;
         }
     }
-    /* Strict input has nothing but alphabet and tail padding: whole 4-character quanta. */
-    if (!lenient && (inlen % 4 != 0 || pad > 2 || sextets % 4 == 1))
+    if (pad > 2 || (sextets + (size_t)pad) % 4 == 1 || sextets % 4 == 1)
+        return -1;
+    /* Strict input is whole 4-character quanta: padding where it is due. */
+    if (!(flags & (B64_PAD_OPTIONAL | B64_SKIP_JUNK)) && (sextets + (size_t)pad) % 4 != 0)
         return -1;
     return (ssize_t)o;
 }

@@ -80,8 +80,12 @@ static int main_addr_is_loopback(const char *addr)
            strcmp(host, "localhost") == 0;
 }
 
+/* Folder views kept for IMAP SELECT: a million messages is ~50 MB at most. */
+#define MAIN_IMAP_CACHE_MSGS 1000000
+
 struct main_lines {
     struct tls_ctx *tls;
+    struct imap_cache *imap_cache;
     struct mail_ctx ctx[MAIN_NLINES];
     struct net_listener *l[MAIN_NLINES];
 };
@@ -92,6 +96,10 @@ static int main_start_lines(struct main_lines *ml, const struct config *cfg, str
     struct main_line t[MAIN_NLINES];
 
     main_line_table(cfg, t);
+    if (!(ml->imap_cache = imap_cache_new(MAIN_IMAP_CACHE_MSGS))) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     for (int i = 0; i < MAIN_NLINES; i++) {
         if (!t[i].addr[0])
             continue;
@@ -104,6 +112,7 @@ static int main_start_lines(struct main_lines *ml, const struct config *cfg, str
             .hostname = cfg->hostname,
             .allow_plaintext = cfg->allow_plaintext == 2 ||
                                (cfg->allow_plaintext == 1 && main_addr_is_loopback(t[i].addr)),
+            .imap_cache = ml->imap_cache,
             .deliver = dl,
             .submission = t[i].submission,
             .idle_timeout_ms = 1000 * (t[i].fn == imap_session   ? cfg->imap_timeout
@@ -136,10 +145,12 @@ static void main_stop_lines(struct main_lines *ml)
         if (ml->l[i])
             left += net_listener_stop(ml->l[i], MAIN_STOP_GRACE_MS);
     /* Sessions that outlived the grace period still use the TLS context: keep it then. */
-    if (left)
+    if (left) {
         log_warn("server", "%d line-protocol sessions still running at exit", left);
-    else
+    } else {
         tls_ctx_free(ml->tls);
+        imap_cache_free(ml->imap_cache);
+    }
 }
 
 static void main_log_listener(struct http_server *h, const char *name, const char *addr, int tls)

@@ -147,6 +147,14 @@ static int net_fill(struct net_conn *c, int64_t deadline)
             if (errno != EAGAIN && errno != EINTR)
                 return NET_EIO;
         }
+        /* About to wait for the client: acknowledge what it sent at once. Otherwise a
+         * client that writes a literal and then its CRLF in two writes (imaplib, many
+         * others) has the CRLF held by Nagle until our delayed ACK fires, ~40 ms later.
+         * TCP_QUICKACK does not stick, hence before every wait. */
+        if (want == POLLIN) {
+            int one = 1;
+            setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+        }
         int rc = net_poll(c, want, -1, deadline);
         if (rc < 0)
             return rc;
@@ -393,6 +401,27 @@ int net_conn_local_port(const struct net_conn *c)
 
 /* ---- listener ---------------------------------------------------------------------- */
 
+/* Closing a socket that still has unread input makes the kernel send RST, and an RST can
+ * destroy our last reply (a BYE, a 421) before the client has read it. So: stop writing,
+ * then read and drop what the client still sends, briefly and boundedly, then close. */
+static void net_linger(struct net_conn *c)
+{
+    char sink[4096];
+    size_t dropped = 0;
+    int64_t deadline = net_deadline(200);
+
+    shutdown(c->fd, SHUT_WR);
+    while (dropped < 256 * 1024) {
+        struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+        if (poll(&pf, 1, net_remaining(deadline)) <= 0)
+            break;
+        ssize_t n = read(c->fd, sink, sizeof(sink));
+        if (n <= 0)
+            break;
+        dropped += (size_t)n;
+    }
+}
+
 static void net_conn_close(struct net_conn *c)
 {
     net_flush(c);
@@ -400,6 +429,7 @@ static void net_conn_close(struct net_conn *c)
         SSL_shutdown(c->ssl); /* best effort: the socket is non-blocking */
         SSL_free(c->ssl);
     }
+    net_linger(c);
     close(c->fd);
     free(c);
 }

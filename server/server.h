@@ -328,10 +328,14 @@ void cli_usage(int to_stderr);
 /* ---------------------------------------------------------------------------------------
  * base64 (b64.c)
  * ------------------------------------------------------------------------------------ */
-/* Decodes into out (at most outmax bytes); returns the length or -1. Strict (lenient 0):
- * whole quanta with padding only at the end and nothing else (credentials). Lenient:
- * whitespace and stray characters skipped, padding optional (MIME). */
-ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax, int lenient);
+/* Decodes into out (at most outmax bytes); returns the length or -1. flags 0 is strict:
+ * whole quanta, padding only at the end, nothing else (credentials). B64_PAD_OPTIONAL:
+ * padding may be missing (RFC 2047 encoded words). B64_SKIP_JUNK: characters outside the
+ * alphabet are skipped and the first '=' ends the data (MIME bodies). */
+#define B64_PAD_OPTIONAL 0x1u
+#define B64_SKIP_JUNK    0x2u
+ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax,
+                   unsigned flags);
 /* Encodes with padding, NUL-terminated; returns the length, 0 if outmax is too small. */
 size_t b64_encode(const unsigned char *in, size_t len, char *out, size_t outmax);
 

@@ -589,8 +589,8 @@ int store_setting_put(struct store *s, const char *scope, const char *key, const
     return rc;
 }
 
-int store_setting_get(struct store *s, const char *scope, const char *key, void **val,
-                      size_t *len, struct store_err *err)
+int store_setting_get(struct store *s, const char *scope, const char *key, void **val, size_t *len,
+                      struct store_err *err)
 {
     int rc = store_setting_scope_ok(scope, key, err);
 
@@ -602,8 +602,7 @@ int store_setting_get(struct store *s, const char *scope, const char *key, void 
     return rc;
 }
 
-int store_setting_del(struct store *s, const char *scope, const char *key,
-                      struct store_err *err)
+int store_setting_del(struct store *s, const char *scope, const char *key, struct store_err *err)
 {
     int rc = store_setting_scope_ok(scope, key, err);
 
@@ -2054,6 +2053,19 @@ int store_item_list(struct store_user *u, int64_t folder_id, uint32_t uid_lo, ui
         return store_errf(err, STORE_EINVAL, "store_item_list needs a handle and a callback");
     store_lock(u);
     rc = u->s->be->item_list(u->bu, folder_id, uid_lo, uid_hi, cb, ctx, err);
+    store_unlock(u);
+    return rc;
+}
+
+int store_item_list_brief(struct store_user *u, int64_t folder_id, store_brief_cb cb, void *ctx,
+                          struct store_err *err)
+{
+    int rc;
+
+    if (u == NULL || cb == NULL)
+        return store_errf(err, STORE_EINVAL, "store_item_list_brief needs a handle and a callback");
+    store_lock(u);
+    rc = u->s->be->item_list_brief(u->bu, folder_id, cb, ctx, err);
     store_unlock(u);
     return rc;
 }

@@ -145,6 +145,8 @@ struct store_backend {
     int (*item_delete)(struct store_bu *u, int64_t id, int64_t modseq, struct store_err *err);
     int (*item_list)(struct store_bu *u, int64_t folder_id, uint32_t lo, uint32_t hi,
                      store_item_cb cb, void *ctx, struct store_err *err);
+    int (*item_list_brief)(struct store_bu *u, int64_t folder_id, store_brief_cb cb, void *ctx,
+                           struct store_err *err);
     int (*changes_since)(struct store_bu *u, int64_t folder_id, int64_t since, store_change_cb cb,
                          void *ctx, struct store_err *err);
 

@@ -96,6 +96,8 @@ class Polaris:
 
     # -- the server -------------------------------------------------------------------
     def start(self, timeout=20):
+        if self._log:             # a restart: the previous server's log handle is done
+            self._log.close()
         self._log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen([BIN, '-c', self.config_path, 'serve'],
                                      stdout=self._log, stderr=subprocess.STDOUT)

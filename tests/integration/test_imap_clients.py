@@ -520,7 +520,8 @@ def _node_ready():
     when there is no lock file) once, when node_modules is missing."""
     if not NODE:
         return 'node is not installed (scripts/deps.sh --test installs nodejs)'
-    if os.path.isdir(os.path.join(NODE_DIR, 'node_modules', 'imapflow')):
+    if all(os.path.isdir(os.path.join(NODE_DIR, 'node_modules', pkg))
+           for pkg in ('imapflow', 'nodemailer')):
         return None
     if not NPM:
         return 'npm is not installed (scripts/deps.sh --test installs it)'

@@ -1,11 +1,11 @@
 """SMTP against the real binary: MX (25) and submission (587 STARTTLS, 465 implicit TLS),
 driven by Python's smtplib and swaks (clients nobody here wrote), raw sockets for
 pipelining, smuggling and hostile input; arrivals are checked over IMAP."""
+import base64
 import imaplib
-import os
 import shutil
+import smtplib
 import socket
-import ssl
 import subprocess
 import time
 import unittest
@@ -610,8 +610,42 @@ class SmtpRateLimitTest(unittest.TestCase):
         self.assertEqual(Mailbox(self.p, BOB).wait_count(3), 3)
 
 
+class SmtpThrottleAndShutdownTest(unittest.TestCase):
+    """Own server: the failures throttle 127.0.0.1 and the server is stopped at the end."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.p = start('fail_max = 3\n')  # continues the [auth] section of PLAIN_OK
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.p.__exit__(None, None, None)
+
+    def test_1_auth_failures_are_throttled(self):
+        s = smtplib_SMTP('127.0.0.1', self.p.ports['submission'])
+        self.addCleanup(close_quietly, s)
+        s.ehlo()
+        codes = []
+        for _ in range(5):
+            codes.append(s.docmd('AUTH', 'PLAIN ' + plain_b64(ALICE[0], 'wrong'))[0])
+        self.assertEqual(codes[0], 535)
+        self.assertEqual(codes[-1], 454)
+        # throttled even with the right password, without revealing that it was right
+        code, text = s.docmd('AUTH', 'PLAIN ' + plain_b64(*ALICE))
+        self.assertEqual(code, 454, text)
+        self.assertIn(b'4.7.0', text)
+
+    def test_2_shutdown_says_goodbye(self):
+        r = Raw(self.p.ports['smtp'])
+        self.addCleanup(r.close)
+        self.assertEqual(r.cmd('EHLO client.example.org')[0], 250)
+        self.p.stop()
+        code, text = r.reply()
+        self.assertEqual(code, 421)
+        self.assertIn(b'4.3.2', text[0])
+
+
 # -- helpers ----------------------------------------------------------------------------------
-import smtplib  # noqa: E402
 
 
 def smtplib_SMTP(host, port):
@@ -631,7 +665,6 @@ def close_quietly(s):
 
 
 def plain_b64(user, password):
-    import base64
     return base64.b64encode(b'\0' + user.encode() + b'\0' + password.encode()).decode()
 
 
