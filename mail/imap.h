@@ -254,6 +254,22 @@ int imap_seqset_from_numbers(const uint32_t *v, size_t n, struct imap_seqset *ou
 char *imap_numbers_format(const uint32_t *v, size_t n);
 
 /* ---- commands (one file each) ------------------------------------------------------------ */
+/* COPY and MOVE (imap_cmd_copy.c): parses "set mailbox", resolves the mailbox (NO
+ * [TRYCREATE] when missing) and copies or moves every message of the set in one
+ * transaction, collecting source and destination UIDs. -1 after answering BAD/NO; else 0
+ * with x->rc the outcome. */
+enum imap_xfer_op { IMAP_XFER_COPY, IMAP_XFER_MOVE };
+struct imap_xfer {
+    enum imap_xfer_op op;
+    struct store_folder to;
+    uint32_t *src, *dst;
+    size_t n, cap;
+    struct store_err err;
+    int rc;
+};
+int imap_xfer_run(struct imap_session *s, struct imap_cmd *cmd, struct imap_xfer *x);
+void imap_xfer_free(struct imap_xfer *x);
+
 void imap_cmd_capability(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_noop(struct imap_session *s, struct imap_cmd *cmd);
 void imap_cmd_logout(struct imap_session *s, struct imap_cmd *cmd);
