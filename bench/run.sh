@@ -1,38 +1,86 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks: Polaris against the servers people run today, installed from
-# Debian, on this machine, in the same run. Writes bench/results/<date>-<suite>.md.
-#   bench/run.sh            full run (100,000 messages)
-#   bench/run.sh --quick    a few minutes (10,000 messages), for development
+# Debian, on this machine, in the same run. Writes bench/results/<date>-<suite>[-quick].md.
+#   bench/run.sh                  every suite, full run (IMAP: 100,000 messages; SMTP: 10,000)
+#   bench/run.sh --quick          a few minutes (IMAP: 10,000 messages; SMTP: 1,000), for development
+#   bench/run.sh imap|smtp [--quick]   one suite only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=0
-[ "${1:-}" = "--quick" ] && quick=1
+suites=()
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick=1 ;;
+        imap|smtp) suites+=("$arg") ;;
+        *) echo "usage: bench/run.sh [imap|smtp]... [--quick]" >&2; exit 2 ;;
+    esac
+done
+[ ${#suites[@]} -eq 0 ] && suites=(imap smtp)
+want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 bash scripts/deps.sh
+pkgs=()
+want imap && pkgs+=(dovecot-core dovecot-imapd)
+want smtp && pkgs+=(dovecot-core dovecot-lmtpd postfix)
 missing=()
-for p in dovecot-core dovecot-imapd; do
+for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+new_postfix=0
 if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    if [[ " ${missing[*]} " == *" postfix "* ]]; then
+        new_postfix=1
+        # No system mail configuration: the benchmark runs its own Postfix instance.
+        echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    fi
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# Debian starts Dovecot as a system service on install; the benchmark runs its own.
+# Debian starts Dovecot (and Postfix) as system services on install; the benchmark runs its
+# own instances on loopback ports with throwaway configs. A Postfix that was already
+# installed is the machine's MTA and is left alone (ours uses other ports and directories).
 systemctl stop dovecot 2>/dev/null || service dovecot stop 2>/dev/null || true
+if [ $new_postfix = 1 ]; then
+    systemctl stop postfix 2>/dev/null || service postfix stop 2>/dev/null || true
+fi
 
 [ -f build-bench/build.ninja ] || meson setup build-bench -Dbuildtype=release -Dtests=false >/dev/null
 meson compile -C build-bench >/dev/null
 
-if [ $quick = 1 ]; then
-    args=(--messages 10000 --append 1000 --sessions 20 --idle 200 --runs 3 --mixed-seconds 5)
-else
-    args=(--messages 100000 --append 10000 --sessions 50 --idle 1000 --runs 5 --mixed-seconds 10)
-fi
-json=$(mktemp)
-/usr/bin/python3 bench/imap_bench.py --polaris build-bench/polaris "${args[@]}" >"$json"
+suffix=$([ $quick = 1 ] && echo -quick || true)
 
-out=bench/results/$(date -u +%Y-%m-%d)-imap$([ $quick = 1 ] && echo -quick).md
-/usr/bin/python3 bench/report.py imap "$json" >"$out"
-rm -f "$json"
-cat "$out"
-echo "written: $out"
+if want imap; then
+    if [ $quick = 1 ]; then
+        args=(--messages 10000 --append 1000 --sessions 20 --idle 200 --runs 3 --mixed-seconds 5)
+    else
+        args=(--messages 100000 --append 10000 --sessions 50 --idle 1000 --runs 5 --mixed-seconds 10)
+    fi
+    json=$(mktemp)
+    /usr/bin/python3 bench/imap_bench.py --polaris build-bench/polaris "${args[@]}" >"$json"
+
+    out=bench/results/$(date -u +%Y-%m-%d)-imap$suffix.md
+    /usr/bin/python3 bench/report.py imap "$json" >"$out"
+    rm -f "$json"
+    cat "$out"
+    echo "written: $out"
+fi
+
+if want smtp; then
+    if [ $quick = 1 ]; then
+        args=(--messages 1000 --runs 1)
+    else
+        args=(--messages 10000 --runs 3)
+    fi
+    json=$(mktemp)
+    /usr/bin/python3 bench/smtp_bench.py --polaris build-bench/polaris --senders 20 \
+        --size 10240 "${args[@]}" >"$json"
+
+    out=bench/results/$(date -u +%Y-%m-%d)-smtp$suffix.md
+    /usr/bin/python3 bench/report.py smtp "$json" >"$out"
+    rm -f "$json"
+    cat "$out"
+    echo "written: $out"
+fi

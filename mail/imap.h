@@ -23,14 +23,14 @@
 #include "mail/mail.h"
 #include "mail/mime.h"
 
-#define IMAP_LINE_MAX       65536            /* one line of a command */
-#define IMAP_CMD_MAX        (1024 * 1024)    /* a whole command other than APPEND */
-#define IMAP_APPEND_LIMIT   (64 * 1024 * 1024) /* APPENDLIMIT: largest message accepted */
-#define IMAP_AUTOLOGOUT_MS  (30 * 60 * 1000)
-#define IMAP_MAX_BAD        20               /* BAD answers in a row before we hang up */
+#define IMAP_LINE_MAX      65536              /* one line of a command */
+#define IMAP_CMD_MAX       (1024 * 1024)      /* a whole command other than APPEND */
+#define IMAP_APPEND_LIMIT  (64 * 1024 * 1024) /* APPENDLIMIT: largest message accepted */
+#define IMAP_AUTOLOGOUT_MS (30 * 60 * 1000)
+#define IMAP_MAX_BAD       20 /* BAD answers in a row before we hang up */
 
 #define IMAP_MODSEQ(m)  ((uint64_t)(m) + 1)
-#define STORE_MODSEQ(m) ((int64_t)(m) - 1)
+#define STORE_MODSEQ(m) ((int64_t)(m)-1)
 
 enum imap_state {
     IMAP_NOAUTH = 0x1,
@@ -48,23 +48,32 @@ enum imap_state {
 /* One message of the selected mailbox. */
 struct imap_msg {
     uint32_t uid;
-    uint32_t flags;  /* STORE_FLAG_* */
-    int64_t id;      /* store item id */
-    int64_t modseq;  /* store MODSEQ of its last change */
+    uint32_t flags; /* STORE_FLAG_* */
+    int64_t id;     /* store item id */
+    int64_t modseq; /* store MODSEQ of its last change */
     int64_t size;
     int64_t idate;
-    char *keywords;  /* malloc'd space-separated keywords, NULL when none */
-    bool expunged;   /* gone from the store; the EXPUNGE is not sent yet */
+    char *keywords; /* malloc'd space-separated keywords, NULL when none */
+    bool expunged;  /* gone from the store; the EXPUNGE is not sent yet */
+};
+
+/* An immutable copy of a folder's view, shared by every session that selects the folder
+ * while nothing changes: the cache holds one reference, each sharing session another. */
+struct imap_snap {
+    int refs; /* atomic */
+    size_t n;
+    struct imap_msg msgs[]; /* keywords owned by the snapshot */
 };
 
 struct imap_mbox {
+    struct imap_snap *snap; /* when set, msgs is snap->msgs and must not be written */
     struct store_folder folder;
-    char name[1024];      /* the mailbox name as the client gave it (UTF-8) */
-    bool readonly;        /* EXAMINE */
+    char name[1024]; /* the mailbox name as the client gave it (UTF-8) */
+    bool readonly;   /* EXAMINE */
     struct imap_msg *msgs;
     size_t n, cap;
-    int64_t synced;       /* store MODSEQ the view is up to date with */
-    size_t announced;     /* EXISTS count the client was told */
+    int64_t synced;   /* store MODSEQ the view is up to date with */
+    size_t announced; /* EXISTS count the client was told */
     uint32_t uidnext;
 };
 
@@ -72,17 +81,17 @@ struct imap_session {
     struct net_conn *c;
     struct mail_ctx *m;
     enum imap_state state;
-    unsigned enabled;             /* IMAP_EN_* */
+    unsigned enabled; /* IMAP_EN_* */
     struct store_account acct;
     struct store_user *su;
-    struct imap_mbox *mbox;       /* when SELECTED */
-    struct imap_seqset saved;     /* SEARCHRES "$": UIDs, owned (malloc) */
+    struct imap_mbox *mbox;   /* when SELECTED */
+    struct imap_seqset saved; /* SEARCHRES "$": UIDs, owned (malloc) */
     bool saved_valid;
-    int wake_fd;                  /* eventfd written by store notifications */
+    int wake_fd; /* eventfd written by store notifications */
     struct store_sub *sub;
     int timeout_ms;
     int bad_in_a_row;
-    char *line;                   /* IMAP_LINE_MAX bytes for reading command lines */
+    char *line; /* IMAP_LINE_MAX bytes for reading command lines */
 };
 
 /* After a successful login: opens the user's store, subscribes to its notifications and
@@ -100,8 +109,8 @@ typedef void (*imap_cmd_fn)(struct imap_session *s, struct imap_cmd *cmd);
 /* ---- responses (imap.c) ---------------------------------------------------------------- */
 
 /* "tag OK text" / "tag NO [CODE] text" / "tag BAD text". */
-void imap_reply(struct imap_session *s, struct imap_cmd *cmd, const char *status,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void imap_reply(struct imap_session *s, struct imap_cmd *cmd, const char *status, const char *fmt,
+                ...) __attribute__((format(printf, 4, 5)));
 #define imap_ok(s, cmd, ...)  imap_reply(s, cmd, "OK", __VA_ARGS__)
 #define imap_no(s, cmd, ...)  imap_reply(s, cmd, "NO", __VA_ARGS__)
 #define imap_bad(s, cmd, ...) imap_reply(s, cmd, "BAD", __VA_ARGS__)
@@ -128,8 +137,7 @@ void imap_capabilities(struct imap_session *s, char *buf, size_t size);
 uint32_t imap_flags_to_store(unsigned imap_flags);
 /* Keywords of a parsed flag list as one space-separated string into buf; $Forwarded goes to
  * *store_flags instead. Returns -1 when it does not fit. */
-int imap_keywords_join(const struct imap_flags *f, uint32_t *store_flags, char *buf,
-                       size_t size);
+int imap_keywords_join(const struct imap_flags *f, uint32_t *store_flags, char *buf, size_t size);
 
 /* ---- mailbox names (imap.c) -------------------------------------------------------------- */
 
@@ -138,8 +146,7 @@ int imap_keywords_join(const struct imap_flags *f, uint32_t *store_flags, char *
 int imap_arg_mailbox(struct imap_session *s, struct imap_cmd *cmd, const struct imap_arg *arg,
                      char *buf, size_t size);
 /* Writes a folder's full name ("Archive.Inbox.2023", INBOX for the inbox) in UTF-8. */
-int imap_folder_path(struct imap_session *s, const struct store_folder *f, char *buf,
-                     size_t size);
+int imap_folder_path(struct imap_session *s, const struct store_folder *f, char *buf, size_t size);
 /* Writes a mailbox name in a response (modified UTF-7 unless UTF8=ACCEPT), as an astring. */
 void imap_out_mailbox(struct imap_session *s, const char *utf8_name);
 
@@ -157,12 +164,21 @@ void imap_mbox_close(struct imap_session *s);
  * removed ones when allowed, else they are kept as pending. */
 int imap_mbox_sync(struct imap_session *s, unsigned how);
 
-/* The shared cache of recent folder views (imap_cache.c). get: copies the cached view of
- * folder f into mb (msgs, n, synced, uidnext) and returns 1, or returns 0. put: stores a
- * copy of mb's view unless the cache holds one as new. */
+/* The shared cache of recent folder views (imap_cache.c). get: makes mb share the cached
+ * snapshot of folder f (msgs, n, synced, uidnext) and returns 1, or returns 0. put: keeps
+ * a snapshot of mb's view unless the cache holds one as new. */
 int imap_cache_get(struct imap_cache *c, const char *user, const struct store_folder *f,
                    struct imap_mbox *mb);
 void imap_cache_put(struct imap_cache *c, const char *user, const struct imap_mbox *mb);
+
+/* Makes the view private before it is written to (copy on write): a session sharing a
+ * snapshot gets its own copy. Pointers into msgs taken before are invalid after. -1 on
+ * allocation failure. */
+int imap_mbox_own(struct imap_mbox *mb);
+/* Snapshots: a new one holds a deep copy of the view's live messages, refs = 1. */
+struct imap_snap *imap_snap_new(const struct imap_msg *msgs, size_t n);
+void imap_snap_ref(struct imap_snap *snap);
+void imap_snap_release(struct imap_snap *snap);
 
 /* Index (0-based) of the message with this UID, or -1. */
 long imap_mbox_find_uid(const struct imap_mbox *mb, uint32_t uid);
@@ -244,8 +260,8 @@ int imap_search_criteria(struct imap_session *s, struct imap_cmd *cmd, const cha
 /* Evaluates prepared criteria over the view: *idx (malloc'd, caller frees) gets the matching
  * indexes in ascending order; *modseq (may be NULL) the highest IMAP MODSEQ among them.
  * Returns STORE_OK or a store error. */
-int imap_search_run(struct imap_session *s, const struct imap_search *q, size_t **idx,
-                    size_t *n, uint64_t *modseq);
+int imap_search_run(struct imap_session *s, const struct imap_search *q, size_t **idx, size_t *n,
+                    uint64_t *modseq);
 /* US-ASCII and UTF-8 (any case; NULL means none given). */
 bool imap_search_charset_ok(const char *charset);
 /* Ascending distinct numbers → an owned set (ranges merged); -1 on OOM. */

@@ -4,11 +4,12 @@
  * Building a selected-mailbox view reads every message's UID, flags and MODSEQ from the
  * store: ~6 ms for 10,000 messages, paid again at every SELECT, by every session. Clients
  * SELECT often (some before every poll) and a user's several devices select the same
- * folders. So the latest view of a folder is kept here; a SELECT copies it (a memcpy) and
- * then brings the copy up to date from the change journal, exactly as any view is kept up
- * to date. A snapshot is therefore never wrong, only older, and an older one costs a
- * longer journal read. Bounded by the total number of messages held; least recently used
- * folders go first.
+ * folders. So the latest view of a folder is kept here as an immutable snapshot; a SELECT
+ * shares it (a reference, no copy) and brings the view up to date from the change journal,
+ * exactly as any view is kept up to date, copying it only when something changed (copy on
+ * write, imap_mbox_own). Sessions on a quiet folder therefore share one copy of its view. A
+ * snapshot is never wrong, only older, and an older one costs a longer journal read.
+ * Bounded by the total number of messages held; least recently used folders go first.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -23,8 +24,7 @@ struct imap_cache_entry {
     uint32_t uidvalidity;
     uint32_t uidnext;
     int64_t synced;
-    struct imap_msg *msgs; /* keywords owned */
-    size_t n;
+    struct imap_snap *snap;               /* one reference held by the cache */
     struct imap_cache_entry *prev, *next; /* most recently used first */
 };
 
@@ -47,9 +47,7 @@ struct imap_cache *imap_cache_new(size_t max_msgs)
 
 static void imap_cache_entry_free(struct imap_cache_entry *e)
 {
-    for (size_t i = 0; i < e->n; i++)
-        free(e->msgs[i].keywords);
-    free(e->msgs);
+    imap_snap_release(e->snap);
     free(e);
 }
 
@@ -64,7 +62,7 @@ static void imap_cache_unlink(struct imap_cache *c, struct imap_cache_entry *e)
     else
         c->tail = e->prev;
     e->prev = e->next = NULL;
-    c->held -= e->n;
+    c->held -= e->snap->n;
 }
 
 static void imap_cache_push(struct imap_cache *c, struct imap_cache_entry *e)
@@ -75,7 +73,7 @@ static void imap_cache_push(struct imap_cache *c, struct imap_cache_entry *e)
     c->head = e;
     if (!c->tail)
         c->tail = e;
-    c->held += e->n;
+    c->held += e->snap->n;
 }
 
 void imap_cache_free(struct imap_cache *c)
@@ -100,30 +98,6 @@ static struct imap_cache_entry *imap_cache_find(struct imap_cache *c, const char
     return NULL;
 }
 
-/* Deep copy of n messages (keywords duplicated); pending removals are left out. */
-static struct imap_msg *imap_cache_copy(const struct imap_msg *src, size_t n, size_t *out_n)
-{
-    struct imap_msg *dst = malloc((n ? n : 1) * sizeof(*dst));
-    size_t o = 0;
-
-    if (!dst)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (src[i].expunged)
-            continue;
-        dst[o] = src[i];
-        if (src[i].keywords && !(dst[o].keywords = strdup(src[i].keywords))) {
-            for (size_t k = 0; k < o; k++)
-                free(dst[k].keywords);
-            free(dst);
-            return NULL;
-        }
-        o++;
-    }
-    *out_n = o;
-    return dst;
-}
-
 int imap_cache_get(struct imap_cache *c, const char *user, const struct store_folder *f,
                    struct imap_mbox *mb)
 {
@@ -136,18 +110,16 @@ int imap_cache_get(struct imap_cache *c, const char *user, const struct store_fo
     e = imap_cache_find(c, user, f->id);
     /* A folder id reused after a delete comes with another UIDVALIDITY. */
     if (e && e->uidvalidity == f->uidvalidity) {
-        size_t n;
-        struct imap_msg *msgs = imap_cache_copy(e->msgs, e->n, &n);
-        if (msgs) {
-            mb->msgs = msgs;
-            mb->n = n;
-            mb->cap = n ? n : 1;
-            mb->synced = e->synced;
-            mb->uidnext = e->uidnext;
-            imap_cache_unlink(c, e);
-            imap_cache_push(c, e);
-            hit = 1;
-        }
+        imap_snap_ref(e->snap); /* shared, not copied: the session copies on first write */
+        mb->snap = e->snap;
+        mb->msgs = e->snap->msgs;
+        mb->n = e->snap->n;
+        mb->cap = 0;
+        mb->synced = e->synced;
+        mb->uidnext = e->uidnext;
+        imap_cache_unlink(c, e);
+        imap_cache_push(c, e);
+        hit = 1;
     }
     pthread_mutex_unlock(&c->lock);
     return hit;
@@ -156,6 +128,7 @@ int imap_cache_get(struct imap_cache *c, const char *user, const struct store_fo
 void imap_cache_put(struct imap_cache *c, const char *user, const struct imap_mbox *mb)
 {
     struct imap_cache_entry *e, *fresh;
+    struct imap_snap *snap;
 
     if (!c || mb->n > c->max)
         return;
@@ -167,18 +140,24 @@ void imap_cache_put(struct imap_cache *c, const char *user, const struct imap_mb
     }
     pthread_mutex_unlock(&c->lock);
 
-    /* Copy outside the lock: 100,000 messages take a moment. */
-    if (!(fresh = calloc(1, sizeof(*fresh))))
+    /* A view still sharing a snapshot is that snapshot; otherwise copy it, outside the lock
+     * (100,000 messages take a moment). */
+    if (mb->snap) {
+        snap = mb->snap;
+        imap_snap_ref(snap);
+    } else if (!(snap = imap_snap_new(mb->msgs, mb->n))) {
         return;
+    }
+    if (!(fresh = calloc(1, sizeof(*fresh)))) {
+        imap_snap_release(snap);
+        return;
+    }
     snprintf(fresh->user, sizeof(fresh->user), "%s", user);
     fresh->folder_id = mb->folder.id;
     fresh->uidvalidity = mb->folder.uidvalidity;
     fresh->uidnext = mb->uidnext;
     fresh->synced = mb->synced;
-    if (!(fresh->msgs = imap_cache_copy(mb->msgs, mb->n, &fresh->n))) {
-        free(fresh);
-        return;
-    }
+    fresh->snap = snap;
     pthread_mutex_lock(&c->lock);
     if ((e = imap_cache_find(c, user, mb->folder.id))) {
         if (e->synced >= fresh->synced && e->uidvalidity == fresh->uidvalidity) {

@@ -565,6 +565,11 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
     imap_mbox_sync(s, cmd->uid ? IMAP_SYNC_EXPUNGE : 0);
     if (r.f.vanished && imap_fetch_vanished(s, cmd, r.f.since) < 0)
         return;
+    /* Setting \Seen writes to the view: make it this session's own before iterating. */
+    if (r.set_seen && imap_mbox_own(s->mbox) < 0) {
+        imap_no(s, cmd, "[SERVERBUG] Out of memory");
+        return;
+    }
     if (imap_mbox_each(s, cmd, cmd->args[0].str, cmd->uid, imap_fetch_one, &r) < 0)
         return;
     if (r.badcte)

@@ -240,6 +240,11 @@ void imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
         imap_no(s, cmd, "The mailbox is open read-only (EXAMINE)");
         return;
     }
+    /* The results are written into the view: make it this session's own first. */
+    if (imap_mbox_own(s->mbox) < 0) {
+        imap_no(s, cmd, "[SERVERBUG] Out of memory");
+        return;
+    }
     if ((r.rc = store_txn_begin(s->su, &r.err)) != STORE_OK)
         goto err;
     if (imap_mbox_each(s, cmd, cmd->args[0].str, cmd->uid, imap_store_one, &r) < 0) {

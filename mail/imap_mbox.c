@@ -19,8 +19,76 @@ struct imap_load {
     int failed;
 };
 
+/* ---- snapshots and copy on write --------------------------------------------------- */
+
+struct imap_snap *imap_snap_new(const struct imap_msg *msgs, size_t n)
+{
+    struct imap_snap *snap = malloc(sizeof(*snap) + n * sizeof(snap->msgs[0]));
+    size_t o = 0;
+
+    if (!snap)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (msgs[i].expunged)
+            continue;
+        snap->msgs[o] = msgs[i];
+        if (msgs[i].keywords && !(snap->msgs[o].keywords = strdup(msgs[i].keywords))) {
+            snap->n = o;
+            snap->refs = 1;
+            imap_snap_release(snap);
+            return NULL;
+        }
+        o++;
+    }
+    snap->n = o;
+    snap->refs = 1;
+    return snap;
+}
+
+void imap_snap_ref(struct imap_snap *snap)
+{
+    __atomic_add_fetch(&snap->refs, 1, __ATOMIC_RELAXED);
+}
+
+void imap_snap_release(struct imap_snap *snap)
+{
+    if (!snap || __atomic_sub_fetch(&snap->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    for (size_t i = 0; i < snap->n; i++)
+        free(snap->msgs[i].keywords);
+    free(snap);
+}
+
+int imap_mbox_own(struct imap_mbox *mb)
+{
+    struct imap_msg *own;
+    size_t cap;
+
+    if (!mb->snap)
+        return 0;
+    cap = mb->n + 64;
+    if (!(own = malloc(cap * sizeof(*own))))
+        return -1;
+    for (size_t i = 0; i < mb->n; i++) {
+        own[i] = mb->msgs[i];
+        if (mb->msgs[i].keywords && !(own[i].keywords = strdup(mb->msgs[i].keywords))) {
+            for (size_t k = 0; k < i; k++)
+                free(own[k].keywords);
+            free(own);
+            return -1;
+        }
+    }
+    imap_snap_release(mb->snap);
+    mb->snap = NULL;
+    mb->msgs = own;
+    mb->cap = cap;
+    return 0;
+}
+
 static int imap_mbox_grow(struct imap_mbox *mb, size_t want)
 {
+    if (imap_mbox_own(mb) < 0)
+        return -1;
     if (want <= mb->cap)
         return 0;
     size_t cap = mb->cap ? mb->cap : 256;
@@ -72,9 +140,13 @@ static void imap_mbox_free(struct imap_mbox *mb)
 {
     if (!mb)
         return;
-    for (size_t i = 0; i < mb->n; i++)
-        free(mb->msgs[i].keywords);
-    free(mb->msgs);
+    if (mb->snap) {
+        imap_snap_release(mb->snap);
+    } else {
+        for (size_t i = 0; i < mb->n; i++)
+            free(mb->msgs[i].keywords);
+        free(mb->msgs);
+    }
     free(mb);
 }
 
@@ -218,8 +290,13 @@ static int imap_sync_cb(const struct store_item *it, int removed, void *ctx)
     if (it->modseq > y->top)
         y->top = it->modseq;
     if (removed) {
-        if (idx >= 0)
+        if (idx >= 0 && !y->mb->msgs[idx].expunged) {
+            if (imap_mbox_own(y->mb) < 0) { /* a change: the view becomes this session's */
+                y->failed = 1;
+                return 1;
+            }
             y->mb->msgs[idx].expunged = true;
+        }
         return 0;
     }
     if (idx < 0) {
@@ -230,6 +307,11 @@ static int imap_sync_cb(const struct store_item *it, int removed, void *ctx)
         if (m->expunged ||
             (m->modseq == it->modseq && m->flags == it->flags && strcmp(kw, it->keywords) == 0))
             return 0;
+        if (imap_mbox_own(y->mb) < 0) {
+            y->failed = 1;
+            return 1;
+        }
+        m = &y->mb->msgs[idx]; /* the private copy's */
         imap_msg_set(m, it);
         rc = imap_sync_note_changed(y, (size_t)idx);
     }
@@ -275,6 +357,11 @@ static void imap_sync_expunge(struct imap_session *s)
     bool vanished = s->enabled & IMAP_EN_QRESYNC;
     const char *sep = "";
     size_t o = 0, known_gone = 0;
+
+    /* A shared snapshot holds no removals (marking one makes the view private), and must
+     * not be written to, not even with the same values. */
+    if (mb->snap)
+        return;
 
     for (size_t i = 0; i < mb->announced && i < mb->n; i++) {
         if (!mb->msgs[i].expunged)
