@@ -178,7 +178,8 @@ void imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
         if (s->enabled & (IMAP_EN_QRESYNC | IMAP_EN_REV2))
             imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
     }
-    if (mail_folder_resolve(s->su, name, &f) != STORE_OK) {
+    /* The view gives the counts SELECT reports; the folder's own would re-read them. */
+    if (mail_folder_resolve_nocount(s->su, name, &f) != STORE_OK) {
         imap_no(s, cmd, "[NONEXISTENT] Mailbox does not exist");
         return;
     }

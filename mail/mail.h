@@ -57,6 +57,10 @@ int mail_store_message(struct store_user *u, int64_t folder_id, const struct mai
 int mail_normalize(const char *in, size_t len, char **out, size_t *outlen);
 /* Finds a mail folder by its path ("INBOX", "Archive.Inbox.2023"; INBOX in any case). */
 int mail_folder_resolve(struct store_user *u, const char *path, struct store_folder *out);
+/* The same without the folder's item counts (count, unseen, bytes are -1): cheaper on big
+ * folders, for callers that do not need them. */
+int mail_folder_resolve_nocount(struct store_user *u, const char *path,
+                                struct store_folder *out);
 
 /* ---------------------------------------------------------------------------------------
  * SMTP (smtp.c): MX on 25/26 and submission on 587 (STARTTLS) and 465 (implicit TLS).

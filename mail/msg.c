@@ -82,14 +82,16 @@ int mail_store_message(struct store_user *u, int64_t folder_id, const struct mai
     return rc;
 }
 
-int mail_folder_resolve(struct store_user *u, const char *path, struct store_folder *out)
+static int mail_folder_walk(struct store_user *u, const char *path, int counts,
+                            struct store_folder *out)
 {
     char part[256];
     int64_t parent = 0;
     const char *p = path;
 
     if (strcasecmp(path, "INBOX") == 0)
-        return store_folder_by_role(u, STORE_ROLE_INBOX, out);
+        return counts ? store_folder_by_role(u, STORE_ROLE_INBOX, out)
+                      : store_folder_by_role_nocount(u, STORE_ROLE_INBOX, out);
     while (*p) {
         const char *dot = strchr(p, MAIL_HIER_SEP);
         size_t n = dot ? (size_t)(dot - p) : strlen(p);
@@ -97,11 +99,16 @@ int mail_folder_resolve(struct store_user *u, const char *path, struct store_fol
             return STORE_ENOTFOUND;
         memcpy(part, p, n);
         part[n] = '\0';
+        /* Only the last level's counts are wanted; the levels above are just walked. */
+        int last = !dot || !dot[1];
         /* INBOX is case-insensitive at the top level only (RFC 3501 §5.1). */
         if (parent == 0 && strcasecmp(part, "INBOX") == 0) {
-            if (store_folder_by_role(u, STORE_ROLE_INBOX, out) != STORE_OK)
+            int rc = last && counts ? store_folder_by_role(u, STORE_ROLE_INBOX, out)
+                                    : store_folder_by_role_nocount(u, STORE_ROLE_INBOX, out);
+            if (rc != STORE_OK)
                 return STORE_ENOTFOUND;
-        } else if (store_folder_find(u, parent, part, out) != STORE_OK) {
+        } else if ((last && counts ? store_folder_find(u, parent, part, out)
+                                   : store_folder_find_nocount(u, parent, part, out)) != STORE_OK) {
             return STORE_ENOTFOUND;
         }
         if (out->cls != STORE_CLASS_MAIL)
@@ -110,4 +117,14 @@ int mail_folder_resolve(struct store_user *u, const char *path, struct store_fol
         p = dot ? dot + 1 : p + n;
     }
     return parent ? STORE_OK : STORE_ENOTFOUND;
+}
+
+int mail_folder_resolve(struct store_user *u, const char *path, struct store_folder *out)
+{
+    return mail_folder_walk(u, path, 1, out);
+}
+
+int mail_folder_resolve_nocount(struct store_user *u, const char *path, struct store_folder *out)
+{
+    return mail_folder_walk(u, path, 0, out);
 }

@@ -649,7 +649,7 @@ static int store_default_folders_ensure(const struct store_backend *be, struct s
          i++) {
         int64_t id;
 
-        rc = be->folder_by_role(bu, store_default_folders[i].role, &f, NULL);
+        rc = be->folder_by_role(bu, store_default_folders[i].role, 0, &f, NULL);
         if (rc == STORE_ENOTFOUND)
             rc = be->folder_insert(bu, 0, store_default_folders[i].name,
                                    store_default_folders[i].cls, store_default_folders[i].role, 0,
@@ -1032,7 +1032,7 @@ static int store_user_bu_open(struct store *s, const char *dom, const char *lp,
         rc = s->be->user_open(&s->bcfg, dom, lp, 1, &bu, err);
     if (rc)
         return rc;
-    if (s->be->folder_by_role(bu, STORE_ROLE_INBOX, &f, NULL) == STORE_ENOTFOUND) {
+    if (s->be->folder_by_role(bu, STORE_ROLE_INBOX, 0, &f, NULL) == STORE_ENOTFOUND) {
         rc = store_default_folders_ensure(s->be, bu, err);
         if (rc) {
             s->be->user_close(bu);
@@ -1468,29 +1468,53 @@ int store_folder_get(struct store_user *u, int64_t id, struct store_folder *out,
     return rc;
 }
 
-int store_folder_find(struct store_user *u, int64_t parent_id, const char *name,
-                      struct store_folder *out)
+static int store_folder_find_as(struct store_user *u, int64_t parent_id, const char *name,
+                                int counts, struct store_folder *out)
 {
     int rc;
 
     if (u == NULL || name == NULL)
         return STORE_EINVAL;
     store_lock(u);
-    rc = u->s->be->folder_find(u->bu, parent_id, name, out, NULL);
+    rc = u->s->be->folder_find(u->bu, parent_id, name, counts, out, NULL);
     store_unlock(u);
     return rc;
 }
 
-int store_folder_by_role(struct store_user *u, enum store_role role, struct store_folder *out)
+static int store_folder_by_role_as(struct store_user *u, enum store_role role, int counts,
+                                   struct store_folder *out)
 {
     int rc;
 
     if (u == NULL || role == STORE_ROLE_NONE)
         return STORE_EINVAL;
     store_lock(u);
-    rc = u->s->be->folder_by_role(u->bu, role, out, NULL);
+    rc = u->s->be->folder_by_role(u->bu, role, counts, out, NULL);
     store_unlock(u);
     return rc;
+}
+
+int store_folder_find(struct store_user *u, int64_t parent_id, const char *name,
+                      struct store_folder *out)
+{
+    return store_folder_find_as(u, parent_id, name, 1, out);
+}
+
+int store_folder_by_role(struct store_user *u, enum store_role role, struct store_folder *out)
+{
+    return store_folder_by_role_as(u, role, 1, out);
+}
+
+int store_folder_find_nocount(struct store_user *u, int64_t parent_id, const char *name,
+                              struct store_folder *out)
+{
+    return store_folder_find_as(u, parent_id, name, 0, out);
+}
+
+int store_folder_by_role_nocount(struct store_user *u, enum store_role role,
+                                 struct store_folder *out)
+{
+    return store_folder_by_role_as(u, role, 0, out);
 }
 
 int store_folder_create(struct store_user *u, int64_t parent_id, const char *name,
@@ -1518,7 +1542,7 @@ int store_folder_create(struct store_user *u, int64_t parent_id, const char *nam
         return rc;
     if (parent_id != 0 && be->folder_get(u->bu, parent_id, &f, NULL) != STORE_OK)
         rc = store_errf(err, STORE_ENOTFOUND, "no parent folder %lld", (long long)parent_id);
-    else if (role != STORE_ROLE_NONE && be->folder_by_role(u->bu, role, &f, NULL) == STORE_OK)
+    else if (role != STORE_ROLE_NONE && be->folder_by_role(u->bu, role, 0, &f, NULL) == STORE_OK)
         rc = store_errf(err, STORE_EEXIST, "folder %s already has the role %s", f.name,
                         store_role_name(role));
     if (rc == STORE_OK)

@@ -253,6 +253,13 @@ int store_folder_get(struct store_user *u, int64_t id, struct store_folder *out,
 int store_folder_find(struct store_user *u, int64_t parent_id, const char *name,
                       struct store_folder *out);
 int store_folder_by_role(struct store_user *u, enum store_role role, struct store_folder *out);
+/* The lookups above count the folder's items (count, unseen, bytes), which reads an index
+ * entry per item. These leave those -1 and do not read the items: for callers that do not
+ * need them (IMAP SELECT of a folder of 100,000 messages). */
+int store_folder_find_nocount(struct store_user *u, int64_t parent_id, const char *name,
+                              struct store_folder *out);
+int store_folder_by_role_nocount(struct store_user *u, enum store_role role,
+                                 struct store_folder *out);
 int store_folder_create(struct store_user *u, int64_t parent_id, const char *name,
                         enum store_class cls, enum store_role role, int64_t *id,
                         struct store_err *err);

@@ -107,10 +107,11 @@ struct store_backend {
                        struct store_err *err);
     int (*folder_get)(struct store_bu *u, int64_t id, struct store_folder *out,
                       struct store_err *err);
-    int (*folder_find)(struct store_bu *u, int64_t parent_id, const char *name,
+    /* counts 0: count, unseen and bytes are left -1 and the folder's items are not read. */
+    int (*folder_find)(struct store_bu *u, int64_t parent_id, const char *name, int counts,
                        struct store_folder *out, struct store_err *err);
-    int (*folder_by_role)(struct store_bu *u, enum store_role role, struct store_folder *out,
-                          struct store_err *err);
+    int (*folder_by_role)(struct store_bu *u, enum store_role role, int counts,
+                          struct store_folder *out, struct store_err *err);
     /* Assigns the UIDVALIDITY; STORE_EEXIST when parent already has that name. */
     int (*folder_insert)(struct store_bu *u, int64_t parent_id, const char *name,
                          enum store_class cls, enum store_role role, int64_t modseq, int64_t *id,

@@ -1261,26 +1261,39 @@ static int sqlite_folder_get(struct store_bu *u, int64_t id, struct store_folder
     return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
 }
 
-static int sqlite_folder_find(struct store_bu *u, int64_t parent_id, const char *name,
+/* The same columns without the item counts: no join, no reading of the folder's items. */
+#define FOLDER_COLS_NOCOUNT                                                                        \
+    "f.id, f.parent_id, f.name, f.class, f.role, f.uidvalidity, f.uidnext, f.modseq,"              \
+    " f.created_modseq, f.subscribed, f.props, -1, -1, -1 FROM folders f "
+
+static int sqlite_folder_find(struct store_bu *u, int64_t parent_id, const char *name, int counts,
                               struct store_folder *out, struct store_err *err)
 {
     sqlite3_stmt *st;
-    int rc = sqlite_prep(u->db, &st, err,
-                         "SELECT " FOLDER_COLS FOLDER_FROM
-                         "WHERE f.parent_id = ?1 AND f.name = ?2 GROUP BY f.id",
-                         "it", parent_id, name);
+    int rc =
+        counts ? sqlite_prep(u->db, &st, err,
+                             "SELECT " FOLDER_COLS FOLDER_FROM
+                             "WHERE f.parent_id = ?1 AND f.name = ?2 GROUP BY f.id",
+                             "it", parent_id, name)
+               : sqlite_prep(u->db, &st, err,
+                             "SELECT " FOLDER_COLS_NOCOUNT "WHERE f.parent_id = ?1 AND f.name = ?2",
+                             "it", parent_id, name);
 
     return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
 }
 
-static int sqlite_folder_by_role(struct store_bu *u, enum store_role role, struct store_folder *out,
-                                 struct store_err *err)
+static int sqlite_folder_by_role(struct store_bu *u, enum store_role role, int counts,
+                                 struct store_folder *out, struct store_err *err)
 {
     sqlite3_stmt *st;
-    int rc = sqlite_prep(u->db, &st, err,
-                         "SELECT " FOLDER_COLS FOLDER_FROM
-                         "WHERE f.role = ?1 GROUP BY f.id ORDER BY f.id LIMIT 1",
-                         "i", (int64_t)role);
+    int rc = counts ? sqlite_prep(u->db, &st, err,
+                                  "SELECT " FOLDER_COLS FOLDER_FROM
+                                  "WHERE f.role = ?1 GROUP BY f.id ORDER BY f.id LIMIT 1",
+                                  "i", (int64_t)role)
+                    : sqlite_prep(u->db, &st, err,
+                                  "SELECT " FOLDER_COLS_NOCOUNT
+                                  "WHERE f.role = ?1 ORDER BY f.id LIMIT 1",
+                                  "i", (int64_t)role);
 
     return rc ? rc : sqlite_folder_rows(u, st, NULL, NULL, out, err);
 }
