@@ -256,6 +256,22 @@ class SmtpTest(unittest.TestCase):
         self.assert_reply(s.docmd('MAIL', 'FROM:<>'), 553, '5.7.1')
         self.assert_reply(s.docmd('MAIL', 'FROM:<ALICE@example.com>'), 250)
 
+    def test_sender_through_alias_chain_and_catchall(self):
+        # team@ -> sales@ -> alice: the chain delivery follows makes team@ hers to send as
+        self.p.cli_ok('alias', 'add', 'team@example.com', 'sales@example.com')
+        s = self.submission()
+        self.assert_reply(s.docmd('MAIL', 'FROM:<team@example.com>'), 250)
+        s.rset()
+        # an address caught by the domain's catch-all that leads to alice is hers too
+        self.p.cli_ok('domain', 'add', 'example.net')
+        self.p.cli_ok('alias', 'add', '@example.net', 'alice@example.com')
+        self.assert_reply(s.docmd('MAIL', 'FROM:<anything@example.net>'), 250)
+        s.rset()
+        # but not one with a mailbox of its own, nor a chain ending elsewhere
+        self.p.cli_ok('alias', 'add', 'other@example.com', 'bob@example.com')
+        self.assert_reply(s.docmd('MAIL', 'FROM:<other@example.com>'), 553, '5.7.1')
+        self.assert_reply(s.docmd('MAIL', 'FROM:<bob@example.com>'), 553, '5.7.1')
+
     def test_bad_password(self):
         s = self.submission(login=False)
         with self.assertRaises(smtplib.SMTPAuthenticationError) as cm:
