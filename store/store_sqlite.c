@@ -711,16 +711,14 @@ static int sqlite_setting_put(struct store_bdir *d, const char *scope, const cha
                       "ttb", scope, key, val ? val : (const void *)"", len);
 }
 
-static int sqlite_setting_get(struct store_bdir *d, const char *scope, const char *key, void **val,
-                              size_t *len, struct store_err *err)
+/* Steps a prepared one-column query and hands its value over as a malloc'd,
+ * NUL-terminated copy (the NUL is not counted in len). STORE_ENOTFOUND (no message) when
+ * there is no row. Finalizes st. Shared by directory settings and per-user state. */
+static int sqlite_take_value(sqlite3 *db, sqlite3_stmt *st, void **val, size_t *len,
+                             struct store_err *err)
 {
-    sqlite3_stmt *st;
-    int rc = sqlite_prep(d->db, &st, err, "SELECT v FROM settings WHERE scope = ?1 AND k = ?2",
-                         "tt", scope, key);
+    int rc = sqlite3_step(st);
 
-    if (rc)
-        return rc;
-    rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int n = sqlite3_column_bytes(st, 0);
         char *v = malloc((size_t)n + 1);
@@ -729,17 +727,29 @@ static int sqlite_setting_get(struct store_bdir *d, const char *scope, const cha
         } else {
             if (n)
                 memcpy(v, sqlite3_column_blob(st, 0), (size_t)n);
-            v[n] = '\0'; /* convenient for text values; not counted in len */
+            v[n] = '\0'; /* convenient for text values */
             *val = v;
             *len = (size_t)n;
             rc = STORE_OK;
         }
     } else if (rc == SQLITE_DONE) {
-        rc = store_errf(err, STORE_ENOTFOUND, "no setting %s for %s", key, scope);
+        rc = STORE_ENOTFOUND;
     } else {
-        rc = sqlite_fail(d->db, rc, err);
+        rc = sqlite_fail(db, rc, err);
     }
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int sqlite_setting_get(struct store_bdir *d, const char *scope, const char *key, void **val,
+                              size_t *len, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite_prep(d->db, &st, err, "SELECT v FROM settings WHERE scope = ?1 AND k = ?2",
+                         "tt", scope, key);
+
+    if (rc == STORE_OK && (rc = sqlite_take_value(d->db, st, val, len, err)) == STORE_ENOTFOUND)
+        store_errf(err, rc, "no setting %s for %s", key, scope);
     return rc;
 }
 
@@ -1955,33 +1965,11 @@ static int sqlite_state_get(struct store_bu *u, const char *ns, const char *key,
                             size_t *len, struct store_err *err)
 {
     sqlite3_stmt *st;
-    int rc;
-
-    rc =
+    int rc =
         sqlite_prep(u->db, &st, err, "SELECT v FROM state WHERE ns = ?1 AND k = ?2", "tt", ns, key);
-    if (rc)
-        return rc;
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        int n = sqlite3_column_bytes(st, 0);
-        char *v = malloc((size_t)n + 1);
 
-        if (v == NULL) {
-            rc = store_errf(err, STORE_ENOMEM, "out of memory");
-        } else {
-            if (n)
-                memcpy(v, sqlite3_column_blob(st, 0), (size_t)n);
-            v[n] = '\0'; /* convenient for text values; not counted in len */
-            *val = v;
-            *len = (size_t)n;
-            rc = STORE_OK;
-        }
-    } else if (rc == SQLITE_DONE) {
-        rc = store_errf(err, STORE_ENOTFOUND, "no state %s/%s", ns, key);
-    } else {
-        rc = sqlite_fail(u->db, rc, err);
-    }
-    sqlite3_finalize(st);
+    if (rc == STORE_OK && (rc = sqlite_take_value(u->db, st, val, len, err)) == STORE_ENOTFOUND)
+        store_errf(err, rc, "no state %s/%s", ns, key);
     return rc;
 }
 
