@@ -25,30 +25,7 @@ import tempfile
 import threading
 import time
 
-PASSWORD = 'Bench-Pass1!'
-USER = 'bench@example.com'
-WORDS = ('alpha beta gamma delta report meeting invoice budget travel lunch project '
-         'release design review update notes plan draft agenda summary').split()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError('server exited with %s' % proc.returncode)
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError('port %d never opened' % port)
-
+from benchlib import PASSWORD, USER, WORDS, free_port, wait_port
 
 def make_corpus(path, n, seed=1):
     """A Maildir of n plausible messages; every 97th subject carries 'zebra'."""
@@ -124,7 +101,7 @@ class Polaris(Server):
         self.import_s = time.monotonic() - t0
         self.proc = subprocess.Popen([binary, '-c', self.conf, 'serve'],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+        wait_port(self.port, lambda: self.proc.poll() is None)
 
     def cli(self, *args):
         subprocess.run([self.bin, '-c', self.conf] + list(args), check=True,
@@ -195,7 +172,7 @@ default_vsz_limit = 1G
 '''.format(t=self.tmp, pw=PASSWORD, port=self.port))
         self.proc = subprocess.Popen(['/usr/sbin/dovecot', '-F', '-c', self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc)
+        wait_port(self.port, lambda: self.proc.poll() is None)
 
     def pids(self):
         """Every process of this instance (master, logins, one imap per session)."""

@@ -42,32 +42,11 @@ import tempfile
 import threading
 import time
 
-PASSWORD = 'Bench-Pass1!'
-USER = 'bench@example.com'
+from benchlib import PASSWORD, USER, WORDS, free_port, wait_port
+
 SENDER = 'sender@example.org'
 CLIENT_NAME = 'client.example.org'   # EHLO name; also keeps smtplib from resolving ours
-WORDS = ('alpha beta gamma delta report meeting invoice budget travel lunch project '
-         'release design review update notes plan draft agenda summary').split()
 POLL_S = 0.05
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, alive, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if not alive():
-            raise RuntimeError('server exited before opening port %d' % port)
-        try:
-            socket.create_connection(('127.0.0.1', port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError('port %d never opened' % port)
 
 
 def tail(path, n=20):
