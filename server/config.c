@@ -75,6 +75,13 @@ static const struct config_key config_keys[] = {
     CFG_INT("smtp", "timeout", smtp_timeout, 1, 86400),
     CFG_INT("imap", "timeout", imap_timeout, 1, 86400),
     CFG_INT("pop3", "timeout", pop3_timeout, 1, 86400),
+    {"dav", "max_resource", CK_SIZE, offsetof(struct config, dav_max_resource), sizeof(int64_t), 0,
+     0},
+    CFG_INT("eas", "heartbeat_min", eas_heartbeat_min, 1, 86400),
+    CFG_INT("eas", "heartbeat_max", eas_heartbeat_max, 1, 86400),
+    CFG_INT("eas", "window_max", eas_window_max, 1, 100000),
+    CFG_INT("eas", "ping_folders", eas_ping_folders, 1, 100000),
+    CFG_STR("autodiscover", "public_host", ad_public_host, CK_NAME),
     CFG_STR("tls", "cert", tls_cert, CK_STR),
     CFG_STR("tls", "key", tls_key, CK_STR),
     CFG_INT("auth", "fail_max", auth_fail_max, 1, 1000000),
@@ -120,6 +127,11 @@ void config_defaults(struct config *cfg)
     cfg->imap_timeout = 30 * 60; /* RFC 3501 §5.4: at least 30 minutes */
     cfg->pop3_timeout = 10 * 60; /* RFC 1939 §3: at least 10 minutes */
     cfg->smtp_timeout = 5 * 60;  /* RFC 5321 §4.5.3.2: 5 minutes for a command */
+    cfg->dav_max_resource = 10 * 1024 * 1024; /* photos up to 10 MB, as customers are told */
+    cfg->eas_heartbeat_min = 60;   /* MS-ASCMD Ping: 60..3540 seconds */
+    cfg->eas_heartbeat_max = 3540;
+    cfg->eas_window_max = 512;
+    cfg->eas_ping_folders = 300;
     cfg->path = NULL;
 }
 

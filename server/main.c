@@ -16,6 +16,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "autodiscover/ad.h"
+#include "dav/dav.h"
+#include "eas/eas.h"
 #include "mail/mail.h"
 #include "server/server.h"
 
@@ -187,6 +190,9 @@ static int main_serve(const struct main_opts *o)
     struct store *st = NULL;
     struct auth *auth = NULL;
     struct http_server *h = NULL;
+    struct dav *dav = NULL;
+    struct eas *eas = NULL;
+    struct ad *ad = NULL;
     struct main_lines ml = {0};
     struct queue *queue = NULL;
     struct deliver dl = {0};
@@ -251,6 +257,15 @@ static int main_serve(const struct main_opts *o)
             fprintf(stderr, "polaris: HTTP: %s\n", err);
             goto err;
         }
+        /* The HTTP engines replace the front end's 501 placeholders with their routes. */
+        dav = dav_new(st, &cfg);
+        eas = eas_new(st, &cfg, &dl);
+        ad = ad_new(st, &cfg);
+        if (!dav || !eas || !ad || dav_register(dav, h) != 0 || eas_register(eas, h) != 0 ||
+            ad_register(ad, h) != 0) {
+            fprintf(stderr, "polaris: cannot set up the HTTP engines\n");
+            goto err;
+        }
         if (http_server_start(h, cfg.http, cfg.https, cfg.tls_cert, cfg.tls_key, err,
                               sizeof(err)) != 0) {
             fprintf(stderr, "polaris: cannot listen: %s\n", err);
@@ -272,6 +287,10 @@ err:
         http_server_stop(h, MAIN_STOP_GRACE_MS);
         http_server_free(h);
     }
+    /* After the front end: no request can reach an engine any more. */
+    ad_free(ad);
+    eas_free(eas);
+    dav_free(dav);
     main_stop_lines(&ml);
     queue_close(queue); /* after the sessions that submit to it */
     auth_free(auth);

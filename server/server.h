@@ -44,6 +44,15 @@ struct config {
     int autoreply_days;         /* an auto-reply goes to one sender once per this many days */
     /* [imap] [pop3] [smtp] timeout: seconds of client inactivity before a session is ended */
     int imap_timeout, pop3_timeout, smtp_timeout;
+    /* [dav] */
+    int64_t dav_max_resource; /* largest calendar object or vCard accepted (10 MiB) */
+    /* [eas] */
+    int eas_heartbeat_min; /* Ping/Sync HeartbeatInterval bounds, seconds (60, 3540) */
+    int eas_heartbeat_max;
+    int eas_window_max;    /* largest Sync WindowSize honoured (512) */
+    int eas_ping_folders;  /* most folders one Ping may watch (300) */
+    /* [autodiscover] */
+    char ad_public_host[254]; /* host name clients are told for IMAP/POP/SMTP; empty: hostname */
     /* [tls] — empty cert/key: a self-signed pair is generated in data_dir/tls/ */
     char tls_cert[CFG_PATH_MAX], tls_key[CFG_PATH_MAX];
     /* [auth] */

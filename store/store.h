@@ -384,6 +384,32 @@ typedef int (*store_folder_change_cb)(const struct store_folder *f, int removed,
 int store_folder_changes_since(struct store_user *u, int64_t since, store_folder_change_cb cb,
                                void *ctx, struct store_err *err);
 
+/* The occurrence index of calendar items (CalDAV time-range queries, ActiveSync
+ * FilterType windows): each item's time ranges [start, end) in unix seconds (floating
+ * times taken as UTC; all-day as whole UTC days; the engine widens ranges it cannot pin
+ * down). Recurring items list each occurrence up to `complete_until`; an open-ended rule
+ * past that is marked incomplete so queries return it for the engine to expand, which
+ * then extends the index (the horizon grows on demand). complete_until = INT64_MAX when
+ * the list is complete. The ranges go with the item: replaced by the next set_ranges,
+ * carried by move and copy, removed with the item or its folder. */
+struct store_range {
+    int64_t start, end;
+};
+/* Replaces an item's ranges (inside the caller's transaction when one is open). Takes no
+ * MODSEQ: the index is derived data, not a change clients see. */
+int store_item_set_ranges(struct store_user *u, int64_t item_id, const struct store_range *r,
+                          size_t n, int64_t complete_until, struct store_err *err);
+/* Items of a folder with a range overlapping [start, end) (start < r.end && r.start <
+ * end; zero-length ranges at start match), plus items whose index is incomplete before
+ * `end` (complete_until < end), each once, in item id order. Items that never had ranges
+ * set are not returned: the engine indexes every calendar item it writes. Work is
+ * proportional to the matches, not the folder size. */
+int store_item_range_query(struct store_user *u, int64_t folder_id, int64_t start, int64_t end,
+                           store_item_cb cb, void *ctx, struct store_err *err);
+/* An item's ranges, malloc'd (*r NULL and *n 0 when none). */
+int store_item_get_ranges(struct store_user *u, int64_t item_id, struct store_range **r, size_t *n,
+                          int64_t *complete_until, struct store_err *err);
+
 /* Engine state kept in the user's store (device sync keys, DAV tokens...): namespaced
  * key/value blobs written inside the caller's transaction when one is open. */
 int store_state_put(struct store_user *u, const char *ns, const char *key, const void *val,
