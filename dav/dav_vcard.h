@@ -1,0 +1,68 @@
+/*
+ * dav_vcard.h — a small, strict vCard 3.0 (RFC 2426) and 4.0 (RFC 6350) parser for
+ * CardDAV (private to dav/; ActiveSync's contact conversion will use it too): validation
+ * of address object resources (RFC 6352 §5.1), conversion between versions for
+ * address-data, and addressbook-query filters (§10.5).
+ *
+ * Bounded: line length, property count, nesting of groups and total size are limited;
+ * anything malformed is refused, never half-read. Unknown properties (X-…, Apple's
+ * X-ADDRESSBOOKSERVER-KIND/MEMBER, vCard 4 KIND/MEMBER) are kept and written back as
+ * they came.
+ */
+#ifndef POLARIS_DAV_VCARD_H
+#define POLARIS_DAV_VCARD_H
+
+#include <libxml/tree.h>
+#include <stddef.h>
+
+/* One property: GROUP.NAME;PARAM=V;PARAM=V:VALUE, unfolded. name upper-case. */
+struct dav_vcard_param {
+    const char *name;  /* upper-case */
+    const char *value; /* as written, quotes removed; comma lists kept joined */
+};
+struct dav_vcard_prop {
+    const char *group; /* NULL when none */
+    const char *name;
+    const struct dav_vcard_param *params;
+    size_t nparams;
+    const char *value; /* raw value, still escaped (\, \; \n) */
+};
+
+struct dav_vcard;
+/* Parses and validates one vCard (exactly one BEGIN:VCARD..END:VCARD, VERSION 3.0 or
+ * 4.0, FN present (3.0 also N), a UID). On failure -1 with *precond the CardDAV
+ * precondition to answer ("valid-address-data", "supported-address-data") and err. */
+int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const char **precond,
+                    char *err, size_t errlen);
+void dav_vcard_free(struct dav_vcard *v);
+const char *dav_vcard_uid(const struct dav_vcard *v);
+int dav_vcard_version(const struct dav_vcard *v); /* 3 or 4 */
+size_t dav_vcard_nprops(const struct dav_vcard *v);
+const struct dav_vcard_prop *dav_vcard_prop(const struct dav_vcard *v, size_t i);
+/* The value unescaped (\n → newline, \, → ',' ...), malloc'd. */
+char *dav_vcard_unescape(const char *value);
+
+/* The card in another version (3 or 4), malloc'd, CRLF line endings, folded at 75
+ * octets. Same version: the stored bytes are returned by the caller instead. */
+char *dav_vcard_convert(const struct dav_vcard *v, int version, size_t *len);
+
+/* addressbook-query: the <CR:filter> element compiled once per REPORT. */
+struct dav_vcard_filter;
+int dav_vcard_filter_compile(xmlNodePtr filter, struct dav_vcard_filter **out, const char **precond,
+                             char *err, size_t errlen);
+void dav_vcard_filter_free(struct dav_vcard_filter *f);
+int dav_vcard_filter_match(const struct dav_vcard_filter *f, const struct dav_vcard *v);
+
+/* address-data request element (NULL: whole card as stored): content-type/version
+ * (text/vcard 3.0 or 4.0) and an optional <CR:prop name="..."/> subset. */
+struct dav_vcard_data;
+int dav_vcard_data_compile(xmlNodePtr address_data, struct dav_vcard_data **out,
+                           const char **precond, char *err, size_t errlen);
+void dav_vcard_data_free(struct dav_vcard_data *d);
+/* The version the request wants (0: as stored). */
+int dav_vcard_data_version(const struct dav_vcard_data *d);
+/* 1 when the stored bytes cannot be returned as they are (another version, a subset). */
+int dav_vcard_data_needs_parse(const struct dav_vcard_data *d, int stored_version);
+char *dav_vcard_data_render(const struct dav_vcard_data *d, const struct dav_vcard *v, size_t *len);
+
+#endif
