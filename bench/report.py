@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Turns a benchmark's JSON into the markdown results file: machine, versions, and every
 figure of both servers with the ratio written as N.NN× (above 1: Polaris better).
-    report.py imap|smtp FILE.json"""
+    report.py imap|smtp|dav FILE.json"""
 import json
 import os
 import platform
@@ -127,7 +127,64 @@ def smtp(data):
     return '\n'.join(out) + '\n'
 
 
+DAV_ROWS = (
+    ('put_events_s', 'PUT of %(events)d events (10%% recurring), 4 connections'),
+    ('query_week_s', 'calendar-query, one week'),
+    ('query_year_s', 'calendar-query, one year'),
+    ('multiget_500_s', 'calendar-multiget of 500'),
+    ('sync_one_change_s', 'sync-collection after one change'),
+    ('put_cards_s', 'PUT of %(contacts)d contacts, 4 connections'),
+    ('ab_multiget_1000_s', 'addressbook-multiget of 1,000 of %(contacts)d'),
+)
+
+
+def dav(data):
+    srv = data['servers']
+    peers = [p for p in srv if p != 'polaris']
+    names = {'radicale': 'Radicale', 'xandikos': 'Xandikos', 'cyrus': 'Cyrus', 'sogo': 'SOGo'}
+    out = ['# CalDAV/CardDAV: Polaris vs %s' % ', '.join(names.get(p, p) for p in peers), '',
+           'Run %s UTC on %s.' % (time.strftime('%Y-%m-%d %H:%M', time.gmtime()), machine()), '',
+           'Versions: %s.' % '; '.join(data['versions'][k] for k in srv), '',
+           'The same %d events and %d contacts loaded into a fresh calendar and address book on '
+           'each server (over HTTP on loopback, Basic auth where the server has it). Query times '
+           'are medians of %d alternating runs; ratio = how many times better Polaris is (above '
+           '1.00× Polaris wins, below it loses). A time-range answer with the wrong number of '
+           'results is marked *wrong* with what it returned.' % (
+               data['events'], data['contacts'], data['runs']), '']
+    head = '| workload | Polaris |'
+    rule = '|---|---|'
+    for p in peers:
+        head += ' %s | ratio |' % names.get(p, p)
+        rule += '---|---|'
+    out += [head, rule]
+    losses = []
+    for key, label in DAV_ROWS:
+        row = '| %s |' % (label % data)
+        pol = srv['polaris'][key]
+        row += ' %.1f ms%s |' % (pol * 1000, ' (*wrong: %s*)' % srv['polaris'][key + '_wrong']
+                                 if srv['polaris'].get(key + '_wrong') else '')
+        for p in peers:
+            v = srv[p][key]
+            wrong = srv[p].get(key + '_wrong')
+            row += ' %.1f ms%s | %s |' % (v * 1000, ' (*wrong: %s*)' % wrong if wrong else '',
+                                          ratio(pol, v, False))
+            if pol > v:
+                losses.append('%s vs %s' % (label % data, names.get(p, p)))
+        out.append(row)
+    row = '| server memory (RSS) after the runs |'
+    row += ' %.0f MiB |' % (srv['polaris']['rss_kb'] / 1024)
+    for p in peers:
+        row += ' %.0f MiB | %s |' % (srv[p]['rss_kb'] / 1024,
+                                      ratio(srv['polaris']['rss_kb'], srv[p]['rss_kb'], False))
+    out.append(row)
+    out += ['', 'Where Polaris loses: %s.' % ('; '.join(losses) if losses else
+                                              'nowhere in this run')]
+    if data.get('not_run'):
+        out += ['', 'Not run: %s' % data['not_run']]
+    return '\n'.join(out) + '\n'
+
+
 if __name__ == '__main__':
     kind, path = sys.argv[1], sys.argv[2]
     with open(path) as f:
-        print({'imap': imap, 'smtp': smtp}[kind](json.load(f)), end='')
+        print({'imap': imap, 'smtp': smtp, 'dav': dav}[kind](json.load(f)), end='')

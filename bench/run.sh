@@ -3,7 +3,7 @@
 # Debian, on this machine, in the same run. Writes bench/results/<date>-<suite>[-quick].md.
 #   bench/run.sh                  every suite, full run (IMAP: 100,000 messages; SMTP: 10,000)
 #   bench/run.sh --quick          a few minutes (IMAP: 10,000 messages; SMTP: 1,000), for development
-#   bench/run.sh imap|smtp [--quick]   one suite only
+#   bench/run.sh imap|smtp|dav [--quick]   one suite only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,17 +12,18 @@ suites=()
 for arg in "$@"; do
     case "$arg" in
         --quick) quick=1 ;;
-        imap|smtp) suites+=("$arg") ;;
-        *) echo "usage: bench/run.sh [imap|smtp]... [--quick]" >&2; exit 2 ;;
+        imap|smtp|dav) suites+=("$arg") ;;
+        *) echo "usage: bench/run.sh [imap|smtp|dav]... [--quick]" >&2; exit 2 ;;
     esac
 done
-[ ${#suites[@]} -eq 0 ] && suites=(imap smtp)
+[ ${#suites[@]} -eq 0 ] && suites=(imap smtp dav)
 want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 bash scripts/deps.sh
 pkgs=()
 want imap && pkgs+=(dovecot-core dovecot-imapd)
 want smtp && pkgs+=(dovecot-core dovecot-lmtpd postfix)
+want dav && pkgs+=(radicale xandikos)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -80,6 +81,22 @@ if want smtp; then
 
     out=bench/results/$(date -u +%Y-%m-%d)-smtp$suffix.md
     /usr/bin/python3 bench/report.py smtp "$json" >"$out"
+    rm -f "$json"
+    cat "$out"
+    echo "written: $out"
+fi
+
+if want dav; then
+    if [ $quick = 1 ]; then
+        args=(--events 2000 --contacts 2000 --runs 3)
+    else
+        args=(--events 10000 --contacts 10000 --runs 5)
+    fi
+    json=$(mktemp)
+    /usr/bin/python3 bench/dav_bench.py --polaris build-bench/polaris "${args[@]}" >"$json"
+
+    out=bench/results/$(date -u +%Y-%m-%d)-dav$suffix.md
+    /usr/bin/python3 bench/report.py dav "$json" >"$out"
     rm -f "$json"
     cat "$out"
     echo "written: $out"
