@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""CalDAV/CardDAV side by side: Polaris, Radicale and Xandikos on this machine, in the same
-run, with the same data.
+"""CalDAV/CardDAV side by side: Polaris, Radicale, Xandikos and SOGo (with its MariaDB and
+memcached, see sogo_peer.py) on this machine, in the same run, with the same data.
 
 Each server gets a fresh calendar and address book (MKCALENDAR / extended MKCOL under the
 home its own discovery reports), then the workload of issue 9:
@@ -237,6 +237,39 @@ class Xandikos(Server):
         return 'Xandikos ' + (out.stdout or out.stderr).strip()
 
 
+class SogoDav(Server):
+    name = 'sogo'
+    user = 'bench'
+
+    def __init__(self, tmp):
+        from sogo_peer import Sogo, SOGO_USER
+        self.sogo = Sogo(tmp)
+        self.user = SOGO_USER
+        self.port = self.sogo.port
+        self.proc = self.sogo.sogod
+        self.start_path = '/SOGo/dav/'
+
+    def rss_kb(self):
+        total = 0
+        for pid in self.sogo.pids():
+            try:
+                with open('/proc/%d/status' % pid) as f:
+                    for line in f:
+                        if line.startswith('VmRSS:'):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+        return total
+
+    def version(self):
+        out = subprocess.run(['dpkg-query', '-W', '-f=${Version}', 'sogo'], capture_output=True,
+                             text=True)
+        return 'SOGo ' + out.stdout.strip()
+
+    def stop(self):
+        self.sogo.stop()
+
+
 def mkcalendar(conn, path):
     body = ('<?xml version="1.0"?><c:mkcalendar xmlns:d="DAV:" xmlns:c="%s"><d:set><d:prop>'
             '<d:displayname>bench</d:displayname></d:prop></d:set></c:mkcalendar>' % CAL)
@@ -411,7 +444,7 @@ def main():
     ap.add_argument('--events', type=int, default=10000)
     ap.add_argument('--contacts', type=int, default=10000)
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--peers', default='radicale,xandikos')
+    ap.add_argument('--peers', default='radicale,xandikos,sogo')
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='dav-bench-')
     servers = []
@@ -425,6 +458,8 @@ def main():
                 servers.append(Radicale(tmp))
             elif p == 'xandikos':
                 servers.append(Xandikos(tmp))
+            elif p == 'sogo':
+                servers.append(SogoDav(tmp))
         state = {}
         for s in servers:
             result['versions'][s.name] = s.version()

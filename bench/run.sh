@@ -23,7 +23,7 @@ bash scripts/deps.sh
 pkgs=()
 want imap && pkgs+=(dovecot-core dovecot-imapd)
 want smtp && pkgs+=(dovecot-core dovecot-lmtpd postfix)
-want dav && pkgs+=(radicale xandikos)
+want dav && pkgs+=(radicale xandikos sogo mariadb-server memcached)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -38,7 +38,17 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     fi
     $SUDO apt-get update -qq
+    # The peers run as throwaway instances started by the benchmark: keep Debian from
+    # starting their system services on install (MariaDB, memcached, SOGo), unless a
+    # policy is already in place.
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    [ $own_policy = 1 ] && $SUDO rm -f /usr/sbin/policy-rc.d
 fi
 # Debian starts Dovecot (and Postfix) as system services on install; the benchmark runs its
 # own instances on loopback ports with throwaway configs. A Postfix that was already
