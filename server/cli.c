@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autodiscover/ad.h"
 #include "mail/mail.h"
 #include "mail/autoreply.h"
 #include "server/server.h"
@@ -52,6 +53,7 @@ enum cli_opt {
     OPT_DAYS,
     OPT_START,
     OPT_END,
+    OPT_RESOLVER, /* domain check */
     OPT_CONFIG, /* global options, accepted after the command too */
     OPT_JSON,
     OPT_HELP,
@@ -83,6 +85,7 @@ static const struct {
     [OPT_DAYS] = {"days", 0, 1},
     [OPT_START] = {"start", 0, 1},
     [OPT_END] = {"end", 0, 1},
+    [OPT_RESOLVER] = {"resolver", 0, 1},
     [OPT_CONFIG] = {"config", 'c', 1},
     [OPT_JSON] = {"json", 0, 0},
     [OPT_HELP] = {"help", 'h', 0},
@@ -536,61 +539,138 @@ static void cli_print_txt(const char *v)
     fputc('\n', stdout);
 }
 
-/* The records an operator publishes for a hosted domain; DKIM's when it is enabled. */
+/* The records a hosted domain publishes (built in autodiscover/ad_dns.c). */
+static int cli_domain_records(struct cli_ctx *c, struct store_domain *d,
+                              struct ad_dns_record *recs)
+{
+    struct store_err e = {0};
+    char err[256];
+    int rc = store_domain_get(c->store, c->argv[0], d, &e), n;
+
+    if (rc != STORE_OK)
+        return -cli_store_error(c, rc, &e, "domain");
+    n = ad_dns_records(c->store, &c->cfg, d, recs, err, sizeof(err));
+    if (n < 0) {
+        cli_error_out(c->json, "config", err);
+        return -CLI_EXIT_FAIL;
+    }
+    return n;
+}
+
+static void cli_record_json(const struct ad_dns_record *r, const struct ad_dns_result *res)
+{
+    struct cli_obj o;
+
+    cli_obj_begin(&o, 1);
+    cli_obj_str(&o, "name", r->name);
+    cli_obj_str(&o, "type", r->type);
+    cli_obj_str(&o, "value", r->value);
+    cli_obj_str(&o, "purpose", r->purpose);
+    cli_obj_bool(&o, "optional", r->optional);
+    if (res) {
+        cli_obj_str(&o, "status", ad_dns_status_name(res->status));
+        cli_obj_str(&o, "found", res->found);
+    }
+    cli_obj_end(&o);
+}
+
+/* The records as a zone-file fragment (or a JSON array), DKIM's when it is enabled. */
 static int cli_domain_dns(struct cli_ctx *c)
 {
     struct store_domain d;
-    struct store_err e = {0};
-    char v[3][600], dk_name[128] = "", dk_value[1024] = "";
-    const char *host = c->cfg.hostname;
-    int rc = store_domain_get(c->store, c->argv[0], &d, &e);
+    struct ad_dns_record *recs = calloc(AD_DNS_MAX, sizeof(*recs));
+    int n;
 
-    if (rc != STORE_OK)
-        return cli_store_error(c, rc, &e, "domain");
-    snprintf(v[0], sizeof(v[0]), "10 %s.", host);
-    snprintf(v[1], sizeof(v[1]), "%s.", host);
-    snprintf(v[2], sizeof(v[2]), "0 0 443 %s.", host);
-    int dkim = dkim_domain_record(c->store, d.name, dk_name, sizeof(dk_name), dk_value,
-                                  sizeof(dk_value)) == STORE_OK;
-    const struct {
-        const char *name, *type, *value;
-    } recs[] = {
-        {"mx-verification", "TXT", d.token},
-        {"@", "MX", v[0]},
-        {"@", "TXT", "v=spf1 mx ~all"},
-        {"_dmarc", "TXT", "v=DMARC1; p=none"},
-        {"autodiscover", "CNAME", v[1]},
-        {"autoconfig", "CNAME", v[1]},
-        {"mail", "CNAME", v[1]},
-        {"_autodiscover._tcp", "SRV", v[2]},
-        {dk_name, "TXT", dk_value}, /* last: left out when DKIM is off */
-    };
+    if (!recs)
+        return CLI_EXIT_FAIL;
+    n = cli_domain_records(c, &d, recs);
+    if (n < 0) {
+        free(recs);
+        return -n;
+    }
     if (c->json)
         fputc('[', stdout);
-    for (size_t i = 0; i < sizeof(recs) / sizeof(recs[0]) - !dkim; i++) {
-        char fq[600];
-        if (strcmp(recs[i].name, "@") == 0)
-            snprintf(fq, sizeof(fq), "%s.", d.name);
-        else
-            snprintf(fq, sizeof(fq), "%s.%s.", recs[i].name, d.name);
+    else
+        printf("; DNS records for %s\n", d.name);
+    for (int i = 0; i < n; i++) {
         if (c->json) {
-            struct cli_obj o;
             fputs(i ? "," : "", stdout);
-            cli_obj_begin(&o, 1);
-            cli_obj_str(&o, "name", fq);
-            cli_obj_str(&o, "type", recs[i].type);
-            cli_obj_str(&o, "value", recs[i].value);
-            cli_obj_end(&o);
-        } else if (strcmp(recs[i].type, "TXT") == 0) {
-            printf("%-40s 3600 IN %-5s ", fq, recs[i].type);
-            cli_print_txt(recs[i].value);
-        } else {
-            printf("%-40s 3600 IN %-5s %s\n", fq, recs[i].type, recs[i].value);
+            cli_record_json(&recs[i], NULL);
+            continue;
         }
+        printf("%-40s 3600 IN %-5s ", recs[i].name, recs[i].type);
+        if (strcmp(recs[i].type, "TXT") == 0)
+            cli_print_txt(recs[i].value);
+        else
+            printf("%s\n", recs[i].value);
     }
     if (c->json)
         fputs("]\n", stdout);
+    free(recs);
     return CLI_EXIT_OK;
+}
+
+/* Looks the records up and says which are ok, missing or wrong; a verification TXT that
+ * holds the token marks the domain verified. */
+static int cli_domain_check(struct cli_ctx *c)
+{
+    struct store_domain d;
+    struct ad_dns_record *recs = calloc(AD_DNS_MAX, sizeof(*recs));
+    struct ad_dns_result *res = calloc(AD_DNS_MAX, sizeof(*res));
+    struct store_err e = {0};
+    const char *resolver = c->opt[OPT_RESOLVER] ? c->opt[OPT_RESOLVER] : c->cfg.resolver;
+    char err[256];
+    int n, rc = CLI_EXIT_FAIL, healthy = 1;
+
+    if (!recs || !res)
+        goto out;
+    n = cli_domain_records(c, &d, recs);
+    if (n < 0) {
+        rc = -n;
+        goto out;
+    }
+    if (ad_dns_check(resolver, recs, (size_t)n, res, err, sizeof(err)) != 0) {
+        cli_error_out(c->json, "usage", err);
+        rc = CLI_EXIT_USAGE;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        if (recs[i].kind == AD_DNS_VERIFY && res[i].status == AD_DNS_OK && !d.verified) {
+            if (store_domain_set_verified(c->store, d.name, 1, &e) != STORE_OK) {
+                rc = cli_store_error(c, e.code ? e.code : STORE_EIO, &e, "domain");
+                goto out;
+            }
+            d.verified = 1;
+        }
+        if (!recs[i].optional && res[i].status != AD_DNS_OK)
+            healthy = 0;
+    }
+    if (c->json) {
+        printf("{\"domain\":");
+        cli_json_str(stdout, d.name);
+        printf(",\"verified\":%s,\"healthy\":%s,\"records\":[", d.verified ? "true" : "false",
+               healthy ? "true" : "false");
+        for (int i = 0; i < n; i++) {
+            fputs(i ? "," : "", stdout);
+            cli_record_json(&recs[i], &res[i]);
+        }
+        fputs("]}\n", stdout);
+    } else {
+        for (int i = 0; i < n; i++) {
+            printf("%-8s %-5s %-40s %s%s", ad_dns_status_name(res[i].status), recs[i].type,
+                   recs[i].name, recs[i].value, recs[i].optional ? " (optional)" : "");
+            if (res[i].status != AD_DNS_OK && res[i].found[0])
+                printf("  [found: %s]", res[i].found);
+            fputc('\n', stdout);
+        }
+        printf("%s: %s, %s\n", d.name, d.verified ? "verified" : "not verified",
+               healthy ? "every required record is in place" : "some records need attention");
+    }
+    rc = CLI_EXIT_OK;
+out:
+    free(recs);
+    free(res);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -1525,8 +1605,13 @@ static const struct cli_cmd cli_cmds[] = {
      "Show a domain: label, web host, verification token, Local Delivery, users.", 1, 1, 0},
     {"domain", "set", cli_domain_set, "NAME --local-delivery on|off", "Change a domain's settings.",
      1, 1, OPTBIT(OPT_LOCAL_DELIVERY)},
-    {"domain", "dns", cli_domain_dns, "NAME", "Print the DNS records to publish for a domain.", 1,
-     1, 0},
+    {"domain", "dns", cli_domain_dns, "NAME",
+     "Print the DNS records to publish for a domain, as a zone-file fragment.", 1, 1, 0},
+    {"domain", "check", cli_domain_check, "NAME [--resolver IP:PORT]",
+     "Look the domain's DNS records up and say which are ok, missing or wrong; marks the "
+     "domain verified when its mx-verification TXT holds the token ([smtp] resolver unless "
+     "--resolver).",
+     1, 1, OPTBIT(OPT_RESOLVER)},
     {"domain", "dkim", cli_domain_dkim, "NAME (--enable [--selector S] | --disable)",
      "Sign outgoing mail of a domain with DKIM: --enable makes an RSA-2048 key (a new "
      "--selector makes a new key) and prints the TXT record to publish; --disable removes it.",

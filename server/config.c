@@ -82,6 +82,11 @@ static const struct config_key config_keys[] = {
     CFG_INT("eas", "window_max", eas_window_max, 1, 100000),
     CFG_INT("eas", "ping_folders", eas_ping_folders, 1, 100000),
     CFG_STR("autodiscover", "public_host", ad_public_host, CK_NAME),
+    CFG_STR("autodiscover", "mx", ad_mx, CK_STR),
+    CFG_STR("autodiscover", "spf", ad_spf, CK_STR),
+    CFG_STR("autodiscover", "dmarc", ad_dmarc, CK_STR),
+    CFG_STR("autodiscover", "address", ad_address, CK_STR),
+    CFG_STR("autodiscover", "webmail", ad_webmail, CK_NAME),
     CFG_STR("tls", "cert", tls_cert, CK_STR),
     CFG_STR("tls", "key", tls_key, CK_STR),
     CFG_INT("auth", "fail_max", auth_fail_max, 1, 1000000),
@@ -132,6 +137,8 @@ void config_defaults(struct config *cfg)
     cfg->eas_heartbeat_max = 3540;
     cfg->eas_window_max = 512;
     cfg->eas_ping_folders = 300;
+    snprintf(cfg->ad_spf, sizeof(cfg->ad_spf), "v=spf1 mx ~all");
+    snprintf(cfg->ad_dmarc, sizeof(cfg->ad_dmarc), "v=DMARC1; p=none");
     cfg->path = NULL;
 }
 

@@ -53,6 +53,13 @@ struct config {
     int eas_ping_folders;  /* most folders one Ping may watch (300) */
     /* [autodiscover] */
     char ad_public_host[254]; /* host name clients are told for IMAP/POP/SMTP; empty: hostname */
+    char ad_mx[254];      /* MX records customers publish: "PREF HOST[, PREF HOST...]"; empty:
+                           * "10 <public host>" */
+    char ad_spf[254];     /* the SPF TXT value suggested ("v=spf1 mx ~all") */
+    char ad_dmarc[254];   /* the DMARC TXT value suggested ("v=DMARC1; p=none") */
+    char ad_address[254]; /* IPs for autodiscover/autoconfig A/AAAA records ("IP[, IP...]");
+                           * empty: CNAMEs to the domain's label host */
+    char ad_webmail[254]; /* CNAME target of webmail.<domain>; empty: the label host */
     /* [tls] — empty cert/key: a self-signed pair is generated in data_dir/tls/ */
     char tls_cert[CFG_PATH_MAX], tls_key[CFG_PATH_MAX];
     /* [auth] */
