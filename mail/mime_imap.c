@@ -393,7 +393,7 @@ void mime_base_subject(const char *subj, size_t len, struct mime_buf *out, int *
         /* (3)-(5) leaders and blobs */
         for (int changed = 1; changed;) {
             changed = 0;
-            size_t n;
+            size_t n = 0;
             while (b < e && (is_ws(s[b]) || (n = refwd_len(s + b, e - b)) > 0)) {
                 if (is_ws(s[b])) {
                     b++;
