@@ -20,6 +20,15 @@
  *    client that lost our 250 in a crash) finds the record and stores nothing twice. 250
  *    only after every copy is committed and the external part is queued (fsync'd).
  *  - Sending limits per account (deliver_rate_check), in memory.
+ *  - postmaster@ of a hosted domain without its own goes to [smtp] postmaster (or a hosted
+ *    postmaster@hostname), RFC 5321 §4.5.1; so does bare <postmaster> (smtp.c).
+ *  - SRS: an external sender's mail forwarded to an external target is queued with an
+ *    SRS0/SRS1 sender at the forwarding domain (srs.c); mail to an SRS address of a hosted
+ *    domain is checked and sent on to the address it stands for, or refused (5.1.1).
+ *  - DSN (RFC 3461): NOTIFY=SUCCESS of a recipient that ends here (mailbox, blackhole,
+ *    several targets) gets a "delivered"/"expanded" report once the message is accepted;
+ *    a single external target takes NOTIFY and ORCPT (the original address when an alias
+ *    changed it) to the queue, which passes them on or reports "relayed".
  *
  * The caller prepends its own Received: field; this file adds Return-Path and Delivered-To
  * to each local copy (RFC 5321 §4.4) and Delivered-To to forwarded copies.
@@ -38,6 +47,8 @@
 #include "mail/autoreply.h"
 #include "mail/mail.h"
 #include "mail/mime.h"
+#include "mail/queue.h"
+#include "mail/srs.h"
 
 #define DELIVER_ADDR_MAX   320
 #define DELIVER_MAX_DEPTH  10   /* alias chain length */
@@ -68,6 +79,7 @@ struct deliver_res {
     struct deliver_node *v;
     size_t n, cap;
     struct deliver_reply reply;
+    struct deliver_dsn dsn; /* as RCPT gave it; notify 0 when not */
 };
 
 struct deliver_walk {
@@ -258,6 +270,74 @@ static int deliver_walk_targets(struct deliver_walk *w, const char *addr,
     return 0;
 }
 
+void deliver_postmaster(const struct deliver *d, char *out, size_t outlen)
+{
+    const struct config *cfg = d ? d->cfg : NULL;
+
+    if (cfg && cfg->smtp_postmaster[0] && deliver_addr(cfg->smtp_postmaster, out, outlen) == 0)
+        return;
+    snprintf(out, outlen, "postmaster@%s", cfg ? cfg->hostname : "localhost");
+    deliver_lower(out);
+}
+
+static int deliver_is_postmaster(const char *addr)
+{
+    return strncasecmp(addr, "postmaster@", 11) == 0;
+}
+
+/* RFC 5321 §4.5.1: postmaster@ every hosted domain must work. One with neither mailbox
+ * nor alias (nor catch-all) goes where <postmaster> goes. */
+static int deliver_walk_postmaster(struct deliver_walk *w, const char *addr, const char *via,
+                                   int depth)
+{
+    char pm[DELIVER_ADDR_MAX];
+
+    struct store_domain dom;
+
+    deliver_postmaster(w->d, pm, sizeof(pm));
+    /* Unless configured, only to a hosted postmaster@hostname: sending it out into the
+     * world would most likely bring it back here. */
+    if (strcasecmp(pm, addr) == 0 || deliver_find(w->res, pm) ||
+        (!(w->d->cfg && w->d->cfg->smtp_postmaster[0]) &&
+         store_domain_get(w->d->store, strrchr(pm, '@') + 1, &dom, NULL) != STORE_OK))
+        return deliver_add(w->res, DN_DEAD, addr, via);
+    if (deliver_add(w->res, DN_ALIAS, addr, via) < 0) {
+        w->failed = 1;
+        return -1;
+    }
+    return deliver_walk_addr(w, pm, addr, depth + 1);
+}
+
+/* An SRS address of a hosted domain (a bounce to mail we forwarded): its original
+ * sender, when the hash and age check out; otherwise it leads nowhere (550 5.1.1). */
+static int deliver_walk_srs(struct deliver_walk *w, const char *addr, const char *via, int depth)
+{
+    struct srs_keys k;
+    char orig[DELIVER_ADDR_MAX], lower[DELIVER_ADDR_MAX], err[256];
+    int rc;
+
+    snprintf(lower, sizeof(lower), "%s", addr);
+    deliver_lower(lower);
+    if (deliver_find(w->res, lower))
+        return 0;
+    if (!w->d->cfg || srs_keys_load(w->d->cfg->data_dir, &k, err, sizeof(err)) != 0) {
+        log_error("deliver", "SRS: %s", w->d->cfg ? err : "no configuration");
+        w->failed = 1;
+        return -1;
+    }
+    rc = srs_reverse(&k, addr, (int64_t)time(NULL), orig, sizeof(orig));
+    explicit_bzero(&k, sizeof(k));
+    if (rc != 0) {
+        log_info("deliver", "%s: not a valid SRS address of ours (bad hash or too old)", lower);
+        return deliver_add(w->res, DN_DEAD, lower, via);
+    }
+    if (deliver_add(w->res, DN_ALIAS, lower, via) < 0) {
+        w->failed = 1;
+        return -1;
+    }
+    return deliver_walk_addr(w, orig, lower, depth + 1);
+}
+
 /* A hosted address: its aliases, else its mailbox, else the domain's catch-all. */
 static int deliver_walk_hosted(struct deliver_walk *w, const char *addr, const char *domain,
                                const char *via, int depth)
@@ -284,6 +364,8 @@ static int deliver_walk_hosted(struct deliver_walk *w, const char *addr, const c
             goto err;
         if (t.n == 0) {
             free(t.v);
+            if (deliver_is_postmaster(addr))
+                return deliver_walk_postmaster(w, addr, via, depth);
             if (via && via[0])
                 log_info("deliver", "alias %s points to %s, which does not exist", via, addr);
             return deliver_add(w->res, DN_DEAD, addr, via);
@@ -324,6 +406,9 @@ static int deliver_walk_addr(struct deliver_walk *w, const char *target, const c
         return 0;
     }
     rc = store_domain_get(w->d->store, strrchr(addr, '@') + 1, &dom, NULL);
+    /* SRS hashes are base64: checked before the case is folded. */
+    if (rc == STORE_OK && srs_is_srs(addr, (size_t)(strrchr(addr, '@') - addr)))
+        return depth > DELIVER_MAX_DEPTH ? 0 : deliver_walk_srs(w, addr, via, depth);
     if (rc == STORE_OK)
         deliver_lower(addr); /* the directory keeps hosted addresses lower-case */
     if (deliver_find(w->res, addr))
@@ -783,20 +868,53 @@ static int deliver_strv_has(const char *const *v, size_t n, const char *s)
     return 0;
 }
 
-/* The external targets (de-duplicated) of recipients still fine, and the aliases that
- * forwarded to them: those go on top of the copy as Delivered-To, so that a message that
- * comes back is recognised as a loop. */
-static int deliver_collect_external(struct deliver_run *run, const char ***targets, size_t *nt,
-                                    char **prefix)
+/* Where one recipient ends: more than one mailbox or target makes it "expanded" for DSN
+ * purposes (RFC 3461 §6.2.7.3), reported here and not passed on as SUCCESS. */
+static int deliver_is_expanded(const struct deliver_res *res)
+{
+    return deliver_count(res, DN_LOCAL) + deliver_count(res, DN_EXTERNAL) +
+               deliver_count(res, DN_DISCARD) >
+           1;
+}
+
+/* The DSN parameters an external target of res carries on (RFC 3461 §6.2.7): NOTIFY
+ * without SUCCESS after an expansion, and ORCPT as given, else the address the sender
+ * used when an alias changed it. orcpt is the storage for the latter. */
+static void deliver_target_dsn(const struct deliver_res *res, const struct deliver_node *nd,
+                               struct deliver_dsn *out, char *orcpt, size_t orcptlen)
+{
+    out->notify = res->dsn.notify;
+    if (deliver_is_expanded(res) && (out->notify & DELIVER_NOTIFY_SUCCESS)) {
+        out->notify &= ~(unsigned)DELIVER_NOTIFY_SUCCESS;
+        if (!out->notify) /* it asked for nothing else: nothing else it gets */
+            out->notify = DELIVER_NOTIFY_NEVER;
+    }
+    out->orcpt = res->dsn.orcpt;
+    if (!out->orcpt && strcmp(nd->addr, res->rcpt) != 0) {
+        snprintf(orcpt, orcptlen, "rfc822;%s", res->rcpt);
+        out->orcpt = orcpt;
+    }
+}
+
+/* The external targets (de-duplicated, each with the DSN parameters of the first
+ * recipient that leads there) of recipients still fine, and the aliases that forwarded
+ * to them: those go on top of the copy as Delivered-To, so that a message that comes
+ * back is recognised as a loop. */
+static int deliver_collect_external(struct deliver_run *run, const char ***targets,
+                                    struct deliver_dsn **dsn, char (**orcpts)[DELIVER_ADDR_MAX + 8],
+                                    size_t *nt, char **prefix)
 {
     struct mime_buf b = {0};
     const char **t = NULL, **vias = NULL;
+    struct deliver_dsn *ds = NULL;
+    char(*oc)[DELIVER_ADDR_MAX + 8] = NULL;
     size_t n = 0, nv = 0, cap = 0;
 
     for (size_t i = 0; i < run->nres; i++)
         if (run->res[i].reply.code == 0)
             cap += deliver_count(&run->res[i], DN_EXTERNAL);
-    if (cap && (!(t = calloc(cap, sizeof(*t))) || !(vias = calloc(cap, sizeof(*vias)))))
+    if (cap && (!(t = calloc(cap, sizeof(*t))) || !(vias = calloc(cap, sizeof(*vias))) ||
+                !(ds = calloc(cap, sizeof(*ds))) || !(oc = calloc(cap, sizeof(*oc)))))
         goto oom;
     for (size_t i = 0; i < run->nres; i++) {
         const struct deliver_res *res = &run->res[i];
@@ -804,8 +922,10 @@ static int deliver_collect_external(struct deliver_run *run, const char ***targe
             const struct deliver_node *nd = &res->v[j];
             if (nd->kind != DN_EXTERNAL)
                 continue;
-            if (!deliver_strv_has(t, n, nd->addr))
+            if (!deliver_strv_has(t, n, nd->addr)) {
+                deliver_target_dsn(res, nd, &ds[n], oc[n], sizeof(oc[n]));
                 t[n++] = nd->addr;
+            }
             if (nd->via[0] && !deliver_strv_has(vias, nv, nd->via)) {
                 vias[nv++] = nd->via;
                 mime_buf_adds(&b, "Delivered-To: ");
@@ -819,14 +939,48 @@ static int deliver_collect_external(struct deliver_run *run, const char ***targe
         goto oom;
     free(vias);
     *targets = t;
+    *dsn = ds;
+    *orcpts = oc;
     *nt = n;
     *prefix = b.p ? b.p : strdup("");
     return *prefix ? 0 : -1;
 oom:
     free(t);
     free(vias);
+    free(ds);
+    free(oc);
     mime_buf_free(&b);
     return -1;
+}
+
+/* The envelope sender the queue uses. Mail from an external sender that an alias sends
+ * on to an external target is SRS-rewritten (SRS0 at the forwarding domain, SRS1 when it
+ * already was SRS0): the next hop then checks SPF against our domain, and its bounces
+ * come back to us, to be reversed (deliver_walk_srs). */
+static void deliver_queue_sender(struct deliver_run *run, char *out, size_t outlen)
+{
+    const char *from = run->env->mail_from, *at = strrchr(from, '@'), *via = NULL;
+    struct store_domain dom;
+    struct srs_keys k;
+    char err[256];
+
+    snprintf(out, outlen, "%s", from);
+    if (!from[0] || !at || !run->d->cfg ||
+        store_domain_get(run->d->store, at + 1, &dom, NULL) != STORE_ENOTFOUND)
+        return; /* the null sender, or one of ours: nothing to rewrite */
+    for (size_t i = 0; i < run->nres && !via; i++)
+        for (size_t j = 0; run->res[i].reply.code == 0 && j < run->res[i].n && !via; j++)
+            if (run->res[i].v[j].kind == DN_EXTERNAL && strchr(run->res[i].v[j].via, '@'))
+                via = strrchr(run->res[i].v[j].via, '@') + 1;
+    if (!via)
+        return;
+    if (srs_keys_load(run->d->cfg->data_dir, &k, err, sizeof(err)) != 0)
+        log_error("deliver", "SRS: %s; forwarding with the original sender", err);
+    else if (srs_forward(&k, from, via, (int64_t)time(NULL), out, outlen) != 0) {
+        log_warn("deliver", "SRS: <%s> cannot be rewritten (too long); forwarded as is", from);
+        snprintf(out, outlen, "%s", from);
+    }
+    explicit_bzero(&k, sizeof(k));
 }
 
 /* Marks every still-fine recipient with an external target. */
@@ -846,10 +1000,12 @@ static void deliver_mark_external(struct deliver_run *run, int code, const char 
 static void deliver_run_external(struct deliver_run *run)
 {
     const char **targets = NULL;
-    char *prefix = NULL, *copy = NULL, err[256] = "";
+    struct deliver_dsn *dsn = NULL;
+    char(*orcpts)[DELIVER_ADDR_MAX + 8] = NULL;
+    char *prefix = NULL, *copy = NULL, err[256] = "", from[DELIVER_ADDR_MAX];
     size_t nt = 0, clen = 0;
 
-    if (deliver_collect_external(run, &targets, &nt, &prefix) < 0) {
+    if (deliver_collect_external(run, &targets, &dsn, &orcpts, &nt, &prefix) < 0) {
         deliver_mark_external(run, 451, "4.3.0", "Temporary local problem, try again later");
         return;
     }
@@ -859,9 +1015,11 @@ static void deliver_run_external(struct deliver_run *run)
         deliver_mark_external(run, 451, "4.3.0", "Not queued, try again later");
         goto out;
     }
+    deliver_queue_sender(run, from, sizeof(from));
     if (!(copy = deliver_prepend(prefix, run->m, &clen)) ||
-        queue_submit(run->d->queue, run->env->mail_from, targets, nt, copy, clen, run->env->envid,
-                     run->env->ret, run->queue_id, sizeof(run->queue_id), err, sizeof(err)) != 0) {
+        queue_submit_dsn(run->d->queue, from, targets, dsn, nt, copy, clen, run->env->envid,
+                         run->env->ret, run->queue_id, sizeof(run->queue_id), err,
+                         sizeof(err)) != 0) {
         log_error("deliver", "cannot queue a message from <%s>: %s", run->env->mail_from,
                   err[0] ? err : "out of memory");
         deliver_mark_external(run, 451, "4.3.0", "Cannot queue the message, try again later");
@@ -874,6 +1032,8 @@ static void deliver_run_external(struct deliver_run *run)
     }
 out:
     free(targets);
+    free(dsn);
+    free(orcpts);
     free(prefix);
     free(copy);
 }
@@ -918,6 +1078,72 @@ static void deliver_run_autoreply(struct deliver_run *run)
         }
     }
     free(scopes);
+}
+
+/* Does res get a success report from here? It asked (NOTIFY=SUCCESS), it was accepted,
+ * and it ended here: a mailbox, the blackhole or an expansion. A single external target
+ * carries the request on instead (the queue reports "relayed" or the next hop reports). */
+static const char *deliver_success_action(const struct deliver_res *res)
+{
+    if (!(res->dsn.notify & DELIVER_NOTIFY_SUCCESS) || res->reply.code != 250)
+        return NULL;
+    if (deliver_is_expanded(res))
+        return "expanded";
+    return deliver_count(res, DN_EXTERNAL) ? NULL : "delivered";
+}
+
+/* The success reports (RFC 3464, Action: delivered/expanded) as one message to the
+ * sender. Sent only when the whole message was accepted: after a temporary failure the
+ * client retries, and the report would go out twice. A report that cannot be delivered
+ * is logged; the message itself is delivered either way. */
+static void deliver_run_success(struct deliver_run *run)
+{
+    struct queue_env e = {0};
+    struct mime_buf b = {0};
+    struct deliver_reply r = {0};
+    const struct config *cfg = run->d->cfg;
+    const char *host = cfg ? cfg->hostname : "localhost", *to[1] = {run->env->mail_from};
+    char daemon[300];
+    struct deliver_env de = {.mail_from = "", .auth_user = daemon, .protocol = "LOCAL"};
+    time_t now = time(NULL);
+
+    if (!run->env->mail_from[0])
+        return; /* never a report to the null sender */
+    for (size_t i = 0; i < run->nres; i++)
+        e.n += deliver_success_action(&run->res[i]) != NULL;
+    if (e.n == 0 || !(e.r = calloc(e.n, sizeof(*e.r))))
+        return;
+    e.n = 0;
+    for (size_t i = 0; i < run->nres; i++) {
+        const struct deliver_res *res = &run->res[i];
+        const char *action = deliver_success_action(res);
+        struct queue_rcpt *qr = &e.r[e.n];
+        if (!action)
+            continue;
+        e.n++;
+        qr->action = action;
+        snprintf(qr->addr, sizeof(qr->addr), "%s", res->rcpt);
+        for (size_t j = 0; strcmp(action, "delivered") == 0 && j < res->n; j++)
+            if (res->v[j].kind == DN_LOCAL) /* the mailbox it reached */
+                snprintf(qr->addr, sizeof(qr->addr), "%s", res->v[j].addr);
+        snprintf(qr->status, sizeof(qr->status), "2.0.0");
+        if (res->dsn.orcpt)
+            snprintf(qr->orcpt, sizeof(qr->orcpt), "%s", res->dsn.orcpt);
+    }
+    snprintf(e.id, sizeof(e.id), "L%.20s", run->m->key);
+    snprintf(e.from, sizeof(e.from), "%s", run->env->mail_from);
+    snprintf(e.envid, sizeof(e.envid), "%s", run->env->envid ? run->env->envid : "");
+    snprintf(e.ret, sizeof(e.ret), "%s", run->env->ret ? run->env->ret : "");
+    e.arrival = (int64_t)now;
+    queue_dsn(&e, QUEUE_DSN_SUCCESS, host, 0, run->m->data, run->m->len, now, &b);
+    snprintf(daemon, sizeof(daemon), "MAILER-DAEMON@%.250s", host);
+    if (b.oom || deliver_message(run->d, &de, to, 1, b.p, b.len, &r, NULL) != 0)
+        log_warn("deliver", "success report to <%s> not delivered: %d %s %s", e.from, r.code,
+                 r.enhanced, b.oom ? "out of memory" : r.text);
+    else
+        log_info("deliver", "success report for %zu recipient(s) sent to <%s>", e.n, e.from);
+    mime_buf_free(&b);
+    free(e.r);
 }
 
 /* The overall answer: 250 when every recipient is; else the first temporary failure (the
@@ -966,6 +1192,8 @@ static void deliver_judge_all(struct deliver_run *run, const char *const *rcpts)
 {
     for (size_t i = 0; i < run->nres; i++) {
         struct deliver_res *res = &run->res[i];
+        if (run->env->dsn)
+            res->dsn = run->env->dsn[i];
         deliver_judge(run->d, run->env, rcpts[i], res);
         if (res->reply.code == 0 &&
             (run->m->hops > DELIVER_MAX_HOPS || deliver_is_loop(run->m, res)))
@@ -1004,6 +1232,8 @@ int deliver_message(struct deliver *d, const struct deliver_env *env, const char
         if (run.res[i].reply.code == 0)
             deliver_set(&run.res[i].reply, 250, "2.0.0", "<%s>: Delivered", run.res[i].rcpt);
     rc = deliver_overall(&run, r);
+    if (rc == 0)
+        deliver_run_success(&run);
     deliver_run_autoreply(&run);
     goto out;
 oom:

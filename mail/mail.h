@@ -83,6 +83,16 @@ struct deliver_reply {
     char text[256];
 };
 
+/* DSN (RFC 3461) parameters of one recipient, as RCPT gave them. */
+#define DELIVER_NOTIFY_NEVER   0x1
+#define DELIVER_NOTIFY_SUCCESS 0x2
+#define DELIVER_NOTIFY_FAILURE 0x4
+#define DELIVER_NOTIFY_DELAY   0x8
+struct deliver_dsn {
+    unsigned notify;   /* DELIVER_NOTIFY_*; 0: not given (reports failures and delays) */
+    const char *orcpt; /* ORCPT "type;address" xtext-decoded, or NULL */
+};
+
 struct deliver_env {
     const char *mail_from;  /* reverse path; "" is the null sender (bounces) */
     const char *auth_user;  /* authenticated submitter's address, or NULL (MX) */
@@ -91,6 +101,7 @@ struct deliver_env {
     const char *protocol;   /* "ESMTPSA", "ESMTPS", "ESMTP", "ActiveSync"... */
     const char *ret;        /* DSN RET (FULL/HDRS) or NULL */
     const char *envid;      /* DSN ENVID or NULL */
+    const struct deliver_dsn *dsn; /* per recipient of deliver_message, same order; or NULL */
 };
 
 struct deliver {
@@ -137,10 +148,21 @@ int queue_submit(struct queue *q, const char *mail_from, const char *const *rcpt
                  const char *msg, size_t len, const char *envid, const char *ret, char *id,
                  size_t idlen, char *err, size_t errlen);
 
+/* The same with DSN parameters per recipient (dsn: n entries, or NULL). */
+int queue_submit_dsn(struct queue *q, const char *mail_from, const char *const *rcpts,
+                     const struct deliver_dsn *dsn, size_t n, const char *msg, size_t len,
+                     const char *envid, const char *ret, char *id, size_t idlen, char *err,
+                     size_t errlen);
+
+/* The address bare "<postmaster>" (RFC 5321 §4.5.1) and postmaster@ of a hosted domain
+ * without its own go to: [smtp] postmaster, else postmaster@hostname. */
+void deliver_postmaster(const struct deliver *d, char *out, size_t outlen);
+
 /* The admin view (`polaris queue`); the CLI opens the queue without threads. */
 struct queue_rcpt_info {
     const char *address;
-    const char *status; /* "queued", "sent", "failed" (bounce pending), "bounced" */
+    const char *status; /* "queued", "sent", "failed" (bounce pending), "bounced",
+                         * "relayed" (sent; the success report is pending) */
     const char *diag;   /* the last answer or error; "" when none */
 };
 struct queue_info {

@@ -395,7 +395,8 @@ static int queue_check_args(const char *mail_from, const char *const *rcpts, siz
 }
 
 static int queue_fill_env(struct queue_env *e, const char *id, const char *mail_from,
-                          const char *const *rcpts, size_t n, const char *envid, const char *ret)
+                          const char *const *rcpts, const struct deliver_dsn *dsn, size_t n,
+                          const char *envid, const char *ret)
 {
     memset(e, 0, sizeof(*e));
     if (!(e->r = calloc(n, sizeof(*e->r))))
@@ -407,14 +408,31 @@ static int queue_fill_env(struct queue_env *e, const char *id, const char *mail_
         snprintf(e->ret, sizeof(e->ret), "%s", strcasecmp(ret, "FULL") == 0 ? "FULL" : "HDRS");
     e->arrival = e->next = (int64_t)time(NULL);
     e->n = n;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         snprintf(e->r[i].addr, sizeof(e->r[i].addr), "%s", rcpts[i]);
+        if (!dsn)
+            continue;
+        e->r[i].notify = dsn[i].notify & (DELIVER_NOTIFY_NEVER | DELIVER_NOTIFY_SUCCESS |
+                                          DELIVER_NOTIFY_FAILURE | DELIVER_NOTIFY_DELAY);
+        if (dsn[i].orcpt && strlen(dsn[i].orcpt) < sizeof(e->r[i].orcpt) &&
+            !strpbrk(dsn[i].orcpt, "\r\n"))
+            snprintf(e->r[i].orcpt, sizeof(e->r[i].orcpt), "%s", dsn[i].orcpt);
+    }
     return 0;
 }
 
 int queue_submit(struct queue *q, const char *mail_from, const char *const *rcpts, size_t n,
                  const char *msg, size_t len, const char *envid, const char *ret, char *id,
                  size_t idlen, char *err, size_t errlen)
+{
+    return queue_submit_dsn(q, mail_from, rcpts, NULL, n, msg, len, envid, ret, id, idlen, err,
+                            errlen);
+}
+
+int queue_submit_dsn(struct queue *q, const char *mail_from, const char *const *rcpts,
+                     const struct deliver_dsn *dsn, size_t n, const char *msg, size_t len,
+                     const char *envid, const char *ret, char *id, size_t idlen, char *err,
+                     size_t errlen)
 {
     struct queue_env e = {0};
     struct mime_buf env = {0};
@@ -424,7 +442,7 @@ int queue_submit(struct queue *q, const char *mail_from, const char *const *rcpt
     if (queue_check_args(mail_from, rcpts, n, err, errlen) != 0)
         return -1;
     if (mail_normalize(msg, len, &norm, &nlen) != 0 || queue_new_id(qid, sizeof(qid)) != 0 ||
-        queue_fill_env(&e, qid, mail_from, rcpts, n, envid, ret) != 0) {
+        queue_fill_env(&e, qid, mail_from, rcpts, dsn, n, envid, ret) != 0) {
         snprintf(err, errlen, "out of memory");
         goto err;
     }
@@ -466,9 +484,11 @@ err:
  * Reports to the sender
  * ------------------------------------------------------------------------------------ */
 
-/* Sends a bounce (or delay notice) through the delivery pipeline: a local sender finds it
+static const char *const queue_report_names[] = {"bounce", "delay notice", "success report"};
+
+/* Sends a report (queue_dsn's kind) through the delivery pipeline: a local sender finds it
  * in the INBOX, an external one gets it queued. 0 sent, 1 try later, -1 give up. */
-static int queue_report(struct queue *q, const struct queue_env *e, int delayed, const char *msg,
+static int queue_report(struct queue *q, const struct queue_env *e, int kind, const char *msg,
                         size_t len)
 {
     /* auth_user: the system itself sends it, so an external sender may be relayed to. */
@@ -481,7 +501,7 @@ static int queue_report(struct queue *q, const struct queue_env *e, int delayed,
     int rc;
 
     snprintf(daemon, sizeof(daemon), "MAILER-DAEMON@%.250s", q->cfg->hostname);
-    queue_dsn(e, delayed, q->cfg->hostname, until, msg, len, time(NULL), &b);
+    queue_dsn(e, kind, q->cfg->hostname, until, msg, len, time(NULL), &b);
     if (b.oom) {
         mime_buf_free(&b);
         return 1;
@@ -489,17 +509,57 @@ static int queue_report(struct queue *q, const struct queue_env *e, int delayed,
     rc = deliver_message(q->deliver, &de, to, 1, b.p, b.len, &r, NULL);
     mime_buf_free(&b);
     if (rc == 0) {
-        log_info("queue", "%s: %s sent to <%s>", e->id, delayed ? "delay notice" : "bounce",
-                 e->from);
+        log_info("queue", "%s: %s sent to <%s>", e->id, queue_report_names[kind], e->from);
         return 0;
     }
-    log_warn("queue", "%s: %s to <%s> not delivered: %d %s %s", e->id,
-             delayed ? "delay notice" : "bounce", e->from, r.code, r.enhanced, r.text);
+    log_warn("queue", "%s: %s to <%s> not delivered: %d %s %s", e->id, queue_report_names[kind],
+             e->from, r.code, r.enhanced, r.text);
     return r.code >= 500 ? -1 : 1;
 }
 
-/* After an attempt: give up on what waited too long, send the delay notice and the
- * bounce. Returns when to look at the message again (0: nothing left to do). */
+/* Whether any recipient belongs in a report of this kind. */
+static int queue_any_wants(const struct queue_env *e, int kind)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (queue_dsn_wants(&e->r[i], kind))
+            return 1;
+    return 0;
+}
+
+/* A report of this kind went out (or never will): its recipients move on to done. */
+static void queue_reported(struct queue_env *e, int kind)
+{
+    for (size_t i = 0; i < e->n; i++) {
+        struct queue_rcpt *r = &e->r[i];
+        if (kind == QUEUE_DSN_FAILED && r->state == QR_FAILED)
+            r->state = QR_BOUNCED;
+        else if (kind == QUEUE_DSN_SUCCESS && r->state == QR_RELAYED)
+            r->state = QR_SENT;
+    }
+}
+
+/* The failure and success reports still owed; a report that cannot go out now is tried
+ * again after QUEUE_RETRY_DSN. */
+static void queue_report_final(struct queue *q, struct queue_env *e, int kind, const char *msg,
+                               size_t len, int64_t now)
+{
+    int rc;
+
+    if (!queue_any_wants(e, kind)) {
+        /* RFC 3461 §4.1: NOTIFY without FAILURE (or NEVER) means no failure report. */
+        queue_reported(e, kind);
+        return;
+    }
+    rc = queue_report(q, e, kind, msg, len);
+    if (rc <= 0)
+        queue_reported(e, kind);
+    else if (!e->next || e->next > now + QUEUE_RETRY_DSN)
+        e->next = now + QUEUE_RETRY_DSN;
+}
+
+/* After an attempt: give up on what waited too long, send the delay notice, the bounce
+ * and the success ("relayed") report, each to the recipients that asked for it. Returns
+ * when to look at the message again (0: nothing left to do). */
 static int64_t queue_conclude(struct queue *q, struct queue_env *e, const char *msg, size_t len)
 {
     int64_t now = (int64_t)time(NULL), expiry = e->arrival + q->cfg->queue_lifetime;
@@ -523,25 +583,19 @@ static int64_t queue_conclude(struct queue *q, struct queue_env *e, const char *
     /* Never report on a report (RFC 3461 §6.2, RFC 5321 §6.1): the null sender is told
      * nothing, its failed recipients are just done. */
     if (!e->from[0] || !q->deliver) {
-        for (size_t i = 0; i < e->n; i++)
-            if (e->r[i].state == QR_FAILED)
-                e->r[i].state = QR_BOUNCED;
+        queue_reported(e, QUEUE_DSN_FAILED);
+        queue_reported(e, QUEUE_DSN_SUCCESS);
         if (failed && !e->from[0])
             log_info("queue", "%s: failed recipients of a bounce are dropped", e->id);
         return e->next;
     }
+    /* The delay notice: once, and only when someone asked (no NOTIFY means DELAY too). */
     if (queued && !e->delay_sent && now - e->arrival >= QUEUE_DELAY_NOTICE)
-        e->delay_sent = queue_report(q, e, 1, msg, len) <= 0;
-    if (failed) {
-        int rc = queue_report(q, e, 0, msg, len);
-        if (rc <= 0) {
-            for (size_t i = 0; i < e->n; i++)
-                if (e->r[i].state == QR_FAILED)
-                    e->r[i].state = QR_BOUNCED;
-        } else if (!e->next || e->next > now + QUEUE_RETRY_DSN) {
-            e->next = now + QUEUE_RETRY_DSN;
-        }
-    }
+        e->delay_sent = !queue_any_wants(e, QUEUE_DSN_DELAYED) ||
+                        queue_report(q, e, QUEUE_DSN_DELAYED, msg, len) <= 0;
+    if (failed)
+        queue_report_final(q, e, QUEUE_DSN_FAILED, msg, len, now);
+    queue_report_final(q, e, QUEUE_DSN_SUCCESS, msg, len, now);
     return e->next;
 }
 

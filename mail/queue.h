@@ -19,8 +19,12 @@
 #define QUEUE_DIAG_MAX     512
 #define QUEUE_DELAY_NOTICE (4 * 3600) /* a delay notice once a message waited this long */
 
-/* Where a recipient stands. Final: sent and bounced (reported, or nobody to tell). */
-enum queue_rstate { QR_QUEUED = 0, QR_SENT, QR_FAILED, QR_BOUNCED };
+/* Where a recipient stands. Final: sent and bounced (reported, or nobody to tell).
+ * Relayed: accepted by a next hop that does not speak DSN while the sender asked for
+ * NOTIFY=SUCCESS; the "relayed" report is still to be sent (then it is sent). */
+enum queue_rstate { QR_QUEUED = 0, QR_SENT, QR_FAILED, QR_BOUNCED, QR_RELAYED };
+
+#define QUEUE_ORCPT_MAX 520 /* "rfc822;" and an address of up to SMTP_ORCPT_MAX octets */
 
 struct queue_rcpt {
     char addr[QUEUE_ADDR_MAX];
@@ -28,6 +32,9 @@ struct queue_rcpt {
     char status[16];           /* RFC 3463 status of the last outcome, "" before any */
     char remote[256];          /* the host that gave it, "" when none answered */
     char diag[QUEUE_DIAG_MAX]; /* "550 5.1.1 no such user" or a local reason */
+    unsigned notify;           /* DSN NOTIFY (DELIVER_NOTIFY_*), 0: not given */
+    char orcpt[QUEUE_ORCPT_MAX]; /* DSN ORCPT "type;address" (decoded), "" when none */
+    const char *action; /* reports made outside the queue: "delivered", "expanded" */
 };
 
 /* The envelope and state file of one message (data_dir/queue/<id>.env). */
@@ -51,12 +58,25 @@ int queue_env_parse(const char *text, size_t len, struct queue_env *e);
 void queue_env_format(const struct queue_env *e, struct mime_buf *out);
 void queue_env_free(struct queue_env *e);
 
-/* An RFC 3464 report from MAILER-DAEMON@hostname to e->from: about the failed recipients
- * (Action: failed, the original returned whole unless RET=HDRS) or, when delayed, about
- * the still queued ones (Action: delayed, headers only, Will-Retry-Until). Appends the
- * message to out. */
-void queue_dsn(const struct queue_env *e, int delayed, const char *hostname, int64_t retry_until,
+/* The kinds of report queue_dsn makes. */
+#define QUEUE_DSN_FAILED  0 /* failed recipients that asked for it (NOTIFY absent or FAILURE) */
+#define QUEUE_DSN_DELAYED 1 /* queued recipients that asked for it (NOTIFY absent or DELAY) */
+#define QUEUE_DSN_SUCCESS 2 /* relayed recipients, and those with an action set */
+
+/* Whether recipient r belongs in a report of this kind (its state and its NOTIFY). */
+int queue_dsn_wants(const struct queue_rcpt *r, int kind);
+
+/* An RFC 3464 report from MAILER-DAEMON@hostname to e->from about the recipients that
+ * queue_dsn_wants: failed (Action: failed, the original returned whole unless RET=HDRS),
+ * delayed (Action: delayed, Will-Retry-Until) or success (Action: relayed, or the
+ * recipient's action), the last two with the header only. Original-Recipient from
+ * ORCPT, Original-Envelope-Id from ENVID. Appends the message to out. */
+void queue_dsn(const struct queue_env *e, int kind, const char *hostname, int64_t retry_until,
                const char *msg, size_t len, time_t now, struct mime_buf *out);
+/* RFC 3461 §4: NOTIFY as its keyword list ("SUCCESS,FAILURE"), "" for 0. */
+void queue_notify_format(unsigned notify, char *out, size_t outlen);
+/* RFC 3461 §4: xtext-encodes in into out (NUL-terminated, cut to fit). */
+void queue_xtext(const char *in, char *out, size_t outlen);
 /* RFC 5322 date in UTC. */
 void queue_date(time_t t, char *out, size_t outlen);
 

@@ -5,7 +5,9 @@
  *
  * The state file is line-oriented text ("key value", one "rcpt" line per recipient) so
  * that an operator can read it; every free-form value is %XX-escaped (bytes <= 0x20, '%',
- * 0x7f and above), so a value is always one token.
+ * 0x7f and above), so a value is always one token. A "rcpt" line is
+ *   rcpt STATE ADDRESS STATUS REMOTE DIAG [NOTIFY ORCPT]
+ * where the DSN pair came later: files written before it (six tokens) stay readable.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mail/mail.h"
 #include "mail/queue.h"
 
 #define QUEUE_ENV_MAGIC "polaris-queue 1"
@@ -28,11 +31,70 @@ int queue_backoff(int attempts)
     return steps[(size_t)attempts - 1 < n ? (size_t)attempts - 1 : n - 1];
 }
 
-static const char *const queue_rstates[] = {"queued", "sent", "failed", "bounced"};
+static const char *const queue_rstates[] = {"queued", "sent", "failed", "bounced", "relayed"};
+#define QUEUE_NSTATES (sizeof(queue_rstates) / sizeof(queue_rstates[0]))
 
 const char *queue_rstate_name(enum queue_rstate s)
 {
-    return (unsigned)s < 4 ? queue_rstates[s] : "?";
+    return (unsigned)s < QUEUE_NSTATES ? queue_rstates[s] : "?";
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} queue_notify_names[] = {
+    {"NEVER", DELIVER_NOTIFY_NEVER},
+    {"SUCCESS", DELIVER_NOTIFY_SUCCESS},
+    {"FAILURE", DELIVER_NOTIFY_FAILURE},
+    {"DELAY", DELIVER_NOTIFY_DELAY},
+};
+
+void queue_notify_format(unsigned notify, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(queue_notify_names) / sizeof(queue_notify_names[0]); i++) {
+        if (!(notify & queue_notify_names[i].bit) || n >= outlen)
+            continue;
+        int w = snprintf(out + n, outlen - n, "%s%s", n ? "," : "", queue_notify_names[i].name);
+        if (w > 0)
+            n += (size_t)w;
+    }
+}
+
+/* The keyword list back to bits; unknown words are ignored. */
+static unsigned queue_notify_parse(const char *s)
+{
+    unsigned bits = 0;
+
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        for (size_t i = 0; i < sizeof(queue_notify_names) / sizeof(queue_notify_names[0]); i++)
+            if (strlen(queue_notify_names[i].name) == n &&
+                strncasecmp(s, queue_notify_names[i].name, n) == 0)
+                bits |= queue_notify_names[i].bit;
+        s += n;
+        s += *s == ',';
+    }
+    return bits;
+}
+
+void queue_xtext(const char *in, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (const unsigned char *p = (const unsigned char *)in; *p && o + 4 <= outlen; p++) {
+        if (*p < 33 || *p > 126 || *p == '+' || *p == '=') {
+            out[o++] = '+';
+            out[o++] = hex[*p >> 4];
+            out[o++] = hex[*p & 15];
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o < outlen ? o : 0] = '\0';
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -94,6 +156,8 @@ void queue_env_format(const struct queue_env *e, struct mime_buf *b)
     mime_buf_adds(b, num);
     for (size_t i = 0; i < e->n; i++) {
         const struct queue_rcpt *r = &e->r[i];
+        char notify[64];
+        queue_notify_format(r->notify, notify, sizeof(notify));
         mime_buf_adds(b, "rcpt ");
         mime_buf_adds(b, queue_rstate_name(r->state));
         mime_buf_addc(b, ' ');
@@ -104,6 +168,10 @@ void queue_env_format(const struct queue_env *e, struct mime_buf *b)
         queue_esc(b, r->remote);
         mime_buf_addc(b, ' ');
         queue_esc(b, r->diag);
+        mime_buf_addc(b, ' ');
+        queue_esc(b, notify);
+        mime_buf_addc(b, ' ');
+        queue_esc(b, r->orcpt);
         mime_buf_addc(b, '\n');
     }
 }
@@ -132,9 +200,9 @@ static int queue_parse_rcpt(struct queue_env *e, const char **tok, const size_t 
     struct queue_rcpt *r, *grown;
     int st = -1;
 
-    if (n != 6 || e->n >= QUEUE_RCPT_MAX)
+    if ((n != 6 && n != 8) || e->n >= QUEUE_RCPT_MAX)
         return -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < (int)QUEUE_NSTATES; i++)
         if (strlen(queue_rstates[i]) == tlen[1] && memcmp(tok[1], queue_rstates[i], tlen[1]) == 0)
             st = i;
     if (st < 0 || !(grown = realloc(e->r, (e->n + 1) * sizeof(*e->r))))
@@ -147,13 +215,19 @@ static int queue_parse_rcpt(struct queue_env *e, const char **tok, const size_t 
     queue_unesc(tok[3], tlen[3], r->status, sizeof(r->status));
     queue_unesc(tok[4], tlen[4], r->remote, sizeof(r->remote));
     queue_unesc(tok[5], tlen[5], r->diag, sizeof(r->diag));
+    if (n == 8) {
+        char notify[64];
+        queue_unesc(tok[6], tlen[6], notify, sizeof(notify));
+        r->notify = queue_notify_parse(notify);
+        queue_unesc(tok[7], tlen[7], r->orcpt, sizeof(r->orcpt));
+    }
     return r->addr[0] ? 0 : -1;
 }
 
 static int queue_parse_line(struct queue_env *e, const char *line, size_t len)
 {
-    const char *tok[6];
-    size_t tlen[6], n = queue_tokens(line, len, tok, tlen, 6);
+    const char *tok[8];
+    size_t tlen[8], n = queue_tokens(line, len, tok, tlen, 8);
     char key[16];
 
     if (n == 0)
@@ -236,9 +310,27 @@ void queue_date(time_t t, char *out, size_t outlen)
              months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-static int queue_dsn_includes(const struct queue_rcpt *r, int delayed)
+int queue_dsn_wants(const struct queue_rcpt *r, int kind)
 {
-    return delayed ? r->state == QR_QUEUED : r->state == QR_FAILED;
+    unsigned n = r->notify;
+
+    switch (kind) {
+    case QUEUE_DSN_FAILED:
+        return r->state == QR_FAILED && (n == 0 || (n & DELIVER_NOTIFY_FAILURE));
+    case QUEUE_DSN_DELAYED:
+        return r->state == QR_QUEUED && (n == 0 || (n & DELIVER_NOTIFY_DELAY));
+    default:
+        return r->state == QR_RELAYED || r->action;
+    }
+}
+
+static const char *queue_dsn_action(const struct queue_rcpt *r, int kind)
+{
+    if (kind == QUEUE_DSN_FAILED)
+        return "failed";
+    if (kind == QUEUE_DSN_DELAYED)
+        return "delayed";
+    return r->action ? r->action : "relayed";
 }
 
 /* A diag is an SMTP reply when it starts with a 3-digit code. */
@@ -248,7 +340,19 @@ static int queue_diag_is_smtp(const char *d)
            isdigit((unsigned char)d[2]) && (d[3] == ' ' || d[3] == '\0');
 }
 
-static void queue_dsn_human(const struct queue_env *e, int delayed, const char *hostname,
+static const char *const queue_dsn_intro[] = {
+    [QUEUE_DSN_FAILED] = "I'm sorry to have to inform you that your message could not be\r\n"
+                         "delivered to one or more recipients. The reasons are below.\r\n\r\n",
+    [QUEUE_DSN_DELAYED] = "Your message could not be delivered yet to the recipients below.\r\n"
+                          "It is still in the queue and will be tried again; you do not need\r\n"
+                          "to send it again. You will be told if it finally fails.\r\n\r\n",
+    [QUEUE_DSN_SUCCESS] =
+        "Your message was delivered, as you asked to be told, to the\r\n"
+        "recipients below. \"relayed\" means it was passed on to a server that\r\n"
+        "does not report delivery; \"expanded\" that an alias or list took it.\r\n\r\n",
+};
+
+static void queue_dsn_human(const struct queue_env *e, int kind, const char *hostname,
                             struct mime_buf *b)
 {
     mime_buf_adds(b, "Content-Description: Notification\r\n"
@@ -257,19 +361,22 @@ static void queue_dsn_human(const struct queue_env *e, int delayed, const char *
                      "This is the mail system at host ");
     mime_buf_adds(b, hostname);
     mime_buf_adds(b, ".\r\n\r\n");
-    if (delayed)
-        mime_buf_adds(b, "Your message could not be delivered yet to the recipients below.\r\n"
-                         "It is still in the queue and will be tried again; you do not need\r\n"
-                         "to send it again. You will be told if it finally fails.\r\n\r\n");
-    else
-        mime_buf_adds(b, "I'm sorry to have to inform you that your message could not be\r\n"
-                         "delivered to one or more recipients. The reasons are below.\r\n\r\n");
+    mime_buf_adds(b, queue_dsn_intro[kind]);
     for (size_t i = 0; i < e->n; i++) {
-        if (!queue_dsn_includes(&e->r[i], delayed))
+        if (!queue_dsn_wants(&e->r[i], kind))
             continue;
         mime_buf_adds(b, "<");
         mime_buf_adds(b, e->r[i].addr);
         mime_buf_adds(b, ">: ");
+        if (kind == QUEUE_DSN_SUCCESS) {
+            mime_buf_adds(b, queue_dsn_action(&e->r[i], kind));
+            if (e->r[i].remote[0]) {
+                mime_buf_adds(b, " to ");
+                mime_buf_adds(b, e->r[i].remote);
+            }
+            mime_buf_adds(b, "\r\n");
+            continue;
+        }
         if (e->r[i].remote[0]) {
             mime_buf_adds(b, "host ");
             mime_buf_adds(b, e->r[i].remote);
@@ -289,41 +396,50 @@ static void queue_dsn_field(struct mime_buf *b, const char *name, const char *v1
     mime_buf_adds(b, "\r\n");
 }
 
-static void queue_dsn_status(const struct queue_env *e, int delayed, const char *hostname,
+static void queue_dsn_rcpt(const struct queue_rcpt *r, int kind, int64_t last_attempt,
+                           int64_t retry_until, struct mime_buf *b)
+{
+    static const char *const def_status[] = {"5.0.0", "4.0.0", "2.0.0"};
+    char date[64];
+
+    mime_buf_adds(b, "\r\n");
+    /* ORCPT is "type;address" as the client sent it (decoded), RFC 3464 §2.3.1 */
+    if (r->orcpt[0] && strchr(r->orcpt, ';') && !strpbrk(r->orcpt, "\r\n"))
+        queue_dsn_field(b, "Original-Recipient", r->orcpt, "");
+    queue_dsn_field(b, "Final-Recipient", "rfc822; ", r->addr);
+    queue_dsn_field(b, "Action", queue_dsn_action(r, kind), "");
+    queue_dsn_field(b, "Status", r->status[0] ? r->status : def_status[kind], "");
+    if (r->remote[0])
+        queue_dsn_field(b, "Remote-MTA", "dns; ", r->remote);
+    if (r->diag[0])
+        queue_dsn_field(b, "Diagnostic-Code",
+                        queue_diag_is_smtp(r->diag) ? "smtp; " : "X-Polaris; ", r->diag);
+    if (last_attempt > 0) {
+        queue_date((time_t)last_attempt, date, sizeof(date));
+        queue_dsn_field(b, "Last-Attempt-Date", date, "");
+    }
+    if (kind == QUEUE_DSN_DELAYED) {
+        queue_date((time_t)retry_until, date, sizeof(date));
+        queue_dsn_field(b, "Will-Retry-Until", date, "");
+    }
+}
+
+static void queue_dsn_status(const struct queue_env *e, int kind, const char *hostname,
                              int64_t retry_until, struct mime_buf *b)
 {
     char date[64];
 
     mime_buf_adds(b, "Content-Description: Delivery report\r\n"
                      "Content-Type: message/delivery-status\r\n\r\n");
-    queue_dsn_field(b, "Reporting-MTA", "dns; ", hostname);
-    queue_dsn_field(b, "X-Polaris-Queue-ID", e->id, "");
     if (e->envid[0])
         queue_dsn_field(b, "Original-Envelope-Id", e->envid, "");
+    queue_dsn_field(b, "Reporting-MTA", "dns; ", hostname);
+    queue_dsn_field(b, "X-Polaris-Queue-ID", e->id, "");
     queue_date((time_t)e->arrival, date, sizeof(date));
     queue_dsn_field(b, "Arrival-Date", date, "");
-    for (size_t i = 0; i < e->n; i++) {
-        const struct queue_rcpt *r = &e->r[i];
-        if (!queue_dsn_includes(r, delayed))
-            continue;
-        mime_buf_adds(b, "\r\n");
-        queue_dsn_field(b, "Final-Recipient", "rfc822; ", r->addr);
-        queue_dsn_field(b, "Action", delayed ? "delayed" : "failed", "");
-        queue_dsn_field(b, "Status", r->status[0] ? r->status : (delayed ? "4.0.0" : "5.0.0"), "");
-        if (r->remote[0])
-            queue_dsn_field(b, "Remote-MTA", "dns; ", r->remote);
-        if (r->diag[0])
-            queue_dsn_field(b, "Diagnostic-Code",
-                            queue_diag_is_smtp(r->diag) ? "smtp; " : "X-Polaris; ", r->diag);
-        if (e->last_attempt > 0) {
-            queue_date((time_t)e->last_attempt, date, sizeof(date));
-            queue_dsn_field(b, "Last-Attempt-Date", date, "");
-        }
-        if (delayed) {
-            queue_date((time_t)retry_until, date, sizeof(date));
-            queue_dsn_field(b, "Will-Retry-Until", date, "");
-        }
-    }
+    for (size_t i = 0; i < e->n; i++)
+        if (queue_dsn_wants(&e->r[i], kind))
+            queue_dsn_rcpt(&e->r[i], kind, e->last_attempt, retry_until, b);
 }
 
 static int queue_has_8bit(const char *s, size_t len)
@@ -352,23 +468,31 @@ static void queue_dsn_original(int headers_only, const char *msg, size_t len, st
         mime_buf_adds(b, "\r\n");
 }
 
-void queue_dsn(const struct queue_env *e, int delayed, const char *hostname, int64_t retry_until,
+void queue_dsn(const struct queue_env *e, int kind, const char *hostname, int64_t retry_until,
                const char *msg, size_t len, time_t now, struct mime_buf *b)
 {
+    static const char *const subject[] = {
+        [QUEUE_DSN_FAILED] = "Undelivered Mail Returned to Sender",
+        [QUEUE_DSN_DELAYED] = "Delayed Mail (still being retried)",
+        [QUEUE_DSN_SUCCESS] = "Successful Mail Delivery Report",
+    };
+    static const char *const tag[] = {".dsn.", ".delay.", ".success."};
     char date[64], boundary[128];
 
+    if (kind < QUEUE_DSN_FAILED || kind > QUEUE_DSN_SUCCESS)
+        kind = QUEUE_DSN_FAILED;
     queue_date(now, date, sizeof(date));
     snprintf(boundary, sizeof(boundary), "=_polaris-dsn-%s-%lld", e->id, (long long)now);
     mime_buf_adds(b, "From: Mail Delivery System <MAILER-DAEMON@");
     mime_buf_adds(b, hostname);
     mime_buf_adds(b, ">\r\nTo: <");
     mime_buf_adds(b, e->from);
-    mime_buf_adds(b, delayed ? ">\r\nSubject: Delayed Mail (still being retried)\r\n"
-                             : ">\r\nSubject: Undelivered Mail Returned to Sender\r\n");
+    mime_buf_adds(b, ">\r\n");
+    queue_dsn_field(b, "Subject", subject[kind], "");
     queue_dsn_field(b, "Date", date, "");
     mime_buf_adds(b, "Message-ID: <");
     mime_buf_adds(b, e->id);
-    mime_buf_adds(b, delayed ? ".delay." : ".dsn.");
+    mime_buf_adds(b, tag[kind]);
     mime_buf_addu(b, (uint64_t)now);
     mime_buf_adds(b, "@");
     mime_buf_adds(b, hostname);
@@ -379,15 +503,16 @@ void queue_dsn(const struct queue_env *e, int delayed, const char *hostname, int
     mime_buf_adds(b, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
     mime_buf_adds(b, boundary);
     mime_buf_adds(b, "\r\n");
-    queue_dsn_human(e, delayed, hostname, b);
+    queue_dsn_human(e, kind, hostname, b);
     mime_buf_adds(b, "\r\n--");
     mime_buf_adds(b, boundary);
     mime_buf_adds(b, "\r\n");
-    queue_dsn_status(e, delayed, hostname, retry_until, b);
+    queue_dsn_status(e, kind, hostname, retry_until, b);
     mime_buf_adds(b, "\r\n--");
     mime_buf_adds(b, boundary);
     mime_buf_adds(b, "\r\n");
-    queue_dsn_original(delayed || strcasecmp(e->ret, "HDRS") == 0, msg, len, b);
+    /* RFC 3461 §4.3: RET governs failed reports; the others carry the header only. */
+    queue_dsn_original(kind != QUEUE_DSN_FAILED || strcasecmp(e->ret, "HDRS") == 0, msg, len, b);
     mime_buf_adds(b, "\r\n--");
     mime_buf_adds(b, boundary);
     mime_buf_adds(b, "--\r\n");

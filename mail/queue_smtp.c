@@ -13,6 +13,15 @@
  * own outcome; a host that fails before giving one (no connection, greeting or MAIL 4xx,
  * dropped connection) passes the remaining recipients to the next host.
  *
+ * DSN: a server that offers it gets NOTIFY and ORCPT per recipient and RET/ENVID (xtext)
+ * and reports on its own; one that does not leaves "relayed" to us (QR_RELAYED) for the
+ * recipients that asked for NOTIFY=SUCCESS.
+ *
+ * Loops (RFC 5321 §5.1): an MX host that is this server — our host name, an address and
+ * port of one of our SMTP listeners, or a greeting/EHLO naming us — is never delivered to:
+ * with no more preferred host the recipients fail with 5.4.6, otherwise only the more
+ * preferred hosts are tried.
+ *
  * Sockets are blocking with SO_RCVTIMEO/SO_SNDTIMEO (RFC 5321 §4.5.3.2 timeouts), and the
  * connection's fd is published to the queue so that queue_close can shut it down.
  */
@@ -21,6 +30,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -36,6 +46,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "mail/mail.h"
 #include "mail/queue.h"
 
 #define QS_MAX_HOSTS      16
@@ -54,6 +65,7 @@ enum qs_dns { QS_DNS_OK = 0, QS_DNS_NXDOMAIN, QS_DNS_NODATA, QS_DNS_TEMP, QS_DNS
 struct qs_host {
     char name[NS_MAXDNAME];
     int pref, port;
+    int smarthost; /* configured, not found in DNS: its name may be a local alias */
 };
 
 static int qs_res_init(const struct config *cfg, res_state st)
@@ -125,6 +137,7 @@ static enum qs_dns qs_mx(res_state st, const char *domain, struct qs_host *hosts
         struct qs_host *h = &hosts[*n];
         h->pref = ns_get16(ns_rr_rdata(rr));
         h->port = 25;
+        h->smarthost = 0;
         if (dn_expand(ns_msg_base(msg), ns_msg_end(msg), ns_rr_rdata(rr) + 2, h->name,
                       sizeof(h->name)) < 0)
             continue;
@@ -221,6 +234,94 @@ static enum qs_dns qs_addrs(const struct config *cfg, res_state st, const char *
     }
     freeaddrinfo(res);
     return *n > 0 ? QS_DNS_OK : QS_DNS_NODATA;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * Loops (RFC 5321 §5.1): an MX that is this server
+ * ------------------------------------------------------------------------------------ */
+
+/* Is name our own host name? Compared without a final dot, in any case. */
+static int qs_self_name(const struct config *cfg, const char *name)
+{
+    size_t n = strlen(name), h = strlen(cfg->hostname);
+
+    if (n && name[n - 1] == '.')
+        n--;
+    return n == h && n > 0 && strncasecmp(name, cfg->hostname, n) == 0;
+}
+
+/* Is the address one of this machine's (an interface address or loopback)? */
+static int qs_local_ip(const struct sockaddr_storage *ss)
+{
+    struct ifaddrs *ifa = NULL;
+    int found = 0;
+
+    if (ss->ss_family == AF_INET &&
+        (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127)
+        return 1;
+    if (ss->ss_family == AF_INET6 &&
+        IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr))
+        return 1;
+    if (getifaddrs(&ifa) != 0)
+        return 0;
+    for (struct ifaddrs *i = ifa; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != ss->ss_family)
+            continue;
+        if (ss->ss_family == AF_INET)
+            found = memcmp(&((struct sockaddr_in *)i->ifa_addr)->sin_addr,
+                           &((const struct sockaddr_in *)ss)->sin_addr, 4) == 0;
+        else
+            found = memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                           &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0;
+    }
+    freeifaddrs(ifa);
+    return found;
+}
+
+/* Does ss (address and port) reach one of our own SMTP listeners? */
+static int qs_self_addr(const struct config *cfg, const struct sockaddr_storage *ss)
+{
+    const char *listeners[] = {cfg->smtp, cfg->smtp_alt, cfg->submission, cfg->submissions};
+    const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+    const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+    int port = ntohs(ss->ss_family == AF_INET ? sin->sin_port : sin6->sin6_port);
+
+    for (size_t i = 0; i < sizeof(listeners) / sizeof(listeners[0]); i++) {
+        char host[64];
+        unsigned char a[16];
+        int lport = 0;
+        if (!listeners[i][0] || config_split_addr(listeners[i], host, sizeof(host), &lport) != 0 ||
+            lport != port)
+            continue;
+        if (!host[0] || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0 ||
+            strcmp(host, "*") == 0) {
+            if (qs_local_ip(ss))
+                return 1;
+        } else if (ss->ss_family == AF_INET && inet_pton(AF_INET, host, a) == 1) {
+            if (memcmp(a, &sin->sin_addr, 4) == 0)
+                return 1;
+        } else if (ss->ss_family == AF_INET6 && inet_pton(AF_INET6, host, a) == 1) {
+            if (memcmp(a, &sin6->sin6_addr, 16) == 0)
+                return 1;
+        } else if (strcasecmp(host, "localhost") == 0 && qs_local_ip(ss)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A greeting or EHLO reply naming us. Only for a host name with a dot: "localhost" or a
+ * bare name is not unique, many other servers call themselves the same. */
+static int qs_self_banner(const struct config *cfg, const char *text)
+{
+    size_t n = strcspn(text, " \n");
+    char name[256];
+
+    if (!strchr(cfg->hostname, '.') || n == 0 || n >= sizeof(name))
+        return 0;
+    memcpy(name, text, n);
+    name[n] = '\0';
+    return qs_self_name(cfg, name);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -456,6 +557,7 @@ static void qs_local_outcome(struct queue_rcpt *r, enum queue_rstate st, const c
  * ------------------------------------------------------------------------------------ */
 struct qs_ext {
     int esmtp, starttls, pipelining, eightbit, smtputf8, dsn;
+    int self;     /* the EHLO reply gave our own name */
     int64_t size; /* 0: not announced or no limit */
 };
 
@@ -503,6 +605,7 @@ static int qs_hello(struct qs_conn *c, struct qs_ext *x, const char *helo)
         return -1;
     if (r.code == 250) {
         qs_parse_ehlo(&r, x);
+        x->self = qs_self_banner(c->cl->cfg, r.text);
         return 0;
     }
     memset(x, 0, sizeof(*x));
@@ -562,8 +665,30 @@ static void qs_mail_cmd(const struct qs_job *j, const struct qs_ext *x, char *li
         n += (size_t)snprintf(line + n, max - n, " SMTPUTF8");
     if (x->dsn && e->ret[0] && n < max)
         n += (size_t)snprintf(line + n, max - n, " RET=%s", e->ret);
-    if (x->dsn && e->envid[0] && n < max)
-        snprintf(line + n, max - n, " ENVID=%s", e->envid);
+    if (x->dsn && e->envid[0] && n < max) {
+        char xt[3 * 128 + 1];
+        queue_xtext(e->envid, xt, sizeof(xt));
+        snprintf(line + n, max - n, " ENVID=%s", xt);
+    }
+}
+
+/* RCPT with the recipient's NOTIFY and ORCPT passed on to a DSN server (RFC 3461 §6.2.1):
+ * from then on, reporting is that server's business. */
+static void qs_rcpt_cmd(const struct queue_rcpt *r, const struct qs_ext *x, char *line, size_t max)
+{
+    size_t n = (size_t)snprintf(line, max, "RCPT TO:<%s>", r->addr);
+    const char *semi = strchr(r->orcpt, ';');
+    char notify[64], xt[3 * QUEUE_ORCPT_MAX + 1];
+
+    if (!x->dsn || n >= max)
+        return;
+    queue_notify_format(r->notify, notify, sizeof(notify));
+    if (notify[0])
+        n += (size_t)snprintf(line + n, max - n, " NOTIFY=%s", notify);
+    if (semi && semi > r->orcpt && n < max) {
+        queue_xtext(semi + 1, xt, sizeof(xt));
+        snprintf(line + n, max - n, " ORCPT=%.*s;%s", (int)(semi - r->orcpt), r->orcpt, xt);
+    }
 }
 
 /* The message with dot-stuffing (RFC 5321 §4.5.2) and the final dot. */
@@ -605,7 +730,7 @@ static int qs_mail_refused(struct qs_conn *c, struct qs_job *j, const size_t *pe
 static int qs_envelope(struct qs_conn *c, struct qs_job *j, const struct qs_ext *x,
                        const size_t *pending, size_t np)
 {
-    char line[QUEUE_ADDR_MAX + 128];
+    char line[QUEUE_ADDR_MAX + 3 * QUEUE_ORCPT_MAX + 128];
     struct qs_reply r;
 
     qs_mail_cmd(j, x, line, sizeof(line));
@@ -617,7 +742,7 @@ static int qs_envelope(struct qs_conn *c, struct qs_job *j, const struct qs_ext 
             return qs_mail_refused(c, j, pending, np, &r) == 0 ? 1 : -1;
     }
     for (size_t k = 0; k < np; k++) {
-        snprintf(line, sizeof(line), "RCPT TO:<%s>", j->e->r[j->idx[pending[k]]].addr);
+        qs_rcpt_cmd(&j->e->r[j->idx[pending[k]]], x, line, sizeof(line));
         qs_cmd(c, line);
         if (!x->pipelining) {
             if (qs_reply(c, &r, QS_REPLY_MS) != 0)
@@ -684,8 +809,13 @@ static int qs_transaction(struct qs_conn *c, struct qs_job *j, const struct qs_e
         if (qs_reply(c, &r, QS_FINAL_MS) != 0)
             goto lost;
     }
-    for (size_t k = 0; k < na; k++)
-        qs_outcome(&j->e->r[j->idx[accepted[k]]], c, &r);
+    for (size_t k = 0; k < na; k++) {
+        struct queue_rcpt *qr = &j->e->r[j->idx[accepted[k]]];
+        qs_outcome(qr, c, &r);
+        /* RFC 3461 §6.2.2: a next hop without DSN cannot report success; we say "relayed" */
+        if (qr->state == QR_SENT && !x->dsn && (qr->notify & DELIVER_NOTIFY_SUCCESS))
+            qr->state = QR_RELAYED;
+    }
     return 0;
 lost:
     /* Accepted but no final answer: it may have arrived, but only a retry is safe. */
@@ -695,7 +825,8 @@ lost:
 }
 
 /* One server: 0 when the job's members got outcomes, -1 to try the next, -2 to retry the
- * same address without STARTTLS. */
+ * same address without STARTTLS, -3 when the server is this one (its greeting or EHLO
+ * names us). */
 static int qs_session(struct queue_client *cl, const struct sockaddr_storage *ss, const char *host,
                       struct qs_job *j, int no_tls, char *why, size_t whylen)
 {
@@ -717,8 +848,20 @@ static int qs_session(struct queue_client *cl, const struct sockaddr_storage *ss
         qs_fail(c, "greeting: %s", r.first);
         goto out;
     }
+    if (qs_self_banner(cl->cfg, r.text)) {
+        qs_cmd(c, "QUIT");
+        qs_reply(c, &r, 10000);
+        rc = -3;
+        goto out;
+    }
     if (qs_hello(c, &x, cl->cfg->hostname) != 0)
         goto out;
+    if (x.self) {
+        qs_cmd(c, "QUIT");
+        qs_reply(c, &r, 10000);
+        rc = -3;
+        goto out;
+    }
     if (x.starttls && !no_tls && cl->ssl_ctx) {
         int t = qs_starttls(c);
         if (t < 0) {
@@ -741,6 +884,37 @@ out:
     return rc;
 }
 
+/* Host h is this server. RFC 5321 §5.1: it and every host not more preferred are out.
+ * When no more preferred host was there to try, the mail can only loop: a permanent
+ * failure. Otherwise the group stays queued for the better hosts. 1 when settled. */
+static int qs_loop(struct qs_job *j, const struct qs_host *hosts, size_t h, char *why,
+                   size_t whylen)
+{
+    const char *dom = strrchr(j->e->r[j->idx[0]].addr, '@');
+    char diag[QUEUE_DIAG_MAX];
+    int better = 0;
+
+    for (size_t k = 0; k < h; k++)
+        better |= hosts[k].pref < hosts[h].pref;
+    log_warn("queue", "%s: MX host %s is this server%s", j->e->id, hosts[h].name,
+             better ? "; only more preferred hosts are tried" : ": mail would loop");
+    if (better) {
+        snprintf(why, whylen, "the more preferred MX hosts failed; %.100s is this server",
+                 hosts[h].name);
+        return 0;
+    }
+    snprintf(diag, sizeof(diag),
+             "mail for %.200s would loop: its mail host %.200s is this very server",
+             dom ? dom + 1 : "?", hosts[h].name);
+    for (size_t k = 0; k < j->n; k++) {
+        if (j->settled[k])
+            continue;
+        qs_local_outcome(&j->e->r[j->idx[k]], QR_FAILED, "5.4.6", NULL, diag);
+        j->settled[k] = 1;
+    }
+    return 1;
+}
+
 /* Tries each address of each host until the job is settled. */
 static void qs_deliver_group(struct queue_client *cl, res_state st, struct qs_job *j,
                              const struct qs_host *hosts, size_t nhosts)
@@ -750,17 +924,31 @@ static void qs_deliver_group(struct queue_client *cl, res_state st, struct qs_jo
     for (size_t h = 0; h < nhosts && !*cl->stop; h++) {
         struct sockaddr_storage addrs[QS_MAX_ADDRS];
         size_t na = 0;
+        if (!hosts[h].smarthost && qs_self_name(cl->cfg, hosts[h].name)) {
+            if (qs_loop(j, hosts, h, why, sizeof(why)))
+                return;
+            break;
+        }
         if (qs_addrs(cl->cfg, st, hosts[h].name, hosts[h].port, addrs, &na) != QS_DNS_OK) {
             snprintf(why, sizeof(why), "cannot find the address of %.200s", hosts[h].name);
             continue;
         }
-        for (size_t a = 0; a < na && !*cl->stop; a++) {
+        int self = 0;
+        for (size_t a = 0; a < na && !self; a++)
+            self = qs_self_addr(cl->cfg, &addrs[a]);
+        for (size_t a = 0; a < na && !*cl->stop && !self; a++) {
             int rc = qs_session(cl, &addrs[a], hosts[h].name, j, 0, why, sizeof(why));
             if (rc == -2)
                 rc = qs_session(cl, &addrs[a], hosts[h].name, j, 1, why, sizeof(why));
             if (rc == 0)
                 return;
+            self = rc == -3;
             snprintf(lasthost, sizeof(lasthost), "%s", hosts[h].name);
+        }
+        if (self) {
+            if (qs_loop(j, hosts, h, why, sizeof(why)))
+                return;
+            break;
         }
     }
     snprintf(diag, sizeof(diag), "%.200s%s%.300s", lasthost, lasthost[0] ? ": " : "", why);
@@ -782,6 +970,8 @@ static size_t qs_route(struct queue_client *cl, res_state st, const char *domain
                               &hosts[0].port) != 0 ||
             hosts[0].port <= 0)
             hosts[0].port = 25;
+        hosts[0].pref = 0;
+        hosts[0].smarthost = 1;
         return 1;
     }
     switch (qs_mx(st, domain, hosts, &n)) {
@@ -790,6 +980,8 @@ static size_t qs_route(struct queue_client *cl, res_state st, const char *domain
     case QS_DNS_NODATA: /* §5.1: no MX, the domain itself is the host */
         snprintf(hosts[0].name, sizeof(hosts[0].name), "%s", domain);
         hosts[0].port = 25;
+        hosts[0].pref = 0;
+        hosts[0].smarthost = 0;
         return 1;
     case QS_DNS_NXDOMAIN:
         state = QR_FAILED, status = "5.1.2", why = "the recipient's domain does not exist";

@@ -59,8 +59,16 @@ enum smtp_state {
 
 struct smtp_rcpt_entry {
     char *addr;
-    int hosted; /* its domain is one of ours (for the log line) */
+    int hosted;      /* its domain is one of ours (for the log line) */
+    unsigned notify; /* DSN NOTIFY (SMTP_NOTIFY_* = DELIVER_NOTIFY_*), 0: not given */
+    char *orcpt;     /* DSN ORCPT "type;address", or NULL */
 };
+
+_Static_assert(SMTP_NOTIFY_NEVER == DELIVER_NOTIFY_NEVER &&
+                   SMTP_NOTIFY_SUCCESS == DELIVER_NOTIFY_SUCCESS &&
+                   SMTP_NOTIFY_FAILURE == DELIVER_NOTIFY_FAILURE &&
+                   SMTP_NOTIFY_DELAY == DELIVER_NOTIFY_DELAY,
+               "the parser's NOTIFY bits are the pipeline's");
 
 struct smtp {
     struct net_conn *c;
@@ -233,8 +241,10 @@ static void smtp_read_failed(struct smtp *s, int rc)
 
 static void smtp_reset(struct smtp *s)
 {
-    for (size_t i = 0; i < s->nrcpts; i++)
+    for (size_t i = 0; i < s->nrcpts; i++) {
         free(s->rcpts[i].addr);
+        free(s->rcpts[i].orcpt);
+    }
     s->nrcpts = 0;
     smtp_buf_free(&s->body);
     memset(&s->mail, 0, sizeof(s->mail));
@@ -387,17 +397,24 @@ static void smtp_finish_message(struct smtp *s)
     char *msg = s->body.p + s->body.reserve - tlen;
     memcpy(msg, trace, tlen);
     const char **rcpts = calloc(s->nrcpts, sizeof(*rcpts));
-    if (!rcpts) {
+    struct deliver_dsn *dsn = calloc(s->nrcpts, sizeof(*dsn));
+    if (!rcpts || !dsn) {
+        free(rcpts);
+        free(dsn);
         smtp_reply(s, "451 4.3.0 Out of memory, try again later");
         smtp_reset(s);
         return;
     }
-    for (size_t i = 0; i < s->nrcpts; i++)
+    for (size_t i = 0; i < s->nrcpts; i++) {
         rcpts[i] = s->rcpts[i].addr;
+        dsn[i] = (struct deliver_dsn){s->rcpts[i].notify, s->rcpts[i].orcpt};
+    }
+    env.dsn = dsn;
     memset(&r, 0, sizeof(r));
     int rc =
         deliver_message(s->m->deliver, &env, rcpts, s->nrcpts, msg, tlen + s->body.len, &r, NULL);
     free(rcpts);
+    free(dsn);
     /* 250 means durable: never say it unless the pipeline returned success. */
     if (rc != 0 && r.code < 400)
         r = (struct deliver_reply){.code = 451, .enhanced = "4.3.0", .text = "Delivery failed"};
@@ -812,7 +829,7 @@ static int smtp_domain_hosted(struct smtp *s, const char *addr)
     return at && store_domain_get(s->m->store, at + 1, &d, &err) == 0;
 }
 
-static int smtp_add_rcpt(struct smtp *s, const char *addr)
+static int smtp_add_rcpt(struct smtp *s, const char *addr, const struct smtp_rcpt *rcpt)
 {
     for (size_t i = 0; i < s->nrcpts; i++)
         if (strcasecmp(s->rcpts[i].addr, addr) == 0)
@@ -825,9 +842,17 @@ static int smtp_add_rcpt(struct smtp *s, const char *addr)
         s->rcpts = grown;
         s->rcpt_cap = cap;
     }
-    if (!(s->rcpts[s->nrcpts].addr = strdup(addr)))
+    struct smtp_rcpt_entry *e = &s->rcpts[s->nrcpts];
+    char orcpt[sizeof(rcpt->orcpt_type) + sizeof(rcpt->orcpt) + 1];
+    memset(e, 0, sizeof(*e));
+    if (rcpt->has_orcpt)
+        snprintf(orcpt, sizeof(orcpt), "%s;%s", rcpt->orcpt_type, rcpt->orcpt);
+    if (!(e->addr = strdup(addr)) || (rcpt->has_orcpt && !(e->orcpt = strdup(orcpt)))) {
+        free(e->addr);
         return -1;
-    s->rcpts[s->nrcpts].hosted = smtp_domain_hosted(s, addr);
+    }
+    e->notify = rcpt->notify;
+    e->hosted = smtp_domain_hosted(s, addr);
     s->nrcpts++;
     return 0;
 }
@@ -849,12 +874,19 @@ static void smtp_cmd_rcpt(struct smtp *s, char *args)
         return;
     }
     if (rcpt.to.postmaster) /* RFC 5321 §4.5.1: <Postmaster> must work without a domain */
-        snprintf(addr, sizeof(addr), "postmaster@%.200s", s->m->hostname);
+        deliver_postmaster(s->m->deliver, addr, sizeof(addr));
     else
         snprintf(addr, sizeof(addr), "%s", rcpt.to.addr);
     smtp_env(s, &env);
     rc = deliver_check_rcpt(s->m->deliver, &env, addr, &r);
-    if (rc == 0 && smtp_add_rcpt(s, addr) < 0) {
+    if (rc != 0 && rcpt.to.postmaster && r.code >= 500) {
+        log_warn("smtp", "<postmaster> (%s) leads nowhere: set [smtp] postmaster to a mailbox",
+                 addr);
+        r = (struct deliver_reply){.code = 550,
+                                   .enhanced = "5.1.1",
+                                   .text = "<postmaster>: No postmaster mailbox is set up here"};
+    }
+    if (rc == 0 && smtp_add_rcpt(s, addr, &rcpt) < 0) {
         smtp_reply(s, "452 4.3.0 Out of memory, try again later");
         return;
     }

@@ -73,6 +73,7 @@ static const struct config_key config_keys[] = {
     CFG_STR("smtp", "dkim_selector", dkim_selector, CK_STR),
     CFG_INT("smtp", "autoreply_days", autoreply_days, 0, 365),
     CFG_INT("smtp", "timeout", smtp_timeout, 1, 86400),
+    CFG_STR("smtp", "postmaster", smtp_postmaster, CK_STR),
     CFG_INT("imap", "timeout", imap_timeout, 1, 86400),
     CFG_INT("pop3", "timeout", pop3_timeout, 1, 86400),
     {"dav", "max_resource", CK_SIZE, offsetof(struct config, dav_max_resource), sizeof(int64_t), 0,

@@ -42,6 +42,7 @@ struct config {
     int queue_lifetime;         /* seconds before an undeliverable message bounces (5 days) */
     char dkim_selector[64];     /* selector of new DKIM keys */
     int autoreply_days;         /* an auto-reply goes to one sender once per this many days */
+    char smtp_postmaster[320];  /* where <postmaster> goes; empty: postmaster@hostname */
     /* [imap] [pop3] [smtp] timeout: seconds of client inactivity before a session is ended */
     int imap_timeout, pop3_timeout, smtp_timeout;
     /* [dav] */

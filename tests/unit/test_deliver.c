@@ -20,6 +20,7 @@
 
 #include "mail/autoreply.h"
 #include "mail/mail.h"
+#include "mail/srs.h"
 
 #define PASSWORD "Corr3ct-horse"
 #define ALICE    "alice@example.com"
@@ -393,7 +394,12 @@ static int queued_cb(const struct queue_info *m, void *ctx)
 {
     struct queued_ctx *q = ctx;
 
-    for (size_t i = 0; strcmp(m->mail_from, q->from) == 0 && i < m->nrcpts; i++)
+    /* "*suffix": an SRS0 sender ending so */
+    size_t fl = strlen(m->mail_from), sl = q->from[0] ? strlen(q->from + 1) : 0;
+    int match = q->from[0] == '*' ? strncmp(m->mail_from, "SRS0=", 5) == 0 && fl > sl &&
+                                        strcmp(m->mail_from + fl - sl, q->from + 1) == 0
+                                  : strcmp(m->mail_from, q->from) == 0;
+    for (size_t i = 0; match && i < m->nrcpts; i++)
         q->found |= strcmp(m->rcpts[i].address, q->rcpt) == 0;
     return 0;
 }
@@ -438,11 +444,13 @@ static void test_external(void **state)
     assert_int_equal(deliver1(f, &auth, "friend@elsewhere.test", m, &r), 250);
     assert_non_null(strstr(r.text, "queued"));
     assert_true(queued(f, ALICE, "friend@elsewhere.test"));
-    /* An alias forwarding outside takes mail from the internet too; a mailbox on a Local
-     * Delivery off domain is reached through the queue by local senders. */
+    /* An alias forwarding outside takes mail from the internet too, with the sender
+     * SRS-rewritten at the forwarding domain; a mailbox on a Local Delivery off domain is
+     * reached through the queue by local senders. */
     alias(f, "fwd@example.com", "pal@elsewhere.test");
     assert_int_equal(deliver1(f, &MX, "fwd@example.com", m, &r), 250);
-    assert_true(queued(f, "someone@internet.test", "pal@elsewhere.test"));
+    assert_false(queued(f, "someone@internet.test", "pal@elsewhere.test"));
+    assert_true(queued(f, "*=internet.test=someone@example.com", "pal@elsewhere.test"));
     must(store_domain_set_local_delivery(f->s, "other.org", 0, &e), &e, "local delivery");
     assert_int_equal(deliver1(f, &auth, DAVE, m, &r), 250);
     assert_true(queued(f, ALICE, DAVE));
@@ -456,6 +464,140 @@ static void test_external(void **state)
     assert_true(queued(f, "", "stranger@internet.test"));
     queue_close(f->d.queue);
     f->d.queue = NULL;
+    free(m);
+}
+
+/* ---- postmaster, SRS reverse, DSN success reports ---------------------------------- */
+
+static void test_postmaster(void **state)
+{
+    struct fx *f = *state;
+    struct deliver_reply r;
+    char pm[320];
+    char *m = msg("someone@internet.test", "postmaster@other.org", "<pm1@internet.test>", "",
+                  "hi postmaster");
+
+    /* nothing configured and mx.test is not hosted: postmaster@ leads nowhere */
+    deliver_postmaster(&f->d, pm, sizeof(pm));
+    assert_string_equal(pm, "postmaster@mx.test");
+    assert_int_equal(check(f, &MX, "postmaster@other.org", &r), 550);
+    assert_string_equal(r.enhanced, "5.1.1");
+    /* configured: postmaster@ of every hosted domain without its own goes there */
+    snprintf(f->cfg.smtp_postmaster, sizeof(f->cfg.smtp_postmaster), "%s", CAROL);
+    deliver_postmaster(&f->d, pm, sizeof(pm));
+    assert_string_equal(pm, CAROL);
+    assert_int_equal(check(f, &MX, "PostMaster@other.org", &r), 250);
+    int64_t before = inbox_count(f, CAROL);
+    assert_int_equal(deliver1(f, &MX, "postmaster@other.org", m, &r), 250);
+    assert_int_equal(inbox_count(f, CAROL), before + 1);
+    char *got = inbox_last(f, CAROL);
+    assert_non_null(strstr(got, "hi postmaster"));
+    free(got);
+    /* a domain's own postmaster alias wins */
+    alias(f, "postmaster@example.com", BOB);
+    before = inbox_count(f, BOB);
+    assert_int_equal(deliver1(f, &MX, "postmaster@example.com", m, &r), 250);
+    assert_int_equal(inbox_count(f, BOB), before + 1);
+    /* postmaster@hostname when hosted, without configuration */
+    f->cfg.smtp_postmaster[0] = '\0';
+    snprintf(f->cfg.hostname, sizeof(f->cfg.hostname), "example.com");
+    before = inbox_count(f, BOB);
+    free(m);
+    m = msg("someone@internet.test", "postmaster@other.org", "<pm2@internet.test>", "", "again");
+    assert_int_equal(deliver1(f, &MX, "postmaster@other.org", m, &r), 250);
+    assert_int_equal(inbox_count(f, BOB), before + 1);
+    snprintf(f->cfg.hostname, sizeof(f->cfg.hostname), "mx.test");
+    free(m);
+}
+
+static void test_srs_reverse(void **state)
+{
+    struct fx *f = *state;
+    struct deliver_env bounce = {.mail_from = "", .protocol = "ESMTP"};
+    struct deliver_reply r;
+    struct srs_keys k;
+    char err[256], srs[320], bad[320];
+    char *m = msg("MAILER-DAEMON@far.test", "x", "<b1@far.test>", "", "your mail bounced");
+
+    assert_int_equal(srs_keys_load(f->dir, &k, err, sizeof(err)), 0);
+    /* a bounce to an SRS address of ours reaches the original sender */
+    assert_int_equal(srs_forward(&k, CAROL, "example.com", time(NULL), srs, sizeof(srs)), 0);
+    int64_t before = inbox_count(f, CAROL);
+    assert_int_equal(check(f, &bounce, srs, &r), 250);
+    assert_int_equal(deliver1(f, &bounce, srs, m, &r), 250);
+    assert_int_equal(inbox_count(f, CAROL), before + 1);
+    /* a wrong hash, another secret, or an old address: 550 5.1.1 */
+    snprintf(bad, sizeof(bad), "%s", srs);
+    bad[5] = bad[5] == 'A' ? 'B' : 'A';
+    assert_int_equal(check(f, &bounce, bad, &r), 550);
+    assert_string_equal(r.enhanced, "5.1.1");
+    struct srs_keys other = {.n = 1, .key = {"not-our-secret"}};
+    assert_int_equal(srs_forward(&other, CAROL, "example.com", time(NULL), bad, sizeof(bad)), 0);
+    assert_int_equal(check(f, &bounce, bad, &r), 550);
+    assert_int_equal(
+        srs_forward(&k, CAROL, "example.com", time(NULL) - 30 * 86400, bad, sizeof(bad)), 0);
+    assert_int_equal(check(f, &bounce, bad, &r), 550);
+    assert_string_equal(r.enhanced, "5.1.1");
+    free(m);
+}
+
+static void test_dsn_success(void **state)
+{
+    struct fx *f = *state;
+    struct deliver_dsn dsn = {.notify = DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_FAILURE,
+                              .orcpt = "rfc822;Alice@Example.COM"};
+    struct deliver_env env = {
+        .mail_from = BOB, .protocol = "ESMTP", .envid = "ENV-42", .dsn = &dsn};
+    struct deliver_reply r;
+    char *m = msg(BOB, ALICE, "<dsn1@example.com>", "", "report me");
+    char *rep;
+
+    int64_t before = inbox_count(f, BOB);
+    assert_int_equal(deliver1(f, &env, ALICE, m, &r), 250);
+    assert_int_equal(inbox_count(f, BOB), before + 1);
+    rep = inbox_last(f, BOB);
+    assert_non_null(strstr(rep, "Return-Path: <>"));
+    assert_non_null(strstr(rep, "Subject: Successful Mail Delivery Report"));
+    assert_non_null(strstr(rep, "report-type=delivery-status"));
+    assert_non_null(strstr(rep, "Original-Envelope-Id: ENV-42\r\n"));
+    assert_non_null(strstr(rep, "Original-Recipient: rfc822;Alice@Example.COM\r\n"
+                                "Final-Recipient: rfc822; alice@example.com\r\n"
+                                "Action: delivered\r\nStatus: 2.0.0\r\n"));
+    assert_non_null(strstr(rep, "Content-Type: text/rfc822-headers")); /* headers only */
+    assert_null(strstr(rep, "report me"));
+    free(rep);
+    /* an alias to two mailboxes: "expanded" */
+    alias(f, "both@example.com", ALICE);
+    alias(f, "both@example.com", CAROL);
+    dsn.orcpt = NULL;
+    free(m);
+    m = msg(BOB, "both@example.com", "<dsn2@example.com>", "", "report me too");
+    assert_int_equal(deliver1(f, &env, "both@example.com", m, &r), 250);
+    rep = inbox_last(f, BOB);
+    assert_non_null(strstr(rep, "Final-Recipient: rfc822; both@example.com\r\n"
+                                "Action: expanded\r\n"));
+    assert_null(strstr(rep, "Original-Recipient"));
+    free(rep);
+    /* no SUCCESS, NEVER, or the null sender: no report */
+    static const unsigned no[] = {0, DELIVER_NOTIFY_NEVER, DELIVER_NOTIFY_FAILURE,
+                                  DELIVER_NOTIFY_DELAY | DELIVER_NOTIFY_FAILURE};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        char mid[64];
+        dsn.notify = no[i];
+        free(m);
+        snprintf(mid, sizeof(mid), "<dsn-no-%zu@example.com>", i);
+        m = msg(BOB, ALICE, mid, "", "quiet");
+        before = inbox_count(f, BOB);
+        assert_int_equal(deliver1(f, &env, ALICE, m, &r), 250);
+        assert_int_equal(inbox_count(f, BOB), before);
+    }
+    dsn.notify = DELIVER_NOTIFY_SUCCESS;
+    env.mail_from = "";
+    free(m);
+    m = msg(BOB, ALICE, "<dsn-null@example.com>", "", "null sender");
+    before = inbox_count(f, BOB);
+    assert_int_equal(deliver1(f, &env, ALICE, m, &r), 250);
+    assert_int_equal(inbox_count(f, BOB), before);
     free(m);
 }
 
@@ -879,6 +1021,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rate_minute, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_hour, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_domain_override, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_postmaster, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_srs_reverse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dsn_success, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,7 @@ struct sink {
     int lfd, port;
     int rcpt_code; /* 250 or 550 */
     int pipelining;
+    int nodsn; /* does not offer DSN */
     volatile int stop;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -97,7 +98,8 @@ static void sink_session(struct sink *k, int fd)
     while (sink_line(fd, line, sizeof(line)) > 0) {
         if (strncasecmp(line, "EHLO", 4) == 0) {
             sink_say(fd, "250-sink\r\n250-SIZE 1000000\r\n250-8BITMIME\r\n");
-            sink_say(fd, k->pipelining ? "250-PIPELINING\r\n250 DSN\r\n" : "250 DSN\r\n");
+            sink_say(fd, k->pipelining ? "250-PIPELINING\r\n" : "");
+            sink_say(fd, k->nodsn ? "250 HELP\r\n" : "250 DSN\r\n");
         } else if (strncasecmp(line, "MAIL", 4) == 0 || strncasecmp(line, "RSET", 4) == 0) {
             sink_say(fd, "250 2.1.0 ok\r\n");
         } else if (strncasecmp(line, "RCPT", 4) == 0) {
@@ -387,6 +389,163 @@ static void test_dsn(void **state)
     mime_buf_free(&b);
 }
 
+/* NOTIFY and ORCPT survive the state file; a file of the older six-token format reads. */
+static void test_env_dsn(void **state)
+{
+    struct queue_rcpt r[1] = {{.addr = "a@x.test",
+                               .state = QR_RELAYED,
+                               .notify = DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_DELAY,
+                               .orcpt = "rfc822;Orig Name+x@example.com"}};
+    struct queue_env e = {.id = "AB12", .from = "b@example.com", .n = 1, .r = r}, back;
+    struct mime_buf b = {0};
+    static const char old[] = "polaris-queue 1\nid AB12\nfrom b@example.com\nenvid -\nret -\n"
+                              "arrival 1\nnext 2\nlast 0\nattempts 0\ndelay-sent 0\n"
+                              "rcpt failed a@x.test 5.1.1 mx.x.test 550%205.1.1%20no\n";
+
+    queue_env_format(&e, &b);
+    assert_non_null(strstr(b.p, "rcpt relayed a@x.test - - - SUCCESS,DELAY "
+                                "rfc822;Orig%20Name+x@example.com\n"));
+    assert_int_equal(queue_env_parse(b.p, b.len, &back), 0);
+    assert_int_equal(back.r[0].state, QR_RELAYED);
+    assert_int_equal(back.r[0].notify, DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_DELAY);
+    assert_string_equal(back.r[0].orcpt, "rfc822;Orig Name+x@example.com");
+    queue_env_free(&back);
+    mime_buf_free(&b);
+    assert_int_equal(queue_env_parse(old, strlen(old), &back), 0);
+    assert_int_equal(back.n, 1);
+    assert_int_equal(back.r[0].state, QR_FAILED);
+    assert_int_equal(back.r[0].notify, 0);
+    assert_string_equal(back.r[0].orcpt, "");
+    assert_string_equal(back.r[0].diag, "550 5.1.1 no");
+    queue_env_free(&back);
+    /* a 7-token line is neither format */
+    static const char seven[] = "polaris-queue 1\nid AB12\nrcpt failed a@x.test - - - SUCCESS\n";
+    assert_int_equal(queue_env_parse(seven, strlen(seven), &back), -1);
+}
+
+/* Who is in which report: NOTIFY decides, with no NOTIFY meaning FAILURE,DELAY. */
+static void test_dsn_notify(void **state)
+{
+    const char *orig = "From: bob@example.com\r\nSubject: hi\r\n\r\nsecret body\r\n";
+    struct queue_rcpt r[5] = {
+        {.addr = "plain@ext.test", .state = QR_FAILED, .status = "5.1.1"},
+        {.addr = "never@ext.test", .state = QR_FAILED, .notify = DELIVER_NOTIFY_NEVER},
+        {.addr = "delayonly@ext.test", .state = QR_QUEUED, .notify = DELIVER_NOTIFY_DELAY},
+        {.addr = "fail@ext.test",
+         .state = QR_FAILED,
+         .notify = DELIVER_NOTIFY_FAILURE,
+         .orcpt = "rfc822;Alias@Example.com"},
+        {.addr = "ok@ext.test",
+         .state = QR_RELAYED,
+         .notify = DELIVER_NOTIFY_SUCCESS,
+         .status = "2.0.0",
+         .remote = "mx.ext.test"},
+    };
+    struct queue_env e = {.id = "ABC", .from = "bob@example.com", .envid = "E+1", .n = 5, .r = r};
+    struct mime_buf b = {0};
+    char xt[64], nt[64];
+
+    assert_true(queue_dsn_wants(&r[0], QUEUE_DSN_FAILED));
+    assert_false(queue_dsn_wants(&r[1], QUEUE_DSN_FAILED));
+    assert_true(queue_dsn_wants(&r[2], QUEUE_DSN_DELAYED));
+    assert_false(queue_dsn_wants(&r[2], QUEUE_DSN_FAILED));
+    assert_true(queue_dsn_wants(&r[3], QUEUE_DSN_FAILED));
+    r[3].state = QR_QUEUED;
+    assert_false(queue_dsn_wants(&r[3], QUEUE_DSN_DELAYED)); /* FAILURE only: no delay */
+    r[3].state = QR_FAILED;
+    assert_true(queue_dsn_wants(&r[4], QUEUE_DSN_SUCCESS));
+    assert_false(queue_dsn_wants(&r[0], QUEUE_DSN_SUCCESS));
+
+    queue_dsn(&e, QUEUE_DSN_FAILED, "mx.example.com", 0, orig, strlen(orig), 1700000200, &b);
+    assert_non_null(strstr(b.p, "Final-Recipient: rfc822; plain@ext.test"));
+    assert_null(strstr(b.p, "never@ext.test"));
+    assert_non_null(strstr(b.p, "Original-Recipient: rfc822;Alias@Example.com\r\n"
+                                "Final-Recipient: rfc822; fail@ext.test\r\nAction: failed\r\n"));
+    assert_null(strstr(b.p, "ok@ext.test"));
+    assert_non_null(strstr(b.p, "Original-Envelope-Id: E+1\r\nReporting-MTA: dns; mx.example.com"));
+    mime_buf_free(&b);
+
+    queue_dsn(&e, QUEUE_DSN_SUCCESS, "mx.example.com", 0, orig, strlen(orig), 1700000200, &b);
+    assert_non_null(strstr(b.p, "Subject: Successful Mail Delivery Report"));
+    assert_non_null(strstr(b.p, "Final-Recipient: rfc822; ok@ext.test\r\nAction: relayed\r\n"
+                                "Status: 2.0.0\r\nRemote-MTA: dns; mx.ext.test\r\n"));
+    assert_null(strstr(b.p, "plain@ext.test"));
+    assert_non_null(strstr(b.p, "Content-Type: text/rfc822-headers"));
+    assert_null(strstr(b.p, "secret body"));
+    mime_buf_free(&b);
+
+    queue_xtext("a+b=c d\x01", xt, sizeof(xt));
+    assert_string_equal(xt, "a+2Bb+3Dc+20d+01");
+    queue_notify_format(DELIVER_NOTIFY_FAILURE | DELIVER_NOTIFY_SUCCESS, nt, sizeof(nt));
+    assert_string_equal(nt, "SUCCESS,FAILURE");
+    queue_notify_format(0, nt, sizeof(nt));
+    assert_string_equal(nt, "");
+}
+
+static void submit_dsn(struct queue *q, const char *from, const char *rcpt, unsigned notify,
+                       const char *orcpt, char *id)
+{
+    const char *rcpts[1] = {rcpt};
+    struct deliver_dsn dsn = {notify, orcpt};
+    char err[256];
+
+    assert_int_equal(queue_submit_dsn(q, from, rcpts, &dsn, 1, MSG, strlen(MSG), "ENV 1", "HDRS",
+                                      id, QUEUE_ID_MAX, err, sizeof(err)),
+                     0);
+}
+
+/* A DSN next hop gets NOTIFY, ORCPT and ENVID (xtext) and reports itself: no report here.
+ * A next hop without DSN: we report "relayed". NOTIFY=NEVER on a 550: no bounce. */
+static void test_dsn_next_hop(void **state)
+{
+    struct env *t = *state;
+    struct sink k;
+    char id[QUEUE_ID_MAX], err[256];
+    struct queue *q;
+
+    sink_start(&k, 250, 1);
+    snprintf(t->cfg.smarthost, sizeof(t->cfg.smarthost), "127.0.0.1:%d", k.port);
+    q = queue_open(t->store, &t->cfg, err, sizeof(err));
+    t->dl.queue = q;
+    assert_int_equal(queue_start(q, &t->dl), 0);
+    submit_dsn(q, "bob@example.com", "someone@external.test",
+               DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_FAILURE, "rfc822;Team+1@example.com", id);
+    assert_true(wait_for(gone, t, id));
+    queue_close(q);
+    sink_stop(&k);
+    assert_int_equal(k.messages, 1);
+    assert_non_null(strstr(k.rcpts, "<someone@external.test> NOTIFY=SUCCESS,FAILURE "
+                                    "ORCPT=rfc822;Team+2B1@example.com"));
+    assert_int_equal(inbox_count(t, "bob@example.com"), 0);
+
+    sink_start(&k, 250, 1);
+    k.nodsn = 1;
+    snprintf(t->cfg.smarthost, sizeof(t->cfg.smarthost), "127.0.0.1:%d", k.port);
+    q = queue_open(t->store, &t->cfg, err, sizeof(err));
+    t->dl.queue = q;
+    assert_int_equal(queue_start(q, &t->dl), 0);
+    submit_dsn(q, "bob@example.com", "someone@external.test", DELIVER_NOTIFY_SUCCESS, NULL, id);
+    assert_true(wait_for(has_bounce, t, id));
+    assert_true(wait_for(gone, t, id));
+    queue_close(q);
+    sink_stop(&k);
+    assert_int_equal(k.messages, 1);
+    assert_non_null(strstr(k.rcpts, "<someone@external.test>\r\n")); /* nothing passed on */
+    assert_int_equal(inbox_count(t, "bob@example.com"), 1);
+
+    sink_start(&k, 550, 1);
+    snprintf(t->cfg.smarthost, sizeof(t->cfg.smarthost), "127.0.0.1:%d", k.port);
+    q = queue_open(t->store, &t->cfg, err, sizeof(err));
+    t->dl.queue = q;
+    assert_int_equal(queue_start(q, &t->dl), 0);
+    submit_dsn(q, "bob@example.com", "nobody@external.test", DELIVER_NOTIFY_NEVER, NULL, id);
+    assert_true(wait_for(gone, t, id));
+    queue_close(q);
+    sink_stop(&k);
+    assert_non_null(strstr(k.rcpts, "<nobody@external.test> NOTIFY=NEVER"));
+    assert_int_equal(inbox_count(t, "bob@example.com"), 1); /* no bounce */
+}
+
 /* Files are in place when submit returns; a queue started later (a restart) sends it,
  * signed, and removes it. */
 static void test_submit_restart_deliver(void **state)
@@ -543,6 +702,9 @@ int main(void)
         cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_env_roundtrip),
         cmocka_unit_test(test_dsn),
+        cmocka_unit_test(test_env_dsn),
+        cmocka_unit_test(test_dsn_notify),
+        cmocka_unit_test_setup_teardown(test_dsn_next_hop, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_submit_restart_deliver, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_bounce_to_local_sender, env_setup, env_teardown),
         cmocka_unit_test_setup_teardown(test_no_bounce_of_bounce, env_setup, env_teardown),
