@@ -18,4 +18,38 @@ struct eas *eas_new(struct store *st, const struct config *cfg, struct deliver *
 int eas_register(struct eas *e, struct http_server *h);
 void eas_free(struct eas *e);
 
+/* One device of a user, as the server remembers it. */
+struct eas_device {
+    char id[65];
+    char type[65];
+    char user_agent[256];
+    char model[128], imei[64], os[128], friendly[128], phone[64], operator_[128];
+    uint64_t policy_key;  /* last key acknowledged by the device, 0 = none */
+    uint64_t pending_key; /* key handed out in phase 1, awaiting acknowledgement */
+    int wipe;             /* 0 none, 1 remote wipe requested, 2 account-only wipe */
+    int wipe_acked;       /* the device confirmed the wipe */
+    int64_t first_seen, last_seen;
+    int version; /* last protocol version used: 25, 120, 121, 140, 141, 160, 161 */
+    char os_language[64];
+    int64_t wipe_requested, wipe_acked_at; /* unix seconds, 0 = never */
+    int64_t provisioned;                   /* when the current policy_key was acknowledged */
+};
+
+/* Device administration (the CLI's `device` commands). Each returns 0 or a STORE_E*
+ * code with err set; STORE_ENOTFOUND for an unknown user or device. */
+typedef int (*eas_device_cb)(const struct eas_device *d, void *ctx); /* non-zero stops */
+int eas_admin_device_list(struct store *st, const char *address, eas_device_cb cb, void *ctx,
+                          struct store_err *err);
+int eas_admin_device_get(struct store *st, const char *address, const char *id,
+                         struct eas_device *out, struct store_err *err);
+/* Asks for a remote wipe (account_only: only the account's data, EAS 16.1 devices). The
+ * device gets it at its next request. */
+int eas_admin_device_wipe(struct store *st, const char *address, const char *id,
+                          int account_only, struct store_err *err);
+/* Forgets the device and all its sync state; it starts over as a new device. */
+int eas_admin_device_del(struct store *st, const char *address, const char *id,
+                         struct store_err *err);
+/* "16.1" for 161 and so on; "" for 0. */
+const char *eas_version_name(int version);
+
 #endif

@@ -1389,3 +1389,61 @@ int deliver_rate_check(struct deliver *d, const char *address, size_t nrcpts,
                  per_hour);
     return rc;
 }
+
+/* ---- sender ownership ----------------------------------------------------------------- */
+
+#define DELIVER_OWNER_DEPTH 8 /* alias chains followed this far, as delivery bounds them */
+
+struct deliver_owner {
+    struct store *s;
+    const char *user;
+    int depth;
+    int found; /* the address has aliases at all */
+    int owned;
+};
+
+static int deliver_owns(struct store *s, const char *user, const char *addr, int depth);
+
+static int deliver_owner_cb(const char *source, const char *target, void *ctx)
+{
+    struct deliver_owner *o = ctx;
+
+    o->found = 1;
+    /* Directory list callbacks run with no lock held, so following the chain is safe. */
+    if (strcasecmp(target, o->user) == 0 ||
+        (o->depth < DELIVER_OWNER_DEPTH && strcasecmp(target, source) != 0 && target[0] != ':' &&
+         deliver_owns(o->s, o->user, target, o->depth + 1))) {
+        o->owned = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The chain delivery follows: the user itself; an alias with a target that reaches the
+ * user; or, for an address with neither a mailbox nor aliases of its own, the domain's
+ * catch-all. */
+static int deliver_owns(struct store *s, const char *user, const char *addr, int depth)
+{
+    struct deliver_owner o = {.s = s, .user = user, .depth = depth};
+    struct store_account acct;
+    struct store_err err;
+    const char *at = strrchr(addr, '@');
+    char catchall[260];
+
+    if (strcasecmp(addr, user) == 0)
+        return 1;
+    if (!at || store_alias_list(s, NULL, addr, deliver_owner_cb, &o, &err) != 0)
+        return 0;
+    if (o.owned || o.found || store_account_get(s, addr, &acct, NULL) == STORE_OK)
+        return o.owned;
+    snprintf(catchall, sizeof(catchall), "@%.250s", at + 1);
+    if (strcmp(addr, catchall) == 0 ||
+        store_alias_list(s, NULL, catchall, deliver_owner_cb, &o, &err) != 0)
+        return 0;
+    return o.owned;
+}
+
+int deliver_sender_owned(struct store *s, const char *user, const char *addr)
+{
+    return s && user && addr && deliver_owns(s, user, addr, 0);
+}

@@ -126,6 +126,11 @@ int deliver_message(struct deliver *d, const struct deliver_env *env, const char
                     size_t nrcpts, const char *msg, size_t len, struct deliver_reply *r,
                     struct deliver_reply *rcpt_replies);
 
+/* May the user (an address) send as addr? Their own address, or one whose mail reaches
+ * them: an alias chain ending at them, or the domain's catch-all for an address with no
+ * mailbox or aliases of its own. SMTP submission and ActiveSync SendMail ask this. */
+int deliver_sender_owned(struct store *s, const char *user, const char *addr);
+
 /* Outgoing mail sent by an authenticated user (SMTP submission, ActiveSync SendMail) is
  * counted here: 50 a minute and 500 an hour per account by default. 0 when allowed (and
  * counted), else r is 451 4.7.1 (minute) or 550 "Administrative Prohibition" (hour). */

@@ -709,66 +709,15 @@ static void smtp_cmd_auth(struct smtp *s, char *args)
 
 /* ---- MAIL ----------------------------------------------------------------------------- */
 
-#define SMTP_OWNER_DEPTH 8 /* alias chains followed this far, as delivery bounds them */
-
-struct smtp_owner {
-    struct smtp *s;
-    const char *user;
-    int depth;
-    int found; /* the address has aliases at all */
-    int owned;
-};
-
-static int smtp_owns(struct smtp *s, const char *addr, int depth);
-
-static int smtp_alias_cb(const char *source, const char *target, void *ctx)
-{
-    struct smtp_owner *o = ctx;
-
-    o->found = 1;
-    /* Directory list callbacks run with no lock held, so following the chain is safe. */
-    if (strcasecmp(target, o->user) == 0 ||
-        (o->depth < SMTP_OWNER_DEPTH && strcasecmp(target, source) != 0 && target[0] != ':' &&
-         smtp_owns(o->s, target, o->depth + 1))) {
-        o->owned = 1;
-        return 1;
-    }
-    return 0;
-}
-
-/* Does mail to addr reach the user? The same chain delivery follows: the user itself; an
- * alias with a target that does; or, for an address with neither a mailbox nor aliases of
- * its own, the domain's catch-all. */
-static int smtp_owns(struct smtp *s, const char *addr, int depth)
-{
-    struct smtp_owner o = {.s = s, .user = s->acct.address, .depth = depth};
-    struct store_account acct;
-    struct store_err err;
-    const char *at = strrchr(addr, '@');
-    char catchall[260];
-
-    if (strcasecmp(addr, s->acct.address) == 0)
-        return 1;
-    if (!at || store_alias_list(s->m->store, NULL, addr, smtp_alias_cb, &o, &err) != 0)
-        return 0;
-    if (o.owned || o.found || store_account_get(s->m->store, addr, &acct, NULL) == STORE_OK)
-        return o.owned;
-    snprintf(catchall, sizeof(catchall), "@%.250s", at + 1);
-    if (strcmp(addr, catchall) == 0 ||
-        store_alias_list(s->m->store, NULL, catchall, smtp_alias_cb, &o, &err) != 0)
-        return 0;
-    return o.owned;
-}
-
 /* May the authenticated user send as this address? Their own address, or one whose mail
- * reaches them (smtp_owns). The null sender only on MX (bounces of a relay host). */
+ * reaches them (deliver_sender_owned). The null sender only on MX (bounces of a relay host). */
 static int smtp_sender_owned(struct smtp *s, const struct smtp_addr *from)
 {
     if (from->null)
         return !s->m->submission;
     if (from->literal || from->addr[0] == '"')
         return strcasecmp(from->addr, s->acct.address) == 0;
-    return smtp_owns(s, from->addr, 0);
+    return deliver_sender_owned(s->m->store, s->acct.address, from->addr);
 }
 
 /* Maps a parser result on MAIL or RCPT to its reply. */

@@ -25,6 +25,8 @@
 #include "autodiscover/ad.h"
 #include "mail/mail.h"
 #include "mail/autoreply.h"
+#include "eas/wbxml.h"
+#include "eas/eas.h"
 #include "server/server.h"
 
 #define CLI_EXIT_OK    0
@@ -53,7 +55,8 @@ enum cli_opt {
     OPT_DAYS,
     OPT_START,
     OPT_END,
-    OPT_RESOLVER, /* domain check */
+    OPT_RESOLVER,     /* domain check */
+    OPT_ACCOUNT_ONLY, /* device wipe */
     OPT_CONFIG, /* global options, accepted after the command too */
     OPT_JSON,
     OPT_HELP,
@@ -86,6 +89,7 @@ static const struct {
     [OPT_START] = {"start", 0, 1},
     [OPT_END] = {"end", 0, 1},
     [OPT_RESOLVER] = {"resolver", 0, 1},
+    [OPT_ACCOUNT_ONLY] = {"account-only", 0, 0},
     [OPT_CONFIG] = {"config", 'c', 1},
     [OPT_JSON] = {"json", 0, 0},
     [OPT_HELP] = {"help", 'h', 0},
@@ -1594,6 +1598,122 @@ static int cli_queue_del(struct cli_ctx *c)
 #define AUTOREPLY_SYNOPSIS                                                                         \
     "ADDRESS [--off | --subject S --body B|- [--days N] [--start DATE] [--end DATE]]"
 
+/* ---------------------------------------------------------------------------------------
+ * device: ActiveSync devices of a mailbox (eas/eas.h)
+ * ------------------------------------------------------------------------------------ */
+
+static const char *cli_device_wipe_state(const struct eas_device *d)
+{
+    if (!d->wipe)
+        return "none";
+    return d->wipe_acked ? "acknowledged" : "requested";
+}
+
+static void cli_print_device(const struct cli_ctx *c, const struct eas_device *d)
+{
+    struct cli_obj o;
+    char t[32];
+
+    cli_obj_begin(&o, c->json);
+    cli_obj_str(&o, "id", d->id);
+    cli_obj_str(&o, "type", d->type);
+    cli_obj_str(&o, "user_agent", d->user_agent);
+    cli_obj_str(&o, "model", d->model);
+    cli_obj_str(&o, "imei", d->imei);
+    cli_obj_str(&o, "os", d->os);
+    cli_obj_str(&o, "os_language", d->os_language);
+    cli_obj_str(&o, "friendly_name", d->friendly);
+    cli_obj_str(&o, "phone_number", d->phone);
+    cli_obj_str(&o, "operator", d->operator_);
+    cli_obj_str(&o, "version", eas_version_name(d->version));
+    cli_time(d->first_seen, t, sizeof(t));
+    cli_obj_str(&o, "first_seen", t);
+    cli_time(d->last_seen, t, sizeof(t));
+    cli_obj_str(&o, "last_seen", t);
+    cli_obj_bool(&o, "provisioned", d->policy_key != 0);
+    cli_time(d->provisioned, t, sizeof(t));
+    cli_obj_str(&o, "provisioned_at", t);
+    cli_obj_str(&o, "wipe", cli_device_wipe_state(d));
+    cli_obj_str(&o, "wipe_kind", !d->wipe ? "" : d->wipe == 2 ? "account-only" : "full");
+    cli_time(d->wipe_requested, t, sizeof(t));
+    cli_obj_str(&o, "wipe_requested", t);
+    cli_time(d->wipe_acked_at, t, sizeof(t));
+    cli_obj_str(&o, "wipe_acknowledged", t);
+    cli_obj_end(&o);
+    if (c->json)
+        fputc('\n', stdout);
+}
+
+static int cli_device_row(const struct eas_device *d, void *ctx)
+{
+    struct cli_list *l = ctx;
+    char t[32];
+
+    if (l->c->json) {
+        fputs(l->n ? "," : "", stdout);
+        cli_print_device(l->c, d);
+    } else {
+        cli_time(d->last_seen, t, sizeof(t));
+        printf("%-34s %-16s v%-5s last_seen=%s provisioned=%s wipe=%s\n", d->id, d->type,
+               eas_version_name(d->version), t, d->policy_key ? "yes" : "no",
+               cli_device_wipe_state(d));
+    }
+    l->n++;
+    return 0;
+}
+
+static int cli_device_list(struct cli_ctx *c)
+{
+    struct cli_list l = {c, 0};
+    struct store_err e = {0};
+    int rc;
+
+    if (c->json)
+        fputs("{\"devices\":[", stdout);
+    rc = eas_admin_device_list(c->store, c->argv[0], cli_device_row, &l, &e);
+    if (c->json)
+        fputs("]}\n", stdout);
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "mailbox");
+    return CLI_EXIT_OK;
+}
+
+static int cli_device_show(struct cli_ctx *c)
+{
+    struct eas_device d;
+    struct store_err e = {0};
+    int rc = eas_admin_device_get(c->store, c->argv[0], c->argv[1], &d, &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "device");
+    cli_print_device(c, &d);
+    return CLI_EXIT_OK;
+}
+
+static int cli_device_wipe(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    int account_only = c->opt[OPT_ACCOUNT_ONLY] != NULL;
+    int rc = eas_admin_device_wipe(c->store, c->argv[0], c->argv[1], account_only, &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "device");
+    cli_done(c, "%s wipe of device %s of %s requested: it happens at the device's next request",
+             account_only ? "account-only" : "remote", c->argv[1], c->argv[0]);
+    return CLI_EXIT_OK;
+}
+
+static int cli_device_del(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    int rc = eas_admin_device_del(c->store, c->argv[0], c->argv[1], &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "device");
+    cli_done(c, "deleted device %s of %s", c->argv[1], c->argv[0]);
+    return CLI_EXIT_OK;
+}
+
 static const struct cli_cmd cli_cmds[] = {
     {"domain", "add", cli_domain_add, "NAME", "Add a hosted domain.", 1, 1, 0},
     {"domain", "del", cli_domain_del, "NAME [--force]",
@@ -1656,6 +1776,15 @@ static const struct cli_cmd cli_cmds[] = {
     {"alias", "autoreply", cli_alias_autoreply, AUTOREPLY_SYNOPSIS,
      "Show, set or turn off an alias's auto-reply (same options as user autoreply).", 1, 1,
      AUTOREPLY_OPTS},
+    {"device", "list", cli_device_list, "ADDRESS", "List the ActiveSync devices of a mailbox.",
+     1, 1, 0},
+    {"device", "show", cli_device_show, "ADDRESS DEVICEID",
+     "Show an ActiveSync device: what it told us, its policy and wipe state.", 2, 2, 0},
+    {"device", "wipe", cli_device_wipe, "ADDRESS DEVICEID [--account-only]",
+     "Ask a device to wipe itself (or, EAS 16.1, only this account's data) at its next request.",
+     2, 2, OPTBIT(OPT_ACCOUNT_ONLY)},
+    {"device", "del", cli_device_del, "ADDRESS DEVICEID",
+     "Forget a device and its sync state; it starts over as a new device.", 2, 2, 0},
     {"queue", "list", cli_queue_list, "",
      "List the outbound queue: id, size, age, attempts, next attempt, sender, and each "
      "recipient's status with the last answer.",
@@ -1853,6 +1982,10 @@ int cli_run(int argc, char **argv, const char *config_path, int json)
 
     if (argc < 1)
         return cli_usage_error(json, NULL, NULL, "missing command");
+    /* Hidden debugging commands (not in the table, so not in the usage): WBXML from stdin
+     * to stdout; they need neither the configuration nor the store. */
+    if (strcmp(argv[0], "wbxml") == 0)
+        return wbxml_cli(argc, argv);
     if (!cli_find(argv[0], NULL))
         return cli_usage_error(json, NULL, NULL, "unknown command '%s'", argv[0]);
     if (argc < 2)
