@@ -531,7 +531,10 @@ static enum ad_dns_status ad_dns_judge_cname(const struct ad_check *c,
 
     if (!s || !t)
         goto out;
-    snprintf(target, sizeof(target), "%s", rec->value);
+    /* A CNAME target is a host name (at most 253 octets); anything longer is not ours. */
+    if (strlen(rec->value) >= sizeof(target))
+        goto out;
+    memcpy(target, rec->value, strlen(rec->value) + 1);
     ad_dns_name_norm(target);
     q = ad_dns_query(c->st, rec->name, ns_t_cname, s);
     if (q == AD_Q_OK) {
