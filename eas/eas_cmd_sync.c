@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 
 #define EAS_SYNC_REQ_NS      "eas.syncreq" /* the last request's collections, by device */
@@ -326,6 +327,14 @@ static void eas_resp(struct eas_coll_run *cr, unsigned tag, const char *sid, con
     eas_add_int(cr->d, r, EAS_AIRSYNC_STATUS, status);
 }
 
+static void eas_coll_pim_ctx(struct eas_coll_run *cr, struct eas_pim_ctx *pc)
+{
+    pc->version = cr->run->req->version;
+    pc->o = &cr->st.opts;
+    pc->self = cr->run->req->acct->address;
+    pc->now = time(NULL);
+}
+
 /* The item a ServerId names, if it is in this collection. */
 static int eas_coll_item(struct eas_coll_run *cr, const char *sid, struct store_item *it)
 {
@@ -343,8 +352,13 @@ static int eas_coll_item(struct eas_coll_run *cr, const char *sid, struct store_
 static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
 {
     const char *cid = eas_child_text(n, EAS_AIRSYNC_CLIENTID);
+    const struct eas_node *app = eas_child(n, EAS_AIRSYNC_APPLICATIONDATA);
+    struct eas_pim_ctx pc;
+    struct eas_pim_out po;
+    struct store_item out;
     int64_t prev;
     char sid[48];
+    int rc;
 
     if (!cid || !*cid) {
         eas_resp(cr, EAS_AIRSYNC_ADD, NULL, NULL, EAS_STATUS_PROTOCOL);
@@ -357,9 +371,54 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
         eas_resp(cr, EAS_AIRSYNC_ADD, sid, cid, EAS_STATUS_OK);
         return;
     }
-    /* Creating messages, events or contacts from a device is not supported this round:
-     * the device is told the item could not be converted. */
-    eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
+    /* Mail is not created by a device through Sync (SendMail and drafts are); PIM
+     * items are converted and stored with their index. */
+    if (cr->f.cls == STORE_CLASS_MAIL || !app) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, app ? EAS_STATUS_CONVERT : EAS_STATUS_PROTOCOL);
+        return;
+    }
+    eas_coll_pim_ctx(cr, &pc);
+    if (eas_pim_from_eas(app, &pc, cr->f.cls, NULL, 0, &po) < 0) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
+        return;
+    }
+    rc = eas_pim_store(cr->run->req->u, &cr->f, NULL, &po, &out);
+    eas_pim_out_free(&po);
+    if (rc != STORE_OK) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid,
+                 rc == STORE_EINVAL ? EAS_STATUS_CONVERT : EAS_STATUS_SERVER);
+        return;
+    }
+    eas_server_id(sid, sizeof(sid), cr->f.id, out.id);
+    eas_sync_cid_add(&cr->newcids, cid, out.id);
+    /* the device has this version: it is not sent back to it */
+    eas_snap_hold(&cr->st.cur, out.id, out.modseq, eas_pim_reach(cr->run->req->u, cr->f.cls, &out));
+    eas_resp(cr, EAS_AIRSYNC_ADD, sid, cid, EAS_STATUS_OK);
+}
+
+/* A device's Change of a PIM item: merged into the stored text, stored with its index.
+ * Returns the Status for the device. */
+static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
+                          const struct eas_node *app, struct store_item *out)
+{
+    struct eas_pim_ctx pc;
+    struct eas_pim_out po;
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (store_item_body(cr->run->req->u, it->id, &body, &len, NULL) != STORE_OK)
+        return EAS_STATUS_SERVER;
+    eas_coll_pim_ctx(cr, &pc);
+    rc = eas_pim_from_eas(app, &pc, cr->f.cls, body, len, &po);
+    free(body);
+    if (rc < 0)
+        return EAS_STATUS_CONVERT;
+    rc = eas_pim_store(cr->run->req->u, &cr->f, it, &po, out);
+    eas_pim_out_free(&po);
+    if (rc == STORE_OK)
+        return EAS_STATUS_OK;
+    return rc == STORE_EINVAL ? EAS_STATUS_CONVERT : EAS_STATUS_SERVER;
 }
 
 static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
@@ -370,7 +429,7 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
     struct eas_held *h;
     int changed = 0;
 
-    if (eas_coll_item(cr, sid, &it) != STORE_OK || cr->f.cls != STORE_CLASS_MAIL) {
+    if (eas_coll_item(cr, sid, &it) != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_NOTFOUND);
         return;
     }
@@ -384,6 +443,15 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
     if (h && h->modseq != it.modseq && cr->st.opts.conflict == 1) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_CONFLICT);
         eas_snap_pend(&cr->st.cur, it.id);
+        return;
+    }
+    if (cr->f.cls != STORE_CLASS_MAIL) {
+        int status = eas_pim_change(cr, &it, app, &out);
+        if (status != EAS_STATUS_OK)
+            eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, status);
+        else
+            eas_snap_hold(&cr->st.cur, out.id, out.modseq,
+                          eas_pim_reach(cr->run->req->u, cr->f.cls, &out));
         return;
     }
     if (eas_email_apply_change(cr->run->req->u, &it, app, &out, &changed) != STORE_OK) {
@@ -432,7 +500,13 @@ static int eas_item_appdata(struct eas_coll_run *cr, struct eas_node *parent,
 
     if (store_item_body(cr->run->req->u, it->id, &body, &len, NULL) != STORE_OK)
         return -1;
-    rc = eas_email_appdata(cr->d, parent, cr->run->req->version, it, body, len, &cr->st.opts);
+    if (cr->f.cls != STORE_CLASS_MAIL) {
+        struct eas_pim_ctx pc;
+        eas_coll_pim_ctx(cr, &pc);
+        rc = eas_pim_appdata(cr->d, parent, &pc, cr->f.cls, body, len);
+    } else {
+        rc = eas_email_appdata(cr->d, parent, cr->run->req->version, it, body, len, &cr->st.opts);
+    }
     free(body);
     return rc;
 }
@@ -443,7 +517,7 @@ static void eas_client_fetch(struct eas_coll_run *cr, const struct eas_node *n)
     struct eas_node *r;
     struct store_item it;
 
-    if (eas_coll_item(cr, sid, &it) != STORE_OK || cr->f.cls != STORE_CLASS_MAIL) {
+    if (eas_coll_item(cr, sid, &it) != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_FETCH, sid, NULL, EAS_STATUS_NOTFOUND);
         return;
     }
@@ -483,34 +557,73 @@ static void eas_client_commands(struct eas_coll_run *cr)
 
 /* ---- server changes --------------------------------------------------------------------- */
 
-static void eas_server_cmd(struct eas_coll_run *cr, enum eas_verdict v, const struct store_item *it,
-                           int64_t id)
+/* A PIM item that cannot be shown as its folder's class (a to-do in a calendar, bytes
+ * that are not iCalendar) is not sent at all: a half-empty Add would only confuse the
+ * device. Converts into a scratch document first; 0 and *scratch, or -1. */
+static int eas_pim_scratch(struct eas_coll_run *cr, const struct store_item *it,
+                           struct eas_doc **scratch)
+{
+    struct eas_doc *d = eas_doc_new();
+    struct eas_doc *keep = cr->d;
+    struct eas_node *app;
+    int rc = -1;
+
+    if (d && (app = eas_add(d, NULL, EAS_AIRSYNC_APPLICATIONDATA))) {
+        cr->d = d; /* eas_item_appdata writes into cr->d */
+        rc = eas_item_appdata(cr, app, it);
+        cr->d = keep;
+    }
+    if (rc < 0) {
+        eas_doc_free(d);
+        return -1;
+    }
+    *scratch = d;
+    return 0;
+}
+
+/* Returns 1 when a command went out, 0 when the item was skipped. */
+static int eas_server_cmd(struct eas_coll_run *cr, enum eas_verdict v, const struct store_item *it,
+                          int64_t id)
 {
     static const unsigned tags[] = {0, EAS_AIRSYNC_ADD, EAS_AIRSYNC_CHANGE, EAS_AIRSYNC_DELETE,
                                     EAS_AIRSYNC_SOFTDELETE};
     struct eas_node *cmd, *app;
+    struct eas_doc *scratch = NULL;
     char sid[48];
 
+    if ((v == EAS_V_ADD || v == EAS_V_CHANGE) && cr->f.cls != STORE_CLASS_MAIL &&
+        eas_pim_scratch(cr, it, &scratch) < 0) {
+        /* a held item that cannot be shown any more leaves the device */
+        if (v == EAS_V_ADD)
+            return 0;
+        v = EAS_V_DELETE;
+    }
     cmd = eas_add(cr->d, eas_lazy(cr->d, cr->coll, &cr->commands, EAS_AIRSYNC_COMMANDS), tags[v]);
     eas_server_id(sid, sizeof(sid), cr->f.id, id);
     eas_add_text(cr->d, cmd, EAS_AIRSYNC_SERVERID, sid);
     switch (v) {
     case EAS_V_ADD:
-        app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
-        if (eas_item_appdata(cr, app, it) < 0)
-            log_warn("eas", "Sync: item %lld of %s could not be converted", (long long)id,
-                     cr->run->req->acct->address);
-        eas_snap_hold(&cr->st.cur, id, it->modseq, it->idate);
-        break;
     case EAS_V_CHANGE:
-        app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
-        eas_email_flags(cr->d, app, cr->run->req->version, it);
+        if (scratch) {
+            /* a PIM item changes as a whole: the device gets all of it again */
+            eas_sync_copy(cr->d, cmd, eas_doc_root(scratch));
+            eas_doc_free(scratch);
+        } else if (v == EAS_V_ADD) {
+            app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
+            if (eas_item_appdata(cr, app, it) < 0)
+                log_warn("eas", "Sync: item %lld of %s could not be converted", (long long)id,
+                         cr->run->req->acct->address);
+        } else {
+            app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
+            eas_email_flags(cr->d, app, cr->run->req->version, it);
+        }
         eas_snap_hold(&cr->st.cur, id, it->modseq, it->idate);
         break;
     default:
         eas_snap_unhold(&cr->st.cur, id);
         break;
     }
+    return 1;
 }
 
 /* Sends up to window changes, newest ids first, and says whether more remain. */
@@ -534,8 +647,7 @@ static int eas_server_changes(struct eas_coll_run *cr, int window)
         s->pending[i] = 0; /* looked at */
         if (v == EAS_V_NONE)
             continue;
-        eas_server_cmd(cr, v, &it, id);
-        cr->sent++;
+        cr->sent += eas_server_cmd(cr, v, &it, id);
     }
     for (size_t i = 0; i < s->npending; i++)
         if (s->pending[i])

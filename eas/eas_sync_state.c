@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 
 #define EAS_STATE_MAGIC   0x45535331u /* "ESS1" */
@@ -92,9 +93,11 @@ int64_t eas_trunc_code_bytes(int code)
  * windows; for email they are taken as "all"). */
 int64_t eas_filter_cutoff(int filter, int64_t now)
 {
-    static const int64_t days[] = {0, 1, 3, 7, 14, 31};
+    static const int64_t days[] = {0, 1, 3, 7, 14, 31, 93, 186};
 
-    if (filter <= 0 || filter > 5)
+    if (filter == 8)
+        return 1;
+    if (filter <= 0 || filter > 7)
         return 0;
     return now - days[filter] * 86400;
 }
@@ -596,6 +599,7 @@ struct eas_scan {
     struct eas_snap *s;
     int64_t cutoff;
     int failed;
+    int pim; /* a PIM folder */
 };
 
 static int eas_scan_change(const struct store_item *it, int removed, void *ctx)
@@ -610,11 +614,23 @@ static int eas_scan_change(const struct store_item *it, int removed, void *ctx)
     return 0;
 }
 
+static int eas_scan_item(const struct store_item *it, void *ctx)
+{
+    struct eas_scan *sc = ctx;
+
+    if (eas_pend_push(sc->s, it->id) < 0) {
+        sc->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int eas_scan_brief(const struct store_item_brief *b, void *ctx)
 {
     struct eas_scan *sc = ctx;
 
-    if (b->idate < sc->cutoff && !eas_snap_held(sc->s, b->id))
+    /* a PIM item's arrival says nothing of its window: eas_snap_judge decides */
+    if (!sc->pim && b->idate < sc->cutoff && !eas_snap_held(sc->s, b->id))
         return 0;
     if (eas_pend_push(sc->s, b->id) < 0) {
         sc->failed = 1;
@@ -631,18 +647,21 @@ int eas_snap_refresh(struct store_user *u, struct eas_snap *s, int64_t folder_id
     int full = s->scan_modseq < store_user_modseq_floor(u) || filter != s->filter;
     int rc;
 
-    if (cls != STORE_CLASS_MAIL) {
-        /* Only mail is converted this round: other classes sync as empty collections. */
-        s->scan_modseq = top;
-        s->filter = filter;
-        return 0;
-    }
+    s->cls = cls;
+    if (cls != STORE_CLASS_MAIL)
+        sc.pim = 1;
     if (full) {
         /* Everything held is looked at again too: items outside the new window leave. */
         for (size_t i = 0; i < s->nheld; i++)
             if (eas_pend_push(s, s->held[i].id) < 0)
                 return STORE_ENOMEM;
-        rc = store_item_list_brief(u, folder_id, eas_scan_brief, &sc, NULL);
+        /* a calendar's window is read from the occurrence index: the items with an
+         * occurrence reaching into it, or an index open-ended before its end */
+        if (cls == STORE_CLASS_CALENDAR && sc.cutoff > 0 && EAS_STORE_HAS_INDEX())
+            rc = store_item_range_query(u, folder_id, sc.cutoff, INT64_MAX, eas_scan_item, &sc,
+                                        NULL);
+        else
+            rc = store_item_list_brief(u, folder_id, eas_scan_brief, &sc, NULL);
     } else {
         rc = store_changes_since(u, folder_id, s->scan_modseq, eas_scan_change, &sc, NULL);
     }
@@ -666,6 +685,10 @@ enum eas_verdict eas_snap_judge(struct store_user *u, const struct eas_snap *s, 
 {
     const struct eas_held *h = eas_snap_held(s, id);
     int present = store_item_get(u, id, it, NULL) == STORE_OK && it->folder_id == folder_id;
+
+    /* PIM items are in a window by their occurrences (or completion), not their arrival */
+    if (present && s->cls && s->cls != STORE_CLASS_MAIL)
+        it->idate = eas_pim_reach(u, s->cls, it);
 
     if (present && it->idate >= cutoff) {
         if (!h)

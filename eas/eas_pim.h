@@ -1,0 +1,145 @@
+/*
+ * eas_pim.h — what the PIM classes of eas/ share (private): the conversions between the
+ * store's canonical formats (iCalendar for events, tasks and notes; vCard for contacts)
+ * and the ActiveSync Calendar, Tasks, Notes and Contacts classes, plus the helpers the
+ * Sync family uses to store PIM items (name, UID, occurrence index).
+ *
+ * The converters are pure functions (no store access) so they can be unit tested: the
+ * "to EAS" side writes ApplicationData children under a node; the "from EAS" side reads a
+ * client's ApplicationData and returns the canonical text, merged into the stored text
+ * when the client changes an item so that what ActiveSync cannot carry survives.
+ */
+#ifndef POLARIS_EAS_PIM_H
+#define POLARIS_EAS_PIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libical/ical.h>
+
+#include "eas/eas_sync.h"
+
+/* The store's occurrence index (store_item_set_ranges and friends) is declared in
+ * store.h but not implemented by every build of the store yet: the references are weak,
+ * so that without it the PIM classes still work (windows are then computed from the
+ * items themselves, eas_pim_reach) and use the index as soon as the store has it. */
+#pragma weak store_item_set_ranges
+#pragma weak store_item_get_ranges
+#pragma weak store_item_range_query
+#define EAS_STORE_HAS_INDEX() (store_item_set_ranges != NULL)
+
+/* What a converter needs besides the item. */
+struct eas_pim_ctx {
+    int version;                   /* EAS_V* */
+    const struct eas_coll_opts *o; /* body preferences; NULL: whole plain body */
+    const char *self;              /* the user's address (MeetingStatus, organizer) */
+    int64_t now;                   /* unix seconds (DTSTAMP of new items) */
+};
+
+/* The result of a device's item: canonical text and its UID. */
+struct eas_pim_out {
+    char *text; /* malloc'd, NUL-terminated */
+    size_t len;
+    char uid[256];
+};
+void eas_pim_out_free(struct eas_pim_out *o);
+
+/* ---- calendar (eas_calendar.c) ------------------------------------------------------ */
+int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                        const char *ical, size_t len);
+/* base: the stored iCalendar on a Change (NULL on Add). -1 when the data cannot make an
+ * event (Status 6). */
+int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                          size_t baselen, struct eas_pim_out *out);
+/* The TIME_ZONE_INFORMATION blob (172 bytes) of a zone, and back (exposed for tests). */
+#define EAS_TZ_BLOB 172
+int eas_tz_blob(icaltimezone *zone, int year, unsigned char blob[EAS_TZ_BLOB]);
+/* A VTIMEZONE (as iCalendar text, malloc'd) for a blob; tzid receives its TZID. */
+char *eas_tz_vtimezone(const unsigned char blob[EAS_TZ_BLOB], char *tzid, size_t tzidlen);
+
+/* iCalendar helpers the calendar, task and note conversions share (eas_calendar.c). */
+icalcomponent *eas_ical_parse(const char *text, size_t len); /* a VCALENDAR or NULL */
+/* The component of that kind without RECURRENCE-ID (else the first), NULL when none. */
+icalcomponent *eas_ical_master(icalcomponent *root, icalcomponent_kind kind);
+/* A new VCALENDAR (VERSION, PRODID) holding one new component of that kind. */
+icalcomponent *eas_ical_new(icalcomponent_kind kind, icalcomponent **comp);
+int eas_ical_finish(icalcomponent *root, struct eas_pim_out *out); /* text of root */
+void eas_ical_remove(icalcomponent *comp, icalproperty_kind k);    /* every such prop */
+void eas_ical_set_text(icalcomponent *comp, icalproperty_kind k, const char *v); /* "" drops */
+void eas_ical_stamp(icalcomponent *comp, int64_t now); /* DTSTAMP and LAST-MODIFIED */
+int eas_ical_sensitivity(icalcomponent *comp);         /* CLASS as Sensitivity */
+/* CATEGORIES split at commas into v (strings in buf). */
+size_t eas_ical_categories(icalcomponent *comp, char *buf, size_t buflen, const char **v,
+                           size_t max);
+void eas_ical_categories_in(icalcomponent *comp, const struct eas_node *cats, unsigned cat_tag);
+/* The zone of a property's TZID (the calendar's VTIMEZONE or a built-in zone). */
+icaltimezone *eas_prop_zone(icalcomponent *root, icalproperty *p);
+/* A time as unix seconds (zone NULL, floating and DATE values: UTC). */
+int64_t eas_ical_tt(struct icaltimetype t, icaltimezone *zone);
+int64_t eas_ical_prop_time(icalcomponent *root, icalproperty *p); /* 0 when p NULL */
+
+/* ---- tasks (eas_task.c) ------------------------------------------------------------- */
+int eas_task_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                    const char *ical, size_t len);
+int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                      size_t baselen, struct eas_pim_out *out);
+/* 1 when the stored VTODO is completed (FilterType 8 leaves it out), 0 when not. */
+int eas_task_completed(const char *ical, size_t len);
+
+/* ---- notes (eas_note.c) ------------------------------------------------------------- */
+int eas_note_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                    const char *ical, size_t len);
+int eas_note_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                      size_t baselen, struct eas_pim_out *out);
+
+/* ---- contacts (eas_contact.c) ------------------------------------------------------- */
+int eas_contact_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                       const char *vcard, size_t len);
+int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                         size_t baselen, struct eas_pim_out *out);
+
+/* ---- shared helpers (eas_pim.c) ------------------------------------------------------ */
+
+/* Dates: "20240101T100000Z" (compact, Calendar) or "2024-01-01T10:00:00.000Z" (Tasks,
+ * Contacts, Notes) are both read; -1 when neither. */
+int eas_pim_parse_time(const char *s, int64_t *t);
+void eas_pim_compact_time(char *out, size_t outlen, int64_t t);
+void eas_pim_iso_time(char *out, size_t outlen, int64_t t);
+/* A random UUID (RFC 4122 version 4), lower-case. */
+void eas_pim_uuid(char *out, size_t outlen);
+/* 1 when a UID may name a resource as it is ("<UID>.ics"). */
+int eas_pim_uid_safe(const char *uid);
+
+/* Writes the body: AirSyncBase:Body (12.0+, type 1, TruncationSize honoured) or the
+ * class's own 2.5 Body / BodyTruncated tags (body_tag 0: the class has none in 2.5). */
+void eas_pim_body(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                  const char *text, unsigned body_tag, unsigned trunc_tag);
+/* The body a client sent (AirSyncBase:Body/Data, or the 2.5 tag), NULL when none. */
+const char *eas_pim_body_in(const struct eas_node *app, unsigned body_tag, int *present);
+/* Categories: a list of Category children. */
+void eas_pim_categories(struct eas_doc *d, struct eas_node *app, unsigned cats_tag,
+                        unsigned cat_tag, const char *const *v, size_t n);
+
+/* Stores a device's item in a folder: a new item (it NULL) or a replacement of it, with
+ * the name/ext_uid/ctype rules and, for iCalendar items, the occurrence index, in the
+ * caller's transaction. 0 or a STORE_E* code. */
+int eas_pim_store(struct store_user *u, const struct store_folder *f, const struct store_item *it,
+                  const struct eas_pim_out *in, struct store_item *out);
+/* Re-indexes an iCalendar item (occurrence ranges up to horizon). */
+int eas_pim_index(struct store_user *u, int64_t item_id, const char *ical, size_t len,
+                  int64_t horizon);
+
+/* Writes the ApplicationData of a stored PIM item as its folder's class asks. */
+int eas_pim_appdata(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c, int cls,
+                    const char *text, size_t len);
+/* Reads a device's ApplicationData for a folder class. */
+int eas_pim_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, int cls,
+                     const char *base, size_t baselen, struct eas_pim_out *out);
+
+/* How far in time a stored item reaches, for the FilterType windows (held items carry it
+ * as their date): calendar items the end of their last occurrence (INT64_MAX when the
+ * index is open-ended or missing), tasks INT64_MAX unless completed (then 0), others
+ * INT64_MAX. */
+int64_t eas_pim_reach(struct store_user *u, int cls, const struct store_item *it);
+
+#endif
