@@ -640,41 +640,96 @@ static void eas_recurrence(struct eas_doc *d, struct eas_node *app, const struct
 }
 
 /* The fields an event and an exception share. */
+static int eas_same_str(const char *a, const char *b)
+{
+    return (!a || !*a) ? (!b || !*b) : (b && !strcmp(a, b));
+}
+
+/* The attendees as one string (e-mail and status each), to tell an exception's from the
+ * series'. */
+static void eas_attendee_key(icalcomponent *ev, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    out[0] = '\0';
+    for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY);
+         p && o + 1 < outlen; p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
+        int n = snprintf(out + o, outlen - o, "%s/%d;", icalproperty_get_attendee(p) ?: "",
+                         eas_partstat_status(p));
+        if (n < 0)
+            break;
+        o += (size_t)n;
+    }
+}
+
+static void eas_cat_key(icalcomponent *ev, char *out, size_t outlen)
+{
+    const char *cats[64];
+    char buf[2048];
+    size_t n = eas_ical_categories(ev, buf, sizeof(buf), cats, 64), o = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && o + 1 < outlen; i++) {
+        int k = snprintf(out + o, outlen - o, "%s,", cats[i]);
+        if (k < 0)
+            break;
+        o += (size_t)k;
+    }
+}
+
+/* The fields an event and an exception share. An exception (master non-NULL) lists only
+ * what differs from the series: the rest is the series' (MS-ASCAL 2.2.2.21). */
 static void eas_event_fields(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
-                             icalcomponent *root, icalcomponent *ev, int exception)
+                             icalcomponent *root, icalcomponent *ev, icalcomponent *master)
 {
     const char *v;
     const char *cats[64];
-    char catbuf[2048];
+    char catbuf[2048], k1[4096], k2[4096];
     size_t ncat;
-    int64_t s, e;
-    int allday, rem, resp, ms;
+    int64_t s, e, ms_, me_;
+    int allday, mallday = 0, rem, resp, ms, exception = master != NULL;
 
     eas_span(root, ev, &s, &e, &allday);
     if (exception) {
+        eas_span(root, master, &ms_, &me_, &mallday);
         eas_add_time(d, app, EAS_CALENDAR_STARTTIME, s);
         eas_add_time(d, app, EAS_CALENDAR_ENDTIME, e);
     }
-    if ((v = icalcomponent_get_summary(ev)))
+    v = icalcomponent_get_summary(ev);
+    if (v && (!exception || !eas_same_str(v, icalcomponent_get_summary(master))))
         eas_add_text(d, app, EAS_CALENDAR_SUBJECT, v);
-    eas_location(d, app, c, icalcomponent_get_location(ev));
-    eas_add_int(d, app, EAS_CALENDAR_SENSITIVITY, eas_ical_sensitivity(ev));
-    eas_add_int(d, app, EAS_CALENDAR_BUSYSTATUS, eas_busy_status(ev));
-    eas_add_int(d, app, EAS_CALENDAR_ALLDAYEVENT, allday);
-    if ((rem = eas_reminder(ev)) >= 0)
+    v = icalcomponent_get_location(ev);
+    if (!exception || !eas_same_str(v, icalcomponent_get_location(master)))
+        eas_location(d, app, c, v);
+    if (!exception || eas_ical_sensitivity(ev) != eas_ical_sensitivity(master))
+        eas_add_int(d, app, EAS_CALENDAR_SENSITIVITY, eas_ical_sensitivity(ev));
+    if (!exception || eas_busy_status(ev) != eas_busy_status(master))
+        eas_add_int(d, app, EAS_CALENDAR_BUSYSTATUS, eas_busy_status(ev));
+    if (!exception || allday != mallday)
+        eas_add_int(d, app, EAS_CALENDAR_ALLDAYEVENT, allday);
+    if ((rem = eas_reminder(ev)) >= 0 && (!exception || rem != eas_reminder(master)))
         eas_add_int(d, app, EAS_CALENDAR_REMINDER, rem);
-    if (!exception || c->version >= EAS_V120) {
+    if (!exception) {
         ms = eas_meeting_status(c, ev, &resp);
         eas_add_int(d, app, EAS_CALENDAR_MEETINGSTATUS, ms);
-        if (c->version >= EAS_V140 && resp >= 0 && !exception)
+        if (c->version >= EAS_V140 && resp >= 0)
             eas_add_int(d, app, EAS_CALENDAR_RESPONSETYPE, resp);
     }
-    ncat = eas_ical_categories(ev, catbuf, sizeof(catbuf), cats, 64);
-    eas_pim_categories(d, app, EAS_CALENDAR_CATEGORIES, EAS_CALENDAR_CATEGORY, cats, ncat);
-    if (exception && c->version >= EAS_V120 &&
-        icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY))
-        eas_attendees(d, app, c, ev);
-    if (exception && (v = icalcomponent_get_description(ev)))
+    eas_cat_key(ev, k1, sizeof(k1));
+    if (exception)
+        eas_cat_key(master, k2, sizeof(k2));
+    if (!exception || strcmp(k1, k2)) {
+        ncat = eas_ical_categories(ev, catbuf, sizeof(catbuf), cats, 64);
+        eas_pim_categories(d, app, EAS_CALENDAR_CATEGORIES, EAS_CALENDAR_CATEGORY, cats, ncat);
+    }
+    if (exception && c->version >= EAS_V120) {
+        eas_attendee_key(ev, k1, sizeof(k1));
+        eas_attendee_key(master, k2, sizeof(k2));
+        if (strcmp(k1, k2))
+            eas_attendees(d, app, c, ev);
+    }
+    v = icalcomponent_get_description(ev);
+    if (exception && v && !eas_same_str(v, icalcomponent_get_description(master)))
         eas_pim_body(d, app, c, v, EAS_CALENDAR_BODY, 0);
 }
 
@@ -717,7 +772,7 @@ static void eas_exceptions(struct eas_doc *d, struct eas_node *app, const struct
             eas_add_instance(d, x, t);
         else
             eas_add_time(d, x, EAS_CALENDAR_EXCEPTIONSTARTTIME, t);
-        eas_event_fields(d, x, c, root, ev, 1);
+        eas_event_fields(d, x, c, root, ev, master);
     }
 }
 
@@ -788,7 +843,7 @@ int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct ea
         eas_add_text(d, app, EAS_CALENDAR_ORGANIZERNAME, cn && *cn ? cn : mail);
         eas_add_text(d, app, EAS_CALENDAR_ORGANIZEREMAIL, mail);
     }
-    eas_event_fields(d, app, c, root, ev, 0);
+    eas_event_fields(d, app, c, root, ev, NULL);
     eas_attendees(d, app, c, ev);
     eas_recurrence(d, app, c, root, ev, 0);
     eas_exceptions(d, app, c, root, ev);
@@ -1124,7 +1179,7 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
         char u[32];
         if (allday) {
             struct icaltimetype d = icaltime_from_timet_with_zone(
-                (time_t)until, 1, in->zone ? in->zone : icaltimezone_get_utc_timezone());
+                (time_t)until, 0, in->zone ? in->zone : icaltimezone_get_utc_timezone());
             snprintf(u, sizeof(u), "%04d%02d%02d", d.year, d.month, d.day);
         } else {
             eas_pim_compact_time(u, sizeof(u), until);
