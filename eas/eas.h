@@ -57,6 +57,11 @@ int eas_admin_item_put(struct store *st, const char *address, const char *folder
                        size_t len, char *uid, size_t uidlen, int *replaced, struct store_err *err);
 int eas_admin_item_get(struct store *st, const char *address, const char *folder, const char *uid,
                        char **body, size_t *len, struct store_err *err);
+/* Lists the items of a folder (NULL: of the default calendar, address book, task list
+ * and notes folder): folder name, UID and resource name each. */
+typedef int (*eas_item_cb)(const char *folder, const char *uid, const char *name, void *ctx);
+int eas_admin_item_list(struct store *st, const char *address, const char *folder, eas_item_cb cb,
+                        void *ctx, struct store_err *err);
 /* "16.1" for 161 and so on; "" for 0. */
 const char *eas_version_name(int version);
 

@@ -148,3 +148,47 @@ int eas_admin_item_get(struct store *st, const char *address, const char *folder
     store_user_release(u);
     return rc;
 }
+
+struct eas_admin_list_ctx {
+    eas_item_cb cb;
+    void *ctx;
+    const char *folder;
+    int stop;
+};
+
+static int eas_admin_list_item(const struct store_item *it, void *ctx)
+{
+    struct eas_admin_list_ctx *l = ctx;
+
+    l->stop = l->cb(l->folder, it->ext_uid, it->name, l->ctx);
+    return l->stop;
+}
+
+int eas_admin_item_list(struct store *st, const char *address, const char *folder, eas_item_cb cb,
+                        void *ctx, struct store_err *err)
+{
+    struct store_user *u = NULL;
+    struct store_folder f;
+    struct eas_admin_list_ctx l = {.cb = cb, .ctx = ctx};
+    int rc = store_user_open(st, address, &u, err);
+
+    if (rc != STORE_OK)
+        return rc;
+    for (int k = STORE_CLASS_CALENDAR; k <= STORE_CLASS_NOTES && !l.stop; k++) {
+        if (eas_admin_folder(u, folder, k, &f) != STORE_OK) {
+            if (folder) {
+                rc = eas_admin_err(err, STORE_ENOTFOUND, "no such folder", folder);
+                break;
+            }
+            continue;
+        }
+        l.folder = f.name;
+        if ((rc = store_item_list(u, f.id, 0, UINT32_MAX, eas_admin_list_item, &l, err)) !=
+            STORE_OK)
+            break;
+        if (folder)
+            break;
+    }
+    store_user_release(u);
+    return rc;
+}

@@ -1754,6 +1754,26 @@ static int cli_item_get(struct cli_ctx *c)
     return CLI_EXIT_OK;
 }
 
+static int cli_item_row(const char *folder, const char *uid, const char *name, void *ctx)
+{
+    int *n = ctx;
+
+    printf("%s\t%s\t%s\n", folder, uid, name);
+    (*n)++;
+    return 0;
+}
+
+static int cli_item_list(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    int n = 0;
+    int rc = eas_admin_item_list(c->store, c->argv[0], c->opt[OPT_FOLDER], cli_item_row, &n, &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "item");
+    return CLI_EXIT_OK;
+}
+
 static const struct cli_cmd cli_cmds[] = {
     {"domain", "add", cli_domain_add, "NAME", "Add a hosted domain.", 1, 1, 0},
     {"domain", "del", cli_domain_del, "NAME [--force]",
@@ -1821,6 +1841,10 @@ static const struct cli_cmd cli_cmds[] = {
      "folder or address book (default: the one of its kind), replacing the item of the same "
      "UID.",
      2, 2, OPTBIT(OPT_FOLDER)},
+    {"item", "list", cli_item_list, "ADDRESS [--folder NAME]",
+     "List the items (folder, UID, name) of a folder, or of the default calendar, address "
+     "book, task list and notes.",
+     1, 1, OPTBIT(OPT_FOLDER)},
     {"item", "get", cli_item_get, "ADDRESS UID [--folder NAME]",
      "Print the stored iCalendar or vCard of an item by its UID.", 2, 2, OPTBIT(OPT_FOLDER)},
     {"device", "list", cli_device_list, "ADDRESS", "List the ActiveSync devices of a mailbox.",

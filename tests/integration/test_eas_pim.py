@@ -1,0 +1,532 @@
+"""ActiveSync calendar, contacts, tasks and notes against the real server, with the
+libwbxml-checked client (eas_client.py): items put into the store (`polaris item put`, as a
+CalDAV/CardDAV client would) reach devices as Adds with the right fields; items a device
+adds, changes and deletes land in the store as iCalendar / vCard (`polaris item get`), a
+device's Change keeping what ActiveSync cannot carry; changes travel between two devices;
+recurring events with exceptions, all-day events, time zones; FilterType windows for
+calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
+GetItemEstimate on PIM folders; bad items answered with Status 6 / 8. Versions 12.1, 14.1
+and 16.1."""
+import base64
+import os
+import struct
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Polaris  # noqa: E402
+from eas_client import EasClient, find, findall, text, tostring  # noqa: E402
+
+USER, PW = 'alice@example.com', 'Alice-Pass1!'
+
+VTZ_BERLIN = (
+    'BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nBEGIN:STANDARD\r\nDTSTART:19701025T030000\r\n'
+    'RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n'
+    'END:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:19700329T020000\r\n'
+    'RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n'
+    'END:DAYLIGHT\r\nEND:VTIMEZONE\r\n')
+
+FOREIGN_EVENT = (
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Some CalDAV client//EN\r\n' + VTZ_BERLIN +
+    'BEGIN:VEVENT\r\nUID:weekly-foreign@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+    'DTSTART;TZID=Europe/Berlin:20300610T100000\r\nDTEND;TZID=Europe/Berlin:20300610T110000\r\n'
+    'SUMMARY:Team meeting\r\nLOCATION:Room 1\r\nDESCRIPTION:Agenda\r\n'
+    'RRULE:FREQ=WEEKLY;BYDAY=MO;COUNT=10\r\nEXDATE;TZID=Europe/Berlin:20300617T100000\r\n'
+    'X-CUSTOM-PROP:keep me\r\nATTACH:https://example.com/agenda.pdf\r\n'
+    'END:VEVENT\r\n'
+    'BEGIN:VEVENT\r\nUID:weekly-foreign@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+    'RECURRENCE-ID;TZID=Europe/Berlin:20300624T100000\r\n'
+    'DTSTART;TZID=Europe/Berlin:20300624T140000\r\nDTEND;TZID=Europe/Berlin:20300624T150000\r\n'
+    'SUMMARY:Moved meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n')
+
+FOREIGN_CARD = (
+    'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:card-foreign@example.com\r\nFN:Jane Doe\r\n'
+    'N:Doe;Jane;;;\r\nORG:Acme\r\nEMAIL;TYPE=INTERNET:jane@acme.example\r\n'
+    'TEL;TYPE=CELL:+1 555 0102\r\nADR;TYPE=WORK:;;1 Main St;Springfield;IL;62701;USA\r\n'
+    'BDAY:1980-05-01\r\nX-SOCIALPROFILE;TYPE=twitter:https://twitter.com/jane\r\n'
+    'END:VCARD\r\n')
+
+# A Berlin-like TIME_ZONE_INFORMATION: Bias -60, DST last Sunday of March 02:00 to last
+# Sunday of October 03:00, DaylightBias -60.
+def tz_blob(bias=-60, dst=True, name=''):
+    def st(month, dow, week, hour):
+        return struct.pack('<8H', 0, month, dow, week, hour, 0, 0, 0)
+    nm = name.encode('utf-16-le')[:62].ljust(64, b'\0')
+    b = (struct.pack('<i', bias) + nm + (st(10, 0, 5, 3) if dst else bytes(16)) +
+         struct.pack('<i', 0) + nm + (st(3, 0, 5, 2) if dst else bytes(16)) +
+         struct.pack('<i', -60 if dst else 0))
+    assert len(b) == 172
+    return base64.b64encode(b).decode()
+
+
+def provision(c):
+    pol = ('<Provision xmlns="Provision:"><Policies><Policy><PolicyType>%s</PolicyType>'
+           '%s</Policy></Policies></Provision>')
+    st, _, t = c.post('Provision', pol % ('MS-EAS-Provisioning-WBXML', ''))
+    assert st == 200, st
+    key = text(t, 'Provision:Policies/Provision:Policy/Provision:PolicyKey')
+    c.policy_key = int(key)
+    st, _, t = c.post('Provision', pol % ('MS-EAS-Provisioning-WBXML',
+                                          '<PolicyKey>%s</PolicyKey><Status>1</Status>' % key))
+    c.policy_key = int(text(t, 'Provision:Policies/Provision:Policy/Provision:PolicyKey'))
+
+
+def device(p, dev, version):
+    c = EasClient(p, USER, PW, device_id=dev, version=version)
+    provision(c)
+    st, _, t = c.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0</SyncKey>'
+                      '</FolderSync>')
+    assert st == 200
+    c.folders = {}
+    for add in findall(t, 'FolderHierarchy:Changes/FolderHierarchy:Add'):
+        c.folders[int(text(add, 'FolderHierarchy:Type'))] = text(add, 'FolderHierarchy:ServerId')
+    c.keys = {}
+    return c
+
+
+def sync(c, ftype, body='', options='', cls=None, expect_status='1'):
+    """One Sync of the default folder of a type (8 calendar, 9 contacts, 7 tasks, 10
+    notes), starting with SyncKey 0 the first time. Returns the Collection element."""
+    coll = c.folders[ftype]
+    if coll not in c.keys:
+        x = ('<Sync xmlns="AirSync:"><Collections><Collection>%s<SyncKey>0</SyncKey>'
+             '<CollectionId>%s</CollectionId>%s</Collection></Collections></Sync>'
+             % ('<Class>%s</Class>' % cls if cls else '', coll,
+                '<Options>%s</Options>' % options if options else ''))
+        st, _, t = c.post('Sync', x)
+        assert st == 200, st
+        col = find(t, 'AirSync:Collections/AirSync:Collection')
+        assert text(col, 'AirSync:Status') == '1', tostring(t)
+        c.keys[coll] = text(col, 'AirSync:SyncKey')
+    x = ('<Sync xmlns="AirSync:"><Collections><Collection>%s<SyncKey>%s</SyncKey>'
+         '<CollectionId>%s</CollectionId><GetChanges/><WindowSize>100</WindowSize>%s%s'
+         '</Collection></Collections></Sync>'
+         % ('<Class>%s</Class>' % cls if cls else '', c.keys[coll], coll,
+            '<Options>%s</Options>' % options if options else '',
+            '<Commands>%s</Commands>' % body if body else ''))
+    st, _, t = c.post('Sync', x)
+    assert st == 200, st
+    col = find(t, 'AirSync:Collections/AirSync:Collection')
+    assert col is not None, tostring(t) if t is not None else t
+    assert text(col, 'AirSync:Status') == expect_status, tostring(t)
+    c.keys[coll] = text(col, 'AirSync:SyncKey')
+    return col
+
+
+def commands(col, kind):
+    return {text(a, 'AirSync:ServerId'): find(a, 'AirSync:ApplicationData')
+            for a in findall(col, 'AirSync:Commands/AirSync:' + kind)}
+
+
+def response(col, kind, cid=None, sid=None):
+    for r in findall(col, 'AirSync:Responses/AirSync:' + kind):
+        if (cid and text(r, 'AirSync:ClientId') == cid) or (sid and text(r, 'AirSync:ServerId') == sid):
+            return r
+    raise AssertionError('no %s response for %s in %s' % (kind, cid or sid, tostring(col)))
+
+
+def by_subject(items, ns, subject):
+    for sid, app in items.items():
+        if text(app, ns + ':Subject') == subject:
+            return sid, app
+    raise AssertionError('no item %r in %s' % (subject, [tostring(a) for a in items.values()]))
+
+
+def item_get(p, uid):
+    return p.cli_ok('item', 'get', USER, uid).stdout.replace('\r\n', '\n').replace('\n ', '')
+
+
+def item_list(p, folder=None):
+    args = ['item', 'list', USER] + (['--folder', folder] if folder else [])
+    return [line.split('\t') for line in p.cli_ok(*args).stdout.splitlines()]
+
+
+def put(p, name, body):
+    path = os.path.join(p.tmp, name)
+    with open(path, 'w', newline='') as f:
+        f.write(body)
+    return p.cli_ok('item', 'put', USER, path).stdout
+
+
+def utc(s):
+    """Compact EAS time to datetime."""
+    return datetime.strptime(s, '%Y%m%dT%H%M%SZ').replace(tzinfo=timezone.utc)
+
+
+# ---- calendar ----------------------------------------------------------------------------
+
+def test_calendar(p, version):
+    v = version.replace('.', '')
+    a, b = device(p, 'cal' + v + 'a', version), device(p, 'cal' + v + 'b', version)
+    put(p, 'foreign.ics', FOREIGN_EVENT)   # as it first was (a run before changed it)
+    # the foreign event reaches the device with its fields
+    col = sync(a, 8)
+    adds = commands(col, 'Add')
+    sid, app = by_subject(adds, 'Calendar', 'Team meeting')
+    assert text(app, 'Calendar:UID') == 'weekly-foreign@example.com'
+    assert text(app, 'Calendar:StartTime') == '20300610T080000Z', tostring(app)
+    assert text(app, 'Calendar:EndTime') == '20300610T090000Z'
+    tz = base64.b64decode(text(app, 'Calendar:Timezone'))
+    assert struct.unpack('<i', tz[:4])[0] == -60 and struct.unpack('<i', tz[168:])[0] == -60
+    assert struct.unpack('<8H', tz[68:84])[1:5] == (10, 0, 5, 3)       # last Sunday of October
+    assert text(app, 'Calendar:Recurrence/Calendar:Type') == '1'
+    assert text(app, 'Calendar:Recurrence/Calendar:DayOfWeek') == '2'
+    assert text(app, 'Calendar:Recurrence/Calendar:Occurrences') == '10'
+    exc = findall(app, 'Calendar:Exceptions/Calendar:Exception')
+    assert len(exc) == 2, tostring(app)
+    deleted = [e for e in exc if text(e, 'Calendar:Deleted') == '1']
+    moved = [e for e in exc if text(e, 'Calendar:Deleted') != '1']
+    if version >= '16.0':
+        assert text(deleted[0], 'AirSyncBase:InstanceId') == '2030-06-17T08:00:00.000Z'
+        assert text(app, 'AirSyncBase:Location/AirSyncBase:DisplayName') == 'Room 1'
+    else:
+        assert text(deleted[0], 'Calendar:ExceptionStartTime') == '20300617T080000Z'
+        assert text(app, 'Calendar:Location') == 'Room 1'
+    assert text(moved[0], 'Calendar:Subject') == 'Moved meeting'
+    assert text(moved[0], 'Calendar:StartTime') == '20300624T120000Z'
+    assert text(app, 'AirSyncBase:Body/AirSyncBase:Data') == 'Agenda'
+    foreign_sid = sid
+
+    # the device adds a meeting in its own zone (Berlin rules), with a reminder and a guest
+    uid_el = ('<ClientUid xmlns="Calendar:">dev-%s@example.com</ClientUid>' % v
+              if version >= '16.0' else '<UID xmlns="Calendar:">dev-%s@example.com</UID>' % v)
+    loc = ('<Location xmlns="AirSyncBase:"><DisplayName>Cafe</DisplayName></Location>'
+           if version >= '16.0' else '<Location xmlns="Calendar:">Cafe</Location>')
+    add = ('<Add><ClientId>e1</ClientId><ApplicationData>'
+           '<Timezone xmlns="Calendar:">%s</Timezone>%s'
+           '<StartTime xmlns="Calendar:">20300715T120000Z</StartTime>'
+           '<EndTime xmlns="Calendar:">20300715T130000Z</EndTime>'
+           '<Subject xmlns="Calendar:">Lunch with Bob</Subject>%s'
+           '<Body xmlns="AirSyncBase:"><Type>1</Type><Data>Bring the contract</Data></Body>'
+           '<Reminder xmlns="Calendar:">15</Reminder><BusyStatus xmlns="Calendar:">2</BusyStatus>'
+           '<Sensitivity xmlns="Calendar:">2</Sensitivity>'
+           '<Attendees xmlns="Calendar:"><Attendee><Email>bob@example.net</Email><Name>Bob</Name>'
+           '<AttendeeType>1</AttendeeType></Attendee></Attendees>'
+           '</ApplicationData></Add>' % (tz_blob(name='W. Europe Standard Time'), uid_el, loc))
+    col = sync(a, 8, add)
+    r = response(col, 'Add', cid='e1')
+    assert text(r, 'AirSync:Status') == '1', tostring(col)
+    lunch_sid = text(r, 'AirSync:ServerId')
+    assert lunch_sid.startswith(a.folders[8] + ':')
+    assert not commands(col, 'Add'), 'the device is sent back its own Add'
+    ical = item_get(p, 'dev-%s@example.com' % v)
+    assert 'TZID:W. Europe Standard Time' in ical, ical
+    assert 'DTSTART;TZID=W. Europe Standard Time:20300715T140000' in ical, ical
+    assert 'SUMMARY:Lunch with Bob' in ical and 'LOCATION:Cafe' in ical
+    assert 'DESCRIPTION:Bring the contract' in ical and 'TRIGGER:-PT15M' in ical
+    assert 'CLASS:PRIVATE' in ical
+    assert 'ATTENDEE;CN=Bob' in ical and 'mailto:bob@example.net' in ical, ical
+    assert 'ORGANIZER:mailto:alice@example.com' in ical, ical
+    names = [row[2] for row in item_list(p, 'Calendar')]
+    assert 'dev-%s@example.com.ics' % v in names, names
+
+    # the second device gets it, as a meeting the user organises
+    col = sync(b, 8)
+    adds = commands(col, 'Add')
+    sid_b, app = by_subject(adds, 'Calendar', 'Lunch with Bob')
+    assert sid_b == lunch_sid
+    assert text(app, 'Calendar:StartTime') == '20300715T120000Z'
+    assert text(app, 'Calendar:MeetingStatus') == '1'
+    assert text(app, 'Calendar:Reminder') == '15'
+    assert text(app, 'Calendar:Attendees/Calendar:Attendee/Calendar:Email') == 'bob@example.net'
+    assert text(app, 'Calendar:Sensitivity') == '2'
+
+    # the device changes the foreign event: what EAS cannot carry survives
+    change = ('<Change><ServerId>%s</ServerId><ApplicationData>'
+              '<Timezone xmlns="Calendar:">%s</Timezone>'
+              '<StartTime xmlns="Calendar:">20300610T080000Z</StartTime>'
+              '<EndTime xmlns="Calendar:">20300610T093000Z</EndTime>'
+              '<Subject xmlns="Calendar:">Team meeting (long)</Subject>'
+              '<Recurrence xmlns="Calendar:"><Type>1</Type><Interval>1</Interval>'
+              '<DayOfWeek>2</DayOfWeek><Occurrences>10</Occurrences></Recurrence>'
+              '<Exceptions xmlns="Calendar:"><Exception><Deleted>1</Deleted>%s</Exception>'
+              '</Exceptions></ApplicationData></Change>'
+              % (foreign_sid, tz_blob(), '<InstanceId xmlns="AirSyncBase:">2030-06-17T08:00:00.000Z'
+                 '</InstanceId>' if version >= '16.0' else
+                 '<ExceptionStartTime>20300617T080000Z</ExceptionStartTime>'))
+    col = sync(a, 8, change)
+    assert not findall(col, 'AirSync:Responses/AirSync:Change'), tostring(col)
+    ical = item_get(p, 'weekly-foreign@example.com')
+    assert 'SUMMARY:Team meeting (long)' in ical, ical
+    assert 'X-CUSTOM-PROP:keep me' in ical and 'ATTACH:https://example.com/agenda.pdf' in ical
+    # the device's zone has the stored zone's rules: the TZID stays
+    assert 'DTSTART;TZID=Europe/Berlin:20300610T100000' in ical, ical
+    assert 'DTEND;TZID=Europe/Berlin:20300610T113000' in ical, ical
+    assert 'EXDATE;TZID=Europe/Berlin:20300617T100000' in ical
+    assert 'Moved meeting' not in ical      # the device no longer lists that exception
+    assert 'DESCRIPTION:Agenda' in ical     # no Body sent: the stored one stays
+    # ... and the other device hears of it as a Change
+    col = sync(b, 8)
+    ch = commands(col, 'Change')
+    assert foreign_sid in ch, tostring(col)
+    assert text(ch[foreign_sid], 'Calendar:Subject') == 'Team meeting (long)'
+    assert text(ch[foreign_sid], 'Calendar:EndTime') == '20300610T093000Z'
+
+    # a server-side change (a CalDAV client) reaches both devices
+    put(p, 'foreign2.ics', FOREIGN_EVENT.replace('LOCATION:Room 1', 'LOCATION:Room 2'))
+    for d in (a, b):
+        ch = commands(sync(d, 8), 'Change')
+        assert foreign_sid in ch
+        loc = (text(ch[foreign_sid], 'AirSyncBase:Location/AirSyncBase:DisplayName')
+               if version >= '16.0' else text(ch[foreign_sid], 'Calendar:Location'))
+        assert loc == 'Room 2'
+
+    # all-day event: device midnights in its zone become a DATE
+    add = ('<Add><ClientId>e2</ClientId><ApplicationData>%s'
+           '<AllDayEvent xmlns="Calendar:">1</AllDayEvent>'
+           '<StartTime xmlns="Calendar:">%s</StartTime><EndTime xmlns="Calendar:">%s</EndTime>'
+           '<Subject xmlns="Calendar:">Holiday %s</Subject><BusyStatus xmlns="Calendar:">3'
+           '</BusyStatus></ApplicationData></Add>'
+           % (('', '20300801T000000Z', '20300802T000000Z', v) if version >= '16.0' else
+              ('<Timezone xmlns="Calendar:">%s</Timezone>' % tz_blob(), '20300731T220000Z',
+               '20300801T220000Z', v)))
+    col = sync(a, 8, add)
+    r = response(col, 'Add', cid='e2')
+    assert text(r, 'AirSync:Status') == '1'
+    holiday = [row for row in item_list(p, 'Calendar') if row[1] not in
+               ('weekly-foreign@example.com', 'dev-%s@example.com' % v)]
+    icals = [item_get(p, row[1]) for row in holiday]
+    mine = [i for i in icals if 'SUMMARY:Holiday %s' % v in i]
+    assert len(mine) == 1, icals
+    assert 'DTSTART;VALUE=DATE:20300801' in mine[0] and 'DTEND;VALUE=DATE:20300802' in mine[0]
+    assert 'X-MICROSOFT-CDO-BUSYSTATUS:OOF' in mine[0]
+    app = commands(sync(b, 8), 'Add')[text(r, 'AirSync:ServerId')]
+    assert text(app, 'Calendar:AllDayEvent') == '1'
+    assert text(app, 'Calendar:StartTime') == '20300801T000000Z'
+    assert text(app, 'Calendar:EndTime') == '20300802T000000Z'
+
+    # Fetch of one item, and ItemOperations Fetch
+    col = sync(b, 8, '<Fetch><ServerId>%s</ServerId></Fetch>' % lunch_sid)
+    r = response(col, 'Fetch', sid=lunch_sid)
+    assert text(r, 'AirSync:Status') == '1'
+    assert text(r, 'AirSync:ApplicationData/Calendar:Subject') == 'Lunch with Bob'
+    st, _, t = b.post('ItemOperations',
+                      '<ItemOperations xmlns="ItemOperations:" xmlns:A="AirSync:"><Fetch>'
+                      '<Store>Mailbox</Store><A:CollectionId>%s</A:CollectionId>'
+                      '<A:ServerId>%s</A:ServerId></Fetch></ItemOperations>'
+                      % (b.folders[8], lunch_sid))
+    assert st == 200
+    f = find(t, 'ItemOperations:Response/ItemOperations:Fetch')
+    assert text(f, 'ItemOperations:Status') == '1', tostring(t)
+    assert text(f, 'AirSync:Class') == 'Calendar'
+    assert text(f, 'ItemOperations:Properties/Calendar:Subject') == 'Lunch with Bob'
+
+    # bad items: no start (Status 6), unknown ServerId (Status 8)
+    col = sync(a, 8, '<Add><ClientId>bad1</ClientId><ApplicationData><Subject xmlns="Calendar:">'
+                     'no start</Subject></ApplicationData></Add>'
+                     '<Change><ServerId>%s:999999</ServerId><ApplicationData><Subject '
+                     'xmlns="Calendar:">x</Subject></ApplicationData></Change>' % a.folders[8])
+    assert text(response(col, 'Add', cid='bad1'), 'AirSync:Status') == '6'
+    assert text(response(col, 'Change', sid='%s:999999' % a.folders[8]), 'AirSync:Status') == '8'
+
+    # the device deletes its meeting: gone from the store and from the other device
+    col = sync(a, 8, '<Delete><ServerId>%s</ServerId></Delete>' % lunch_sid)
+    r = p.cli('item', 'get', USER, 'dev-%s@example.com' % v)
+    assert r.returncode != 0
+    assert lunch_sid in [text(d, 'AirSync:ServerId')
+                         for d in findall(sync(b, 8), 'AirSync:Commands/AirSync:Delete')]
+    return a
+
+
+# ---- FilterType ----------------------------------------------------------------------------
+
+def ev(uid, start, end, extra=''):
+    return ('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:%s\r\n'
+            'DTSTAMP:20240101T000000Z\r\nDTSTART:%s\r\nDTEND:%s\r\nSUMMARY:%s\r\n%s'
+            'END:VEVENT\r\nEND:VCALENDAR\r\n' % (uid, start, end, uid, extra))
+
+
+def test_filter(p):
+    now = datetime.now(timezone.utc)
+    fmt = '%Y%m%dT%H%M%SZ'
+    old, soon = now - timedelta(days=60), now + timedelta(days=7)
+    put(p, 'old.ics', ev('f-old', old.strftime(fmt), (old + timedelta(hours=1)).strftime(fmt)))
+    put(p, 'soon.ics', ev('f-soon', soon.strftime(fmt), (soon + timedelta(hours=1)).strftime(fmt)))
+    start = now - timedelta(days=400)
+    put(p, 'rec.ics', ev('f-weekly', start.strftime(fmt), (start + timedelta(hours=1)).strftime(fmt),
+                         'RRULE:FREQ=WEEKLY\r\n'))
+    put(p, 'recdone.ics', ev('f-ended', start.strftime(fmt),
+                             (start + timedelta(hours=1)).strftime(fmt), 'RRULE:FREQ=DAILY;COUNT=5\r\n'))
+    # two weeks back (4): the old single event and the ended series stay out
+    c = device(p, 'filter4', '14.1')
+    got = {text(a, 'Calendar:Subject') for a in commands(sync(c, 8, options='<FilterType>4'
+                                                                '</FilterType>'), 'Add').values()}
+    assert {'f-soon', 'f-weekly'} <= got, got
+    assert not got & {'f-old', 'f-ended'}, got
+    # GetItemEstimate agrees: nothing more to come
+    st, _, t = c.post('GetItemEstimate',
+                      '<GetItemEstimate xmlns="GetItemEstimate:" xmlns:A="AirSync:"><Collections>'
+                      '<Collection><A:SyncKey>%s</A:SyncKey><CollectionId>%s</CollectionId>'
+                      '<A:Options><A:FilterType>4</A:FilterType></A:Options></Collection>'
+                      '</Collections></GetItemEstimate>' % (c.keys[c.folders[8]], c.folders[8]))
+    assert text(t, 'GetItemEstimate:Response/GetItemEstimate:Status') == '1', tostring(t)
+    assert text(t, 'GetItemEstimate:Response/GetItemEstimate:Collection/'
+                   'GetItemEstimate:Estimate') == '0'
+    # an event moved out of the window leaves the device (SoftDelete), one moved in arrives
+    older = now - timedelta(days=30)
+    put(p, 'soon2.ics', ev('f-soon', older.strftime(fmt), (older + timedelta(hours=1)).strftime(fmt)))
+    put(p, 'old2.ics', ev('f-old', soon.strftime(fmt), (soon + timedelta(hours=1)).strftime(fmt)))
+    col = sync(c, 8, options='<FilterType>4</FilterType>')
+    soft = [text(d, 'AirSync:ServerId') for d in findall(col, 'AirSync:Commands/AirSync:SoftDelete')]
+    added = {text(a, 'Calendar:Subject') for a in commands(col, 'Add').values()}
+    assert len(soft) == 1 and added == {'f-old'}, tostring(col)
+    # no filter (0): everything
+    c0 = device(p, 'filter0', '14.1')
+    got = {text(a, 'Calendar:Subject') for a in commands(sync(c0, 8), 'Add').values()}
+    assert {'f-old', 'f-soon', 'f-weekly', 'f-ended'} <= got, got
+
+
+# ---- contacts, tasks, notes -------------------------------------------------------------------
+
+def test_contacts(p, version):
+    v = version.replace('.', '')
+    a, b = device(p, 'cn' + v + 'a', version), device(p, 'cn' + v + 'b', version)
+    put(p, 'card.vcf', FOREIGN_CARD)   # as it first was (a run before changed it)
+    col = sync(a, 9)
+    apps = list(commands(col, 'Add').items())
+    jane = [(s, x) for s, x in apps if text(x, 'Contacts:FileAs') == 'Jane Doe']
+    assert len(jane) == 1, [tostring(x) for _, x in apps]
+    sid, app = jane[0]
+    assert text(app, 'Contacts:FirstName') == 'Jane' and text(app, 'Contacts:LastName') == 'Doe'
+    assert text(app, 'Contacts:CompanyName') == 'Acme'
+    assert text(app, 'Contacts:Email1Address') == 'jane@acme.example'
+    assert text(app, 'Contacts:MobilePhoneNumber') == '+1 555 0102'
+    assert text(app, 'Contacts:BusinessAddressCity') == 'Springfield'
+    assert text(app, 'Contacts:Birthday') == '1980-05-01T00:00:00.000Z'
+    # the device changes her: the social profile survives
+    change = ('<Change><ServerId>%s</ServerId><ApplicationData>'
+              '<FileAs xmlns="Contacts:">Jane Doe</FileAs><FirstName xmlns="Contacts:">Jane'
+              '</FirstName><LastName xmlns="Contacts:">Doe</LastName>'
+              '<JobTitle xmlns="Contacts:">CEO %s</JobTitle>'
+              '<Email1Address xmlns="Contacts:">jane@acme.example</Email1Address>'
+              '<MobilePhoneNumber xmlns="Contacts:">+1 555 0199</MobilePhoneNumber>'
+              '</ApplicationData></Change>' % (sid, v))
+    sync(a, 9, change)
+    card = item_get(p, 'card-foreign@example.com')
+    assert 'TITLE:CEO %s' % v in card and 'TEL;TYPE=CELL:+1 555 0199' in card, card
+    assert 'X-SOCIALPROFILE;TYPE=twitter:https://twitter.com/jane' in card
+    assert 'ORG:' not in card   # the device sent no company: removed
+    # the device adds a contact
+    add = ('<Add><ClientId>k1</ClientId><ApplicationData>'
+           '<FirstName xmlns="Contacts:">Max</FirstName><LastName xmlns="Contacts:">Muster %s'
+           '</LastName><Email1Address xmlns="Contacts:">max@example.de</Email1Address>'
+           '<HomePhoneNumber xmlns="Contacts:">+49 30 123</HomePhoneNumber>'
+           '<NickName xmlns="Contacts2:">Maxi</NickName>'
+           '<Body xmlns="AirSyncBase:"><Type>1</Type><Data>met in Berlin</Data></Body>'
+           '</ApplicationData></Add>' % v)
+    col = sync(a, 9, add)
+    r = response(col, 'Add', cid='k1')
+    assert text(r, 'AirSync:Status') == '1'
+    rows = [row for row in item_list(p, 'Contacts') if row[1] != 'card-foreign@example.com']
+    cards = [item_get(p, row[1]) for row in rows]
+    max_card = [c for c in cards if 'N:Muster %s;Max;;;' % v in c]
+    assert len(max_card) == 1, cards
+    assert 'VERSION:3.0' in max_card[0] and 'FN:Max Muster %s' % v in max_card[0]
+    assert 'TEL;TYPE=HOME,VOICE:+49 30 123' in max_card[0] and 'NICKNAME:Maxi' in max_card[0]
+    assert 'NOTE:met in Berlin' in max_card[0]
+    # the other device sees both
+    got = {text(x, 'Contacts:FileAs') for x in commands(sync(b, 9), 'Add').values()}
+    assert {'Jane Doe', 'Max Muster %s' % v} <= got, got
+    # and the delete of Max
+    sync(a, 9, '<Delete><ServerId>%s</ServerId></Delete>' % text(r, 'AirSync:ServerId'))
+    assert text(r, 'AirSync:ServerId') in [
+        text(d, 'AirSync:ServerId') for d in findall(sync(b, 9), 'AirSync:Commands/AirSync:Delete')]
+
+
+def test_tasks(p, version):
+    v = version.replace('.', '')
+    a = device(p, 'tk' + v, version)
+    sync(a, 7)
+    adds = ''.join('<Add><ClientId>t%d</ClientId><ApplicationData>'
+                   '<Subject xmlns="Tasks:">Task %d %s</Subject><Importance xmlns="Tasks:">2'
+                   '</Importance><UtcDueDate xmlns="Tasks:">2030-05-0%dT10:00:00.000Z</UtcDueDate>'
+                   '<DueDate xmlns="Tasks:">2030-05-0%dT12:00:00.000Z</DueDate>'
+                   '<Complete xmlns="Tasks:">0</Complete></ApplicationData></Add>'
+                   % (i, i, v, i, i) for i in (1, 2))
+    col = sync(a, 7, adds)
+    sids = [text(response(col, 'Add', cid='t%d' % i), 'AirSync:ServerId') for i in (1, 2)]
+    todo = [item_get(p, row[1]) for row in item_list(p, 'Tasks')]
+    t1 = [t for t in todo if 'SUMMARY:Task 1 %s' % v in t]
+    assert len(t1) == 1 and 'DUE:20300501T100000Z' in t1[0] and 'PRIORITY:1' in t1[0], todo
+    # the device completes task 2
+    sync(a, 7, '<Change><ServerId>%s</ServerId><ApplicationData><Subject xmlns="Tasks:">Task 2 %s'
+               '</Subject><Complete xmlns="Tasks:">1</Complete><DateCompleted xmlns="Tasks:">'
+               '2030-05-01T09:00:00.000Z</DateCompleted></ApplicationData></Change>' % (sids[1], v))
+    t2 = [item_get(p, row[1]) for row in item_list(p, 'Tasks')]
+    t2 = [t for t in t2 if 'SUMMARY:Task 2 %s' % v in t][0]
+    assert 'STATUS:COMPLETED' in t2 and 'COMPLETED:20300501T090000Z' in t2, t2
+    # FilterType 8: incomplete tasks only
+    b = device(p, 'tk8' + v, version)
+    got = {text(x, 'Tasks:Subject'): x for x in
+           commands(sync(b, 7, options='<FilterType>8</FilterType>'), 'Add').values()}
+    assert 'Task 1 %s' % v in got and 'Task 2 %s' % v not in got, list(got)
+    assert text(got['Task 1 %s' % v], 'Tasks:UtcDueDate') == '2030-05-01T10:00:00.000Z'
+    assert text(got['Task 1 %s' % v], 'Tasks:Complete') == '0'
+    # all tasks without a filter, task 2 complete
+    c = device(p, 'tk0' + v, version)
+    got = {text(x, 'Tasks:Subject'): x for x in commands(sync(c, 7), 'Add').values()}
+    assert text(got['Task 2 %s' % v], 'Tasks:Complete') == '1'
+    assert text(got['Task 2 %s' % v], 'Tasks:DateCompleted') == '2030-05-01T09:00:00.000Z'
+    # reopening task 2 from device c puts it back in b's filtered view
+    sync(c, 7, '<Change><ServerId>%s</ServerId><ApplicationData><Subject xmlns="Tasks:">Task 2 %s'
+               '</Subject><Complete xmlns="Tasks:">0</Complete></ApplicationData></Change>'
+               % (sids[1], v))
+    got = {text(x, 'Tasks:Subject') for x in
+           commands(sync(b, 7, options='<FilterType>8</FilterType>'), 'Add').values()}
+    assert got == {'Task 2 %s' % v}, got
+
+
+def test_notes(p, version):
+    v = version.replace('.', '')
+    a, b = device(p, 'nt' + v + 'a', version), device(p, 'nt' + v + 'b', version)
+    sync(a, 10)
+    col = sync(a, 10, '<Add><ClientId>n1</ClientId><ApplicationData>'
+                      '<Subject xmlns="Notes:">Groceries %s</Subject>'
+                      '<MessageClass xmlns="Notes:">IPM.StickyNote</MessageClass>'
+                      '<Body xmlns="AirSyncBase:"><Type>1</Type><Data>eggs, milk</Data></Body>'
+                      '<Categories xmlns="Notes:"><Category>Home</Category></Categories>'
+                      '</ApplicationData></Add>' % v)
+    r = response(col, 'Add', cid='n1')
+    assert text(r, 'AirSync:Status') == '1'
+    notes = [item_get(p, row[1]) for row in item_list(p, 'Notes')]
+    mine = [n for n in notes if 'SUMMARY:Groceries %s' % v in n]
+    assert len(mine) == 1 and 'BEGIN:VJOURNAL' in mine[0], notes
+    assert 'DESCRIPTION:eggs\\, milk' in mine[0] and 'CATEGORIES:Home' in mine[0]
+    got = commands(sync(b, 10), 'Add')
+    app = got[text(r, 'AirSync:ServerId')]
+    assert text(app, 'Notes:Subject') == 'Groceries %s' % v
+    assert text(app, 'Notes:MessageClass') == 'IPM.StickyNote'
+    assert text(app, 'AirSyncBase:Body/AirSyncBase:Data') == 'eggs, milk'
+    assert text(app, 'Notes:Categories/Notes:Category') == 'Home'
+    assert text(app, 'Notes:LastModifiedDate').endswith('Z')
+
+
+def test_v121_class(p):
+    """12.1 names the class in the collection and answers with it."""
+    c = device(p, 'cal121', '12.1')
+    col = sync(c, 8, cls='Calendar')
+    assert text(col, 'AirSync:Class') == 'Calendar'
+    _, app = by_subject(commands(col, 'Add'), 'Calendar', 'Team meeting')
+    tz = base64.b64decode(text(app, 'Calendar:Timezone'))
+    assert len(tz) == 172 and struct.unpack('<i', tz[:4])[0] == -60
+    assert text(app, 'Calendar:Exceptions/Calendar:Exception/Calendar:ExceptionStartTime')
+
+
+def main():
+    t0 = time.time()
+    with Polaris(listeners=('http',)) as p:
+        p.add_demo()
+        test_calendar(p, '14.1')
+        test_calendar(p, '16.1')
+        test_v121_class(p)
+        test_filter(p)
+        for version in ('14.1', '16.1'):
+            test_contacts(p, version)
+            test_tasks(p, version)
+            test_notes(p, version)
+    print('ok (%.1fs)' % (time.time() - t0))
+
+
+if __name__ == '__main__':
+    main()
