@@ -5,8 +5,8 @@
  * element that carry a command-level status such as 142 (device not provisioned).
  *
  * The Sync family (Sync, GetItemEstimate, ItemOperations, SendMail, SmartReply,
- * SmartForward, MoveItems, Search, Find) is listed when eas/meson.build defines
- * EAS_WITH_SYNC. GetAttachment, MeetingResponse, ResolveRecipients and ValidateCert are
+ * SmartForward, MoveItems, Search, Find, MeetingResponse) is listed when eas/meson.build
+ * defines EAS_WITH_SYNC. GetAttachment, ResolveRecipients and ValidateCert are
  * not implemented yet: as unknown commands they get 501 and they are not announced in
  * MS-ASProtocolCommands.
  */
@@ -34,6 +34,8 @@ static const struct eas_cmd eas_cmds[] = {
     {"ItemOperations", eas_cmd_itemoperations, NULL, EAS_V120, 1, 0, 19,
      ROOT(ITEMOPERATIONS, ITEMOPERATIONS)},
     {"Find", eas_cmd_find, NULL, EAS_V161, 1, 0, 23, ROOT(FIND, FIND)},
+    {"MeetingResponse", eas_cmd_meetingresponse, NULL, EAS_V25, 1, 0, 15,
+     ROOT(MEETINGRESPONSE, MEETINGRESPONSE)},
 #endif
     {"FolderSync", eas_cmd_foldersync, NULL, EAS_V25, 1, 0, 9, ROOT(FOLDERHIERARCHY, FOLDERSYNC)},
     {"FolderCreate", eas_cmd_foldercreate, NULL, EAS_V25, 1, 0, 10,

@@ -189,6 +189,7 @@ int eas_cmd_smartforward(struct eas_req *req);
 int eas_cmd_moveitems(struct eas_req *req);
 int eas_cmd_search(struct eas_req *req);
 int eas_cmd_find(struct eas_req *req);
+int eas_cmd_meetingresponse(struct eas_req *req); /* eas_cmd_meetingresponse.c */
 
 /* Implemented by the core. */
 int eas_cmd_provision(struct eas_req *req);

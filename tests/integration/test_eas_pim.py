@@ -1,12 +1,13 @@
-"""ActiveSync calendar, contacts, tasks and notes against the real server, with the
+"""ActiveSync calendar, contacts, tasks and notes, and MeetingResponse, against the real server, with the
 libwbxml-checked client (eas_client.py): items put into the store (`polaris item put`, as a
 CalDAV/CardDAV client would) reach devices as Adds with the right fields; items a device
 adds, changes and deletes land in the store as iCalendar / vCard (`polaris item get`), a
 device's Change keeping what ActiveSync cannot carry; changes travel between two devices;
 recurring events with exceptions, all-day events, time zones; FilterType windows for
 calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
-GetItemEstimate on PIM folders; bad items answered with Status 6 / 8. Versions 12.1, 14.1
-and 16.1."""
+GetItemEstimate on PIM folders; bad items answered with Status 6 / 8; MeetingResponse from
+the Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
+the Calendar. Versions 12.1, 14.1 and 16.1."""
 import base64
 import os
 import struct
@@ -513,10 +514,114 @@ def test_v121_class(p):
     assert text(app, 'Calendar:Exceptions/Calendar:Exception/Calendar:ExceptionStartTime')
 
 
+# ---- MeetingResponse ------------------------------------------------------------------------
+
+INVITE = (
+    'From: Bob <bob@example.com>\r\nTo: alice@example.com\r\nSubject: Invitation: Project kickoff\r\n'
+    'Date: Mon, 06 Nov 2023 10:00:00 +0000\r\nMessage-ID: <invite1@example.com>\r\n'
+    'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="b1"\r\n\r\n'
+    '--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nPlease come.\r\n'
+    '--b1\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\r\n\r\n'
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bob//EN\r\nMETHOD:REQUEST\r\n'
+    'BEGIN:VEVENT\r\nUID:kickoff-1@example.com\r\nDTSTAMP:20240101T000000Z\r\nSEQUENCE:2\r\n'
+    'DTSTART:20301001T090000Z\r\nDTEND:20301001T100000Z\r\nSUMMARY:Project kickoff\r\n'
+    'ORGANIZER;CN=Bob:mailto:bob@example.com\r\n'
+    'ATTENDEE;CN=Alice;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:alice@example.com\r\n'
+    'ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.com\r\nX-BOB:kept\r\n'
+    'END:VEVENT\r\nEND:VCALENDAR\r\n--b1--\r\n')
+
+
+def imap_subjects(p, user, pw):
+    import imaplib
+    m = imaplib.IMAP4('127.0.0.1', p.ports['imap'])
+    m.login(user, pw)
+    m.select('INBOX')
+    typ, d = m.search(None, 'ALL')
+    out = []
+    for num in d[0].split():
+        typ, msg = m.fetch(num, '(BODY.PEEK[])')
+        out.append(msg[0][1].decode('utf-8', 'replace'))
+    m.logout()
+    return out
+
+
+def meeting_response(c, coll, rid, response, send=False):
+    x = ('<MeetingResponse xmlns="MeetingResponse:"><Request><UserResponse>%d</UserResponse>'
+         '<CollectionId>%s</CollectionId><RequestId>%s</RequestId>%s</Request></MeetingResponse>'
+         % (response, coll, rid, '<SendResponse/>' if send else ''))
+    st, _, t = c.post('MeetingResponse', x)
+    assert st == 200, st
+    return find(t, 'MeetingResponse:Result')
+
+
+def test_meeting_response(p):
+    put_path = os.path.join(p.tmp, 'invite.eml')
+    with open(put_path, 'w', newline='') as f:
+        f.write(INVITE)
+    p.cli_ok('mail', 'append', USER, put_path)
+    c = device(p, 'mr161', '16.1')
+    st, h, _ = c.options()
+    assert 'MeetingResponse' in h['ms-asprotocolcommands'].split(',')
+    inbox = commands(sync(c, 2), 'Add')
+    sid = [s for s, a in inbox.items()
+           if text(a, 'Email:Subject') == 'Invitation: Project kickoff'][0]
+    before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
+    # 16.1, accepted from the Inbox, the server mails the organizer
+    r = meeting_response(c, c.folders[2], sid, 1, send=True)
+    assert text(r, 'MeetingResponse:Status') == '1', tostring(r)
+    assert text(r, 'MeetingResponse:RequestId') == sid
+    cal_id = text(r, 'MeetingResponse:CalendarId')
+    assert cal_id and cal_id.startswith(c.folders[8] + ':'), tostring(r)
+    ical = item_get(p, 'kickoff-1@example.com')
+    assert 'ATTENDEE;CN=Alice;PARTSTAT=ACCEPTED:mailto:alice@example.com' in ical, ical
+    assert 'METHOD' not in ical and 'X-BOB:kept' in ical and 'SEQUENCE:2' in ical
+    app = commands(sync(c, 8), 'Add')[cal_id]
+    assert text(app, 'Calendar:Subject') == 'Project kickoff'
+    assert text(app, 'Calendar:MeetingStatus') == '3'
+    assert text(app, 'Calendar:ResponseType') == '3'
+    assert text(app, 'Calendar:OrganizerEmail') == 'bob@example.com'
+    for _ in range(50):
+        mails = imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')
+        if len(mails) > before:
+            break
+        time.sleep(0.1)
+    reply = mails[-1].replace('\r\n ', '')
+    assert 'Subject: Accepted: Project kickoff' in reply, reply
+    assert 'METHOD:REPLY' in reply and 'UID:kickoff-1@example.com' in reply
+    assert 'PARTSTAT=ACCEPTED:mailto:alice@example.com' in reply and 'SEQUENCE:2' in reply
+    # 14.1, declined from the Calendar: the event stays, declined; no mail (the device
+    # sends its own reply before 16.0); no CalendarId
+    c14 = device(p, 'mr141', '14.1')
+    r = meeting_response(c14, c14.folders[8], cal_id, 3)
+    assert text(r, 'MeetingResponse:Status') == '1', tostring(r)
+    assert text(r, 'MeetingResponse:CalendarId') is None
+    assert 'PARTSTAT=DECLINED:mailto:alice@example.com' in item_get(p, 'kickoff-1@example.com')
+    time.sleep(0.3)
+    assert len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')) == before + 1
+    # the first device hears of it
+    ch = commands(sync(c, 8), 'Change')
+    assert text(ch[cal_id], 'Calendar:ResponseType') == '4'
+    # tentative again from the Inbox answers the calendar's copy (no second event)
+    r = meeting_response(c, c.folders[2], sid, 2)
+    assert text(r, 'MeetingResponse:CalendarId') == cal_id
+    assert 'PARTSTAT=TENTATIVE:mailto:alice@example.com' in item_get(p, 'kickoff-1@example.com')
+    assert len([row for row in item_list(p, 'Calendar') if row[1] == 'kickoff-1@example.com']) == 1
+    # not a meeting request / no such item / no such response: Status 2
+    plain = [s for s, a in inbox.items() if s != sid]
+    for coll, rid, resp in ((c.folders[2], c.folders[2] + ':999999', 1),
+                            (c.folders[2], sid, 7),
+                            (c.folders[9], sid, 1)) + (((c.folders[2], plain[0], 1),)
+                                                       if plain else ()):
+        r = meeting_response(c, coll, rid, resp)
+        assert text(r, 'MeetingResponse:Status') == '2', (coll, rid, resp, tostring(r))
+
+
 def main():
     t0 = time.time()
-    with Polaris(listeners=('http',)) as p:
+    with Polaris(listeners=('http', 'imap'),
+                 extra_config='[auth]\nallow_plaintext = loopback\n') as p:
         p.add_demo()
+        test_meeting_response(p)
         test_calendar(p, '14.1')
         test_calendar(p, '16.1')
         test_v121_class(p)
