@@ -22,7 +22,8 @@ struct perr {
     size_t errlen;
 };
 
-static int fail(struct perr *pe, const char *precond, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct perr *pe, const char *precond,
+                                                      const char *fmt, ...)
 {
     va_list ap;
 

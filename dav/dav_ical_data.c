@@ -452,7 +452,7 @@ static int collect(const struct dav_ical *c, int64_t s, int64_t e, struct collec
     memset(co, 0, sizeof(*co));
     co->s = s;
     co->e = e;
-    if (dav_ical_instances(c, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
+    if (dav_ical_instances(c, s, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
         return -1;
     if (co->n > 1)
         qsort(co->v, co->n, sizeof(*co->v), cmp_inst);

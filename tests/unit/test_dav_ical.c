@@ -545,6 +545,15 @@ static void test_filter_time_range(void **state)
         1);
     assert_int_equal(matches(VCAL_EV(""), todo), 0);
     assert_int_equal(matches(VCAL_EV(""), point), 1);
+    /* a daily rule from 1990 tested in 2026: 01:00 Tokyo is 16:00Z the day before */
+    const char *old = EV("DTSTART;TZID=Asia/Tokyo:19900101T010000\r\nDURATION:PT1H\r\n"
+                         "RRULE:FREQ=DAILY\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260309T165959Z", "20260309T170001Z")), old), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260309T170000Z", "20260310T160000Z")), old), 0);
+    /* past its step budget an expansion answers yes rather than hide the event */
+    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("19900101T010001Z", "19900101T015959Z")), hourly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260101T010001Z", "20260101T015959Z")), hourly), 1);
 }
 
 static void test_filter_window(void **state)
@@ -745,17 +754,17 @@ static int count(const char *hay, const char *needle)
 
 static void test_data_expand(void **state)
 {
-    const char
-        *body = "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
-                "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
-                "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
-                    "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
-                    "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
-                    "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
-                                           "20240104T120000\r\n"
-                                           "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
-                                           "20240104T160000\r\n"
-                                           "SUMMARY:moved\r\nEND:VEVENT\r\n";
+    const char *body =
+        "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
+        "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
+            "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
+            "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
+            "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
+                                   "20240104T120000\r\n"
+                                   "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
+                                   "20240104T160000\r\n"
+                                   "SUMMARY:moved\r\nEND:VEVENT\r\n";
     int needs;
     char *out =
         render("<C:expand start=\"20240102T000000Z\" end=\"20240105T000000Z\"/>", body, &needs);
@@ -890,31 +899,27 @@ static void test_data_invalid(void **state)
 static void test_freebusy(void **state)
 {
     struct dav_ical_fb *fb = dav_ical_fb_new(JAN1, JAN1 + 2 * DAY);
-    static const char
-        *const
-            evs
-                [] =
-                    {
-                        /* busy 10-11, merged with 10:30-12 */
-                        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
-                        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
-                        /* tentative */
-                        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
-                        /* free: transparent, cancelled, zero length */
-                        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
-                        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
-                        EV("DTSTART:20240101T170000Z\r\n"),
-                        /* daily from the day before; clipped at the range's start and its end */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
-                        /* a cancelled override of that rule's 2nd-day occurrence */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
-                           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
-                                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
-                                    "CANCELLED\r\nEND:VEVENT\r\n",
-                        /* a task takes no time */
-                        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
-                        "20240101T210000Z\r\nEND:VTODO\r\n",
-                    };
+    static const char *const evs[] = {
+        /* busy 10-11, merged with 10:30-12 */
+        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
+        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
+        /* tentative */
+        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
+        /* free: transparent, cancelled, zero length */
+        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
+        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
+        EV("DTSTART:20240101T170000Z\r\n"),
+        /* daily from the day before; clipped at the range's start and its end */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
+        /* a cancelled override of that rule's 2nd-day occurrence */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
+           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
+                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
+                    "CANCELLED\r\nEND:VEVENT\r\n",
+        /* a task takes no time */
+        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
+        "20240101T210000Z\r\nEND:VTODO\r\n",
+    };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         struct dav_ical *c = parse_ok(evs[i]);
         assert_int_equal(dav_ical_fb_add(fb, c), 0);
@@ -1022,6 +1027,13 @@ static void test_hostile(void **state)
     int64_t cu;
     ranges(c, INT64_MAX, &r, &n, &cu);
     assert_int_equal(n, 1);
+    free(r);
+    dav_ical_free(c);
+    /* far future: summer time still applies (10:00 CEST is 08:00Z) */
+    c = parse_ok(EV("DTSTART;TZID=Europe/Berlin:30000701T100000\r\n"));
+    ranges(c, INT64_MAX, &r, &n, &cu);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].start, dav_ical_days_from_civil(3000, 7, 1) * DAY + 8 * 3600);
     free(r);
     dav_ical_free(c);
     /* libical cannot iterate rules that start past 2582: refused, not mis-expanded */
