@@ -454,12 +454,239 @@ static void test_builder(void **state)
     free(out);
 }
 
+static char *convert(const char *card, int version)
+{
+    struct dav_vcard *v = parse_ok(card);
+    size_t len;
+    char *out = dav_vcard_convert(v, version, &len);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    assert_folded(out);
+    dav_vcard_free(v);
+    return out;
+}
+
+/* iOS 3.0 → 4.0 → 3.0: preference, media, dates, LABEL, SORT-STRING, groups, spelling. */
+static void test_convert_ios(void **state)
+{
+    static const char card[] =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        "PRODID:-//Apple Inc.//iPhone OS 17.1//EN\r\n"
+        "N:Appleseed;Johnny;;;\r\n"
+        "FN:Johnny Appleseed\r\n"
+        "item1.EMAIL;type=INTERNET;type=pref:johnny@example.com\r\n"
+        "item1.X-ABLabel:_$!<Other>!$_\r\n"
+        "TEL;type=CELL;type=VOICE;type=pref:+1 555 0100\r\n"
+        "item2.ADR;type=HOME;type=pref:;;1 Infinite Loop;Cupertino;CA;95014;USA\r\n"
+        "LABEL;TYPE=HOME:1 Infinite Loop\\nCupertino\r\n"
+        "BDAY;X-APPLE-OMIT-YEAR=1604:1604-06-01\r\n"
+        "X-ANNIVERSARY:2010-05-02\r\n"
+        "SORT-STRING:Appleseed\r\n"
+        "PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAASABIAAD\r\n"
+        "LOGO;VALUE=uri:https://example.com/logo.png\r\n"
+        "AGENT:BEGIN:VCARD\\nFN:x\\nEND:VCARD\r\n"
+        "MAILER:PINE\r\n"
+        "GEO:37.386013;-122.082932\r\n"
+        "UID:abc\r\n"
+        "END:VCARD\r\n";
+    static const char want4[] =
+        "BEGIN:VCARD\r\nVERSION:4.0\r\n"
+        "PRODID:-//Apple Inc.//iPhone OS 17.1//EN\r\n"
+        "N;SORT-AS=\"Appleseed\":Appleseed;Johnny;;;\r\n"
+        "FN:Johnny Appleseed\r\n"
+        "item1.EMAIL;TYPE=INTERNET;PREF=1:johnny@example.com\r\n"
+        "item1.X-ABLabel:_$!<Other>!$_\r\n"
+        "TEL;TYPE=CELL;TYPE=VOICE;PREF=1:+1 555 0100\r\n"
+        "item2.ADR;TYPE=HOME;PREF=1;LABEL=\"1 Infinite Loop^nCupertino\":;;1 Infinite \r\n"
+        " Loop;Cupertino;CA;95014;USA\r\n"
+        "BDAY:--0601\r\n"
+        "ANNIVERSARY:20100502\r\n"
+        "PHOTO:data:image/jpeg;base64,/9j/4AAQSkZJRgABAQAASABIAAD\r\n"
+        "LOGO:https://example.com/logo.png\r\n"
+        "GEO:geo:37.386013,-122.082932\r\n"
+        "UID:abc\r\n"
+        "END:VCARD\r\n";
+    static const char want3[] =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        "PRODID:-//Apple Inc.//iPhone OS 17.1//EN\r\n"
+        "N:Appleseed;Johnny;;;\r\n"
+        "SORT-STRING:Appleseed\r\n"
+        "FN:Johnny Appleseed\r\n"
+        "item1.EMAIL;TYPE=INTERNET,pref:johnny@example.com\r\n"
+        "item1.X-ABLabel:_$!<Other>!$_\r\n"
+        "TEL;TYPE=CELL,pref;TYPE=VOICE:+1 555 0100\r\n"
+        "item2.ADR;TYPE=HOME,pref:;;1 Infinite Loop;Cupertino;CA;95014;USA\r\n"
+        "item2.LABEL;TYPE=HOME:1 Infinite Loop\\nCupertino\r\n"
+        "BDAY;X-APPLE-OMIT-YEAR=1604:1604-06-01\r\n"
+        "X-ANNIVERSARY:2010-05-02\r\n"
+        "PHOTO;ENCODING=b;TYPE=JPEG:/9j/4AAQSkZJRgABAQAASABIAAD\r\n"
+        "LOGO;VALUE=uri:https://example.com/logo.png\r\n"
+        "GEO:37.386013;-122.082932\r\n"
+        "UID:abc\r\n"
+        "END:VCARD\r\n";
+    char *v4 = convert(card, 4);
+    assert_string_equal(v4, want4);
+    char *v3 = convert(v4, 3);
+    assert_string_equal(v3, want3);
+    /* and a second round changes nothing more */
+    char *mid = convert(v3, 4);
+    char *again = convert(mid, 3);
+    assert_string_equal(mid, want4);
+    assert_string_equal(again, want3);
+    free(mid);
+    free(v4);
+    free(v3);
+    free(again);
+}
+
+/* Thunderbird 4.0 → 3.0 → 4.0. */
+static void test_convert_tb(void **state)
+{
+    static const char want3[] =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+        "EMAIL;TYPE=pref:jane@example.org\r\n"
+        "EMAIL;TYPE=work:jane.doe@work.example\r\n"
+        "FN:Jane Doe\r\n"
+        "N:Doe;Jane;;;\r\n"
+        "TEL;TYPE=cell;VALUE=TEXT:+49 170 1234567\r\n"
+        "TEL;TYPE=\"work,voice\":+49-30-1234\r\n"
+        "NOTE:Line one\\nLine two\\, with comma\r\n"
+        "BDAY:1990-02-15\r\n"
+        "X-ANNIVERSARY:2015-06-20\r\n"
+        "ADR;TYPE=home:;;Hauptstr. 1;Berlin;;10115;Germany\r\n"
+        "LABEL;TYPE=home:Hauptstr. 1\\n10115 Berlin\r\n"
+        "PHOTO;ENCODING=b;TYPE=PNG:iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAAD\r\n"
+        " UlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==\r\n"
+        "UID:e9b0c7a2-5b8e-4a61-9d3b-2f6c1f0b7e11\r\n"
+        "END:VCARD\r\n";
+    char *v3 = convert(tb_card, 3);
+    assert_string_equal(v3, want3);
+    char *v4 = convert(v3, 4);
+    struct dav_vcard *a = parse_ok(tb_card), *b = parse_ok(v4);
+    /* the data survives: preference, label, photo, dates */
+    assert_string_equal(dav_vcard_param_get(nth(b, "EMAIL", 0), "PREF"), "1");
+    assert_null(dav_vcard_param_get(nth(b, "EMAIL", 1), "PREF"));
+    assert_string_equal(nth(b, "PHOTO", 0)->value, nth(a, "PHOTO", 0)->value);
+    assert_string_equal(nth(b, "BDAY", 0)->value, "19900215");
+    assert_string_equal(nth(b, "ANNIVERSARY", 0)->value, "20150620");
+    assert_string_equal(dav_vcard_param_get(nth(b, "ADR", 0), "LABEL"),
+                        "Hauptstr. 1^n10115 Berlin");
+    assert_string_equal(nth(b, "ADR", 0)->value, nth(a, "ADR", 0)->value);
+    assert_null(nth(b, "LABEL", 0));
+    assert_string_equal(nth(b, "NOTE", 0)->value, nth(a, "NOTE", 0)->value);
+    dav_vcard_free(a);
+    dav_vcard_free(b);
+    free(v3);
+    free(v4);
+}
+
+/* Groups: Apple's 3.0 form and the 4.0 KIND/MEMBER form map onto each other. */
+static void test_convert_groups(void **state)
+{
+    char *v4 = convert(apple_group, 4);
+    assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\n"
+                            "PRODID:-//Apple Inc.//Mac OS X 10.15.7//EN\r\n"
+                            "N:Family\r\n"
+                            "FN:Family\r\n"
+                            "KIND:group\r\n"
+                            "MEMBER:urn:uuid:1A0F7C3E-0001\r\n"
+                            "MEMBER:urn:uuid:1A0F7C3E-0002\r\n"
+                            "REV:2024-01-01T10:00:00Z\r\n"
+                            "UID:B1C2D3E4-GROUP\r\n"
+                            "END:VCARD\r\n");
+    char *v3 = convert(v4, 3);
+    assert_string_equal(v3, apple_group); /* intact, byte for byte */
+    free(v3);
+    free(v4);
+
+    v3 = convert(davx5_group, 3);
+    assert_string_equal(v3, "BEGIN:VCARD\r\nVERSION:3.0\r\n"
+                            "PRODID:ez-vcard 0.11.3\r\n"
+                            "UID:urn:uuid:9b8d2c44-group\r\n"
+                            "X-ADDRESSBOOKSERVER-KIND:group\r\n"
+                            "FN:Colleagues\r\n"
+                            "N:;;;;\r\n" /* 3.0 requires N */
+                            "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:0f3e-member-1\r\n"
+                            "X-ADDRESSBOOKSERVER-MEMBER:urn:uuid:0f3e-member-2\r\n"
+                            "REV:20240101T120000Z\r\n"
+                            "END:VCARD\r\n");
+    struct dav_vcard *v = parse_ok(v3); /* a valid 3.0 address object */
+    assert_string_equal(dav_vcard_uid(v), "urn:uuid:9b8d2c44-group");
+    dav_vcard_free(v);
+    free(v3);
+}
+
+/* 3.0-only and 4.0-only properties, media in URIs, dates with times. */
+static void test_convert_details(void **state)
+{
+    char *v3 = convert("BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nUID:u\r\n"
+                       "KEY;MEDIATYPE=application/pgp-keys:https://example.org/key.asc\r\n"
+                       "SOUND:data:audio/x-wav;base64,UklGRg==\r\n"
+                       "LOGO:data:image/svg+xml,%3Csvg%2F%3E\r\n"
+                       "RELATED;TYPE=agent:urn:uuid:x\r\n"
+                       "RELATED;TYPE=friend:urn:uuid:y\r\n"
+                       "GENDER:F\r\n"
+                       "BDAY:19850412T100000-0500\r\n"
+                       "ANNIVERSARY;VALUE=text:circa 2000\r\n"
+                       "XML:<a/>\r\n"
+                       "CLIENTPIDMAP:1;urn:uuid:x\r\n"
+                       "EMAIL;PID=1.1;PREF=3:a@b\r\n"
+                       "END:VCARD\r\n",
+                       3);
+    assert_string_equal(v3, "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nN:;;;;\r\nUID:u\r\n"
+                            "KEY;VALUE=uri;TYPE=PGP:https://example.org/key.asc\r\n"
+                            "SOUND;ENCODING=b;TYPE=WAVE:UklGRg==\r\n"
+                            "LOGO;VALUE=uri:data:image/svg+xml,%3Csvg%2F%3E\r\n"
+                            "AGENT;VALUE=uri:urn:uuid:x\r\n"
+                            "RELATED;TYPE=friend:urn:uuid:y\r\n"
+                            "X-GENDER:F\r\n"
+                            "BDAY:1985-04-12T10:00:00-05:00\r\n"
+                            "X-ANNIVERSARY;VALUE=text:circa 2000\r\n"
+                            "EMAIL:a@b\r\n"
+                            "END:VCARD\r\n");
+    char *v4 = convert(v3, 4);
+    assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nN:;;;;\r\nUID:u\r\n"
+                            "KEY;MEDIATYPE=application/pgp-keys:https://example.org/key.asc\r\n"
+                            "SOUND:data:audio/wav;base64,UklGRg==\r\n"
+                            "LOGO:data:image/svg+xml,%3Csvg%2F%3E\r\n"
+                            "RELATED;TYPE=agent:urn:uuid:x\r\n"
+                            "RELATED;TYPE=friend:urn:uuid:y\r\n"
+                            "GENDER:F\r\n"
+                            "BDAY:19850412T100000-0500\r\n"
+                            "ANNIVERSARY;VALUE=text:circa 2000\r\n"
+                            "EMAIL:a@b\r\n"
+                            "END:VCARD\r\n");
+    free(v3);
+    free(v4);
+    /* 3.0: a photo with no TYPE is sniffed, a text KEY says so, NAME/CLASS dropped */
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nNAME:dir\r\nCLASS:PUBLIC\r\n"
+                      "PHOTO;ENCODING=b:iVBORw0KGgoAAAA\r\nKEY:-----BEGIN PGP\r\n"
+                      "BDAY;VALUE=date:1999-12-31\r\n"),
+                 4);
+    assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\nN:A;;;;\r\nFN:A\r\nUID:x\r\n"
+                            "PHOTO:data:image/png;base64,iVBORw0KGgoAAAA\r\n"
+                            "KEY;VALUE=text:-----BEGIN PGP\r\n"
+                            "BDAY:19991231\r\n"
+                            "END:VCARD\r\n");
+    free(v4);
+    /* same version: a faithful rewrite; unknown version: nothing */
+    struct dav_vcard *v = parse_ok(apple_group);
+    size_t len;
+    char *same = dav_vcard_convert(v, 3, &len);
+    assert_string_equal(same, apple_group);
+    free(same);
+    assert_null(dav_vcard_convert(v, 2, &len));
+    dav_vcard_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_ios),     cmocka_unit_test(test_parse_others),
-        cmocka_unit_test(test_parse_refused), cmocka_unit_test(test_hostile),
-        cmocka_unit_test(test_escape),        cmocka_unit_test(test_builder),
+        cmocka_unit_test(test_parse_ios),      cmocka_unit_test(test_parse_others),
+        cmocka_unit_test(test_parse_refused),  cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_escape),         cmocka_unit_test(test_builder),
+        cmocka_unit_test(test_convert_ios),    cmocka_unit_test(test_convert_tb),
+        cmocka_unit_test(test_convert_groups), cmocka_unit_test(test_convert_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
