@@ -413,6 +413,14 @@ static void test_builder(void **state)
     struct dav_vcard_param qp[] = {{"X-Q", "say \"hi\""}};
     assert_int_equal(dav_vcard_add(v, NULL, "NOTE", qp, 1, "x"), -1);
     free(note);
+    /* long vendor names are fine; what ActiveSync copies from a parsed card is accepted */
+    const char *longname = "X-VENDOR-WITH-A-VERY-LONG-PROPERTY-NAME-THAT-GOES-ON-AND-ON-AND-ON-"
+                           "AND-ON";
+    struct dav_vcard_param lnp[] = {{longname, "v"}};
+    struct dav_vcard *lv = dav_vcard_new(4);
+    assert_int_equal(dav_vcard_add(lv, "g", longname, lnp, 1, "x"), 0);
+    assert_string_equal(dav_vcard_prop(lv, 0)->params[0].name, longname);
+    dav_vcard_free(lv);
     assert_string_equal(dav_vcard_uid(v), "eas-contact-17");
     assert_int_equal(dav_vcard_nprops(v), 6);
 
