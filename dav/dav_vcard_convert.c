@@ -26,6 +26,7 @@ struct conv {
     int err; /* out of memory */
     int has_kind, has_xkind, has_member, has_xmember, has_anniv, has_xanniv, has_n;
     const char **adr_label;  /* 3→4: per source property, the LABEL to put on that ADR */
+    unsigned char *placed;   /* 3→4: per source LABEL, 1 once it is on an ADR */
     const char *sort_string; /* 3→4: SORT-STRING, put on N as SORT-AS */
 };
 
@@ -509,7 +510,8 @@ static int plan_labels(struct conv *c)
     const struct dav_vcard *v = c->src;
 
     c->adr_label = calloc(v->nprops ? v->nprops : 1, sizeof(*c->adr_label));
-    if (!c->adr_label)
+    c->placed = calloc(v->nprops ? v->nprops : 1, 1);
+    if (!c->adr_label || !c->placed)
         return -1;
     for (size_t i = 0; i < v->nprops; i++) {
         if (strcmp(v->props[i].p.name, "LABEL"))
@@ -519,6 +521,7 @@ static int plan_labels(struct conv *c)
             if (!strcmp(adr->name, "ADR") && !c->adr_label[j] &&
                 !dav_vcard_param_get(adr, "LABEL") && same_types(adr, &v->props[i].p)) {
                 c->adr_label[j] = v->props[i].p.value;
+                c->placed[i] = 1;
                 break;
             }
         }
@@ -539,6 +542,12 @@ static void prop_to4(struct conv *c, size_t idx)
         pl_add(&l, "PREF", "1", 0);
     if (is_media(name)) {
         media_to4(c, p, &l);
+        return;
+    }
+    if (!strcmp(name, "LABEL") && !c->placed[idx]) {
+        /* a label with no address of its types: an empty address that carries it */
+        pl_add(&l, "LABEL", text_to_param(c, value), 1);
+        emit(c, p->p.group, "ADR", &l, ";;;;;;");
         return;
     }
     if (!strcmp(name, "NAME") || !strcmp(name, "MAILER") || !strcmp(name, "CLASS") ||
@@ -719,9 +728,11 @@ struct dav_vcard *dav_vc_convert(const struct dav_vcard *v, int version)
         if (!strcmp(c.dst->props[i].p.name, "UID"))
             c.dst->uid = c.dst->props[i].p.value;
     free(c.adr_label);
+    free(c.placed);
     return c.dst;
 err:
     free(c.adr_label);
+    free(c.placed);
     dav_vcard_free(c.dst);
     return NULL;
 }

@@ -677,6 +677,18 @@ static void test_convert_details(void **state)
                             "BDAY:19991231\r\n"
                             "END:VCARD\r\n");
     free(v4);
+    /* a LABEL with no matching ADR travels on an empty ADR and comes back */
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nADR;TYPE=HOME:;;1 Main St;;;;\r\n"
+                      "LABEL;TYPE=WORK:PO Box 7\\nTown\r\n"),
+                 4);
+    assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\nN:A;;;;\r\nFN:A\r\nUID:x\r\n"
+                            "ADR;TYPE=HOME:;;1 Main St;;;;\r\n"
+                            "ADR;TYPE=WORK;LABEL=\"PO Box 7^nTown\":;;;;;;\r\n"
+                            "END:VCARD\r\n");
+    v3 = convert(v4, 3);
+    assert_non_null(strstr(v3, "\r\nLABEL;TYPE=WORK:PO Box 7\\nTown\r\n"));
+    free(v3);
+    free(v4);
     /* same version: a faithful rewrite; unknown version: nothing */
     struct dav_vcard *v = parse_ok(apple_group);
     size_t len;
