@@ -117,6 +117,16 @@ int dav_vc_push(struct dav_vcard *v, const char *group, const char *name,
     return 0;
 }
 
+int dav_vc_spell(struct dav_vcard *v, const char *spelled)
+{
+    struct dav_vc_prop *p = &v->props[v->nprops - 1];
+
+    if (!spelled || !strcmp(spelled, p->p.name))
+        return 0;
+    p->spelled = dav_vc_strdup(v, spelled);
+    return p->spelled ? 0 : -1;
+}
+
 void dav_vc_put(struct dav_vc_buf *b, const char *s, size_t n)
 {
     if (b->err)
@@ -269,7 +279,7 @@ static char *param_value(char **sp, unsigned char *quoted, char *delim)
 
 /* One parsed line: BEGIN/END/VERSION drive the state, everything else inside the card is
  * kept (refusing what this server cannot store faithfully). */
-static int check_prop(struct parse *ps, const char *group, const char *name,
+static int check_prop(struct parse *ps, const char *group, const char *name, const char *spelled,
                       const struct dav_vcard_param *params, const unsigned char *quoted, size_t np,
                       const char *value, size_t lineno)
 {
@@ -324,7 +334,8 @@ static int check_prop(struct parse *ps, const char *group, const char *name,
         if (!*value)
             return fail(ps, PRECOND_VALID, "empty UID", lineno);
     }
-    if (dav_vc_push(ps->v, group, name, params, quoted, np, value) < 0)
+    if (dav_vc_push(ps->v, group, name, params, quoted, np, value) < 0 ||
+        (strlen(spelled) < 127 && dav_vc_spell(ps->v, spelled) < 0))
         return fail(ps, PRECOND_VALID,
                     ps->v->nprops >= DAV_VC_MAX_PROPS ? "too many properties" : "out of memory",
                     lineno);
@@ -380,8 +391,10 @@ static int content_line(struct parse *ps, char *line, size_t lineno)
         np++;
         s++;
     }
+    char spelled[128];
+    snprintf(spelled, sizeof(spelled), "%s", name);
     upcase(name);
-    return check_prop(ps, group, name, params, quoted, np, s, lineno);
+    return check_prop(ps, group, name, spelled, params, quoted, np, s, lineno);
 }
 
 /* Unfolds the next logical line of buf[*r..n) into buf at *w (in place: the writer never
@@ -453,6 +466,8 @@ int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const 
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
+    if (!body || !len)
+        return fail(&ps, PRECOND_VALID, "empty body", 0);
     if (len > DAV_VC_MAX_SIZE)
         return fail(&ps, PRECOND_VALID, "vCard too large", 0);
     if (memchr(body, '\0', len))
@@ -662,7 +677,7 @@ static void put_prop(struct dav_vc_buf *b, struct dav_vc_buf *line, const struct
         dav_vc_puts(line, p->p.group);
         dav_vc_put(line, ".", 1);
     }
-    dav_vc_puts(line, p->p.name);
+    dav_vc_puts(line, p->spelled ? p->spelled : p->p.name);
     for (size_t i = 0; i < p->p.nparams; i++) {
         const char *val = p->p.params[i].value;
         int q = (p->quoted && p->quoted[i]) || strpbrk(val, ":;") != NULL;
@@ -733,29 +748,23 @@ static int clean_name(const char *s)
 int dav_vcard_add(struct dav_vcard *v, const char *group, const char *name,
                   const struct dav_vcard_param *params, size_t nparams, const char *value)
 {
-    struct dav_vcard_param up[DAV_VC_MAX_PARAMS];
-    char names[DAV_VC_MAX_PARAMS][64], pname[64];
-
-    if (!v || !name || !value || nparams > DAV_VC_MAX_PARAMS || strlen(name) >= sizeof(pname) ||
-        !clean_name(name) || (group && !clean_name(group)) || !clean_text(value, 1))
+    if (!v || !name || !value || nparams > DAV_VC_MAX_PARAMS || !clean_name(name) ||
+        (group && !clean_name(group)) || !clean_text(value, 1) || dav_vc_ieq(name, "BEGIN") ||
+        dav_vc_ieq(name, "END") || dav_vc_ieq(name, "VERSION"))
         return -1;
-    strcpy(pname, name);
-    upcase(pname);
-    if (!strcmp(pname, "BEGIN") || !strcmp(pname, "END") || !strcmp(pname, "VERSION"))
-        return -1;
-    for (size_t i = 0; i < nparams; i++) {
-        if (!params[i].name || strlen(params[i].name) >= sizeof(names[i]) ||
-            !clean_name(params[i].name) || !params[i].value || !clean_text(params[i].value, 0))
+    for (size_t i = 0; i < nparams; i++)
+        if (!params[i].name || !clean_name(params[i].name) || !params[i].value ||
+            !clean_text(params[i].value, 0))
             return -1;
-        strcpy(names[i], params[i].name);
-        upcase(names[i]);
-        up[i].name = names[i];
-        up[i].value = params[i].value;
-    }
-    if (dav_vc_push(v, group, pname, up, NULL, nparams, value) < 0)
+    if (dav_vc_push(v, group, name, params, NULL, nparams, value) < 0)
         return -1;
-    if (!strcmp(pname, "UID"))
-        v->uid = v->props[v->nprops - 1].p.value;
+    /* names are upper case in the card: fix up the copies just made */
+    struct dav_vc_prop *p = &v->props[v->nprops - 1];
+    upcase((char *)p->p.name);
+    for (size_t i = 0; i < nparams; i++)
+        upcase((char *)p->p.params[i].name);
+    if (!strcmp(p->p.name, "UID"))
+        v->uid = p->p.value;
     return 0;
 }
 

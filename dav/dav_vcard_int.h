@@ -16,10 +16,12 @@
 #define DAV_VC_MAX_PROPS  10000u
 #define DAV_VC_MAX_PARAMS 64u /* per property */
 
-/* One property: the public view plus, per parameter, whether its value was quoted (so it
- * is written back the way it came). */
+/* One property: the public view plus what writing it back the way it came needs: the
+ * name as the client spelled it (X-ABLabel; NULL when it is the upper-case name) and,
+ * per parameter, whether its value was quoted. */
 struct dav_vc_prop {
     struct dav_vcard_prop p;
+    const char *spelled;
     const unsigned char *quoted;
 };
 
@@ -54,12 +56,19 @@ int dav_vc_push(struct dav_vcard *v, const char *group, const char *name,
                 const struct dav_vcard_param *params, const unsigned char *quoted, size_t nparams,
                 const char *value);
 
+/* Records how the last property's name was spelled (when it differs in case). */
+int dav_vc_spell(struct dav_vcard *v, const char *spelled);
+
 void dav_vc_put(struct dav_vc_buf *b, const char *s, size_t n);
 void dav_vc_puts(struct dav_vc_buf *b, const char *s);
 /* Writes the card: BEGIN, VERSION, the properties keep() accepts (1: as is, 2: with an
  * empty value; NULL keeps all), END. Folded, CRLF. malloc'd, NULL when out of memory. */
 char *dav_vc_write(const struct dav_vcard *v, int (*keep)(const struct dav_vcard_prop *, void *),
                    void *arg, size_t *len);
+
+/* The card converted to version 3 or 4 as a new card (dav_vcard_convert.c); a copy when
+ * it already is that version. NULL when out of memory. */
+struct dav_vcard *dav_vc_convert(const struct dav_vcard *v, int version);
 
 /* ASCII case-insensitive equality (names, parameter values). */
 int dav_vc_ieq(const char *a, const char *b);
