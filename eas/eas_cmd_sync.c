@@ -382,6 +382,15 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
         eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
         return;
     }
+    /* a UID the folder has already (an invitation the device imported itself...) is not
+     * overwritten: the new event gets a UID of its own */
+    if (cr->f.cls != STORE_CLASS_CONTACTS &&
+        store_item_by_ext_uid(cr->run->req->u, cr->f.id, po.uid, &out) == STORE_OK &&
+        eas_pim_reuid(&po) < 0) {
+        eas_pim_out_free(&po);
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_SERVER);
+        return;
+    }
     rc = eas_pim_store(cr->run->req->u, &cr->f, NULL, &po, &out);
     eas_pim_out_free(&po);
     if (rc != STORE_OK) {

@@ -385,29 +385,35 @@ static int eas_pim_ranges(const char *ical, size_t len, int64_t horizon, struct 
 }
 #endif
 
-int eas_pim_index(struct store_user *u, int64_t item_id, const char *ical, size_t len,
-                  int64_t horizon)
-{
-    struct store_range *r = NULL;
-    size_t n = 0;
-    int64_t complete = INT64_MAX;
-    int rc;
+/* ---- UIDs ------------------------------------------------------------------------------- */
 
-    if (!EAS_STORE_HAS_INDEX())
-        return STORE_OK;
-    if (eas_pim_ranges(ical, len, horizon, &r, &n, &complete) < 0) {
-        free(r);
-        return STORE_EINVAL;
+int eas_pim_reuid(struct eas_pim_out *o)
+{
+    icalcomponent *root = eas_ical_parse(o->text, o->len);
+    struct eas_pim_out n = {0};
+
+    if (!root)
+        return -1;
+    eas_pim_uuid(n.uid, sizeof(n.uid));
+    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
+         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT))
+        if (icalcomponent_get_first_property(c, ICAL_UID_PROPERTY))
+            icalcomponent_set_uid(c, n.uid);
+    if (eas_ical_finish(root, &n) < 0) {
+        icalcomponent_free(root);
+        return -1;
     }
-    rc = store_item_set_ranges(u, item_id, r, n, complete, NULL);
-    free(r);
-    return rc;
+    icalcomponent_free(root);
+    eas_pim_out_free(o);
+    *o = n;
+    return 0;
 }
 
 /* ---- storing a device's item --------------------------------------------------------- */
 
-int eas_pim_store(struct store_user *u, const struct store_folder *f, const struct store_item *it,
-                  const struct eas_pim_out *in, struct store_item *out)
+static int eas_pim_write(struct store_user *u, const struct store_folder *f,
+                         const struct store_item *it, const struct eas_pim_out *in,
+                         struct store_item *out)
 {
     int vcard = f->cls == STORE_CLASS_CONTACTS;
     struct store_item_new n = {
@@ -419,23 +425,45 @@ int eas_pim_store(struct store_user *u, const struct store_folder *f, const stru
     char name[300], gen[64];
     int rc;
 
-    if (it) {
-        rc = store_item_replace(u, it->id, &n, 0, out, NULL);
-    } else {
-        /* the resource name is the UID when it is made of safe characters, so that DAV
-         * clients see the name they would have chosen themselves */
-        if (eas_pim_uid_safe(in->uid)) {
-            snprintf(name, sizeof(name), "%s.%s", in->uid, vcard ? "vcf" : "ics");
-        } else {
-            eas_pim_uuid(gen, sizeof(gen));
-            snprintf(name, sizeof(name), "%s.%s", gen, vcard ? "vcf" : "ics");
-        }
+    if (it)
+        return store_item_replace(u, it->id, &n, 0, out, NULL);
+    /* the resource name is the UID when it is made of safe characters, so that DAV
+     * clients see the name they would have chosen themselves */
+    if (eas_pim_uid_safe(in->uid)) {
+        snprintf(name, sizeof(name), "%s.%s", in->uid, vcard ? "vcf" : "ics");
         n.name = name;
         rc = store_item_add(u, f->id, &n, out, NULL);
+        if (rc != STORE_EEXIST)
+            return rc;
+        /* the name is taken by an item of another UID: a name of our own */
     }
-    if (rc != STORE_OK || vcard)
-        return rc;
-    return eas_pim_index(u, out->id, in->text, in->len, time(NULL) + EAS_PIM_HORIZON);
+    eas_pim_uuid(gen, sizeof(gen));
+    snprintf(name, sizeof(name), "%s.%s", gen, vcard ? "vcf" : "ics");
+    n.name = name;
+    return store_item_add(u, f->id, &n, out, NULL);
+}
+
+int eas_pim_store(struct store_user *u, const struct store_folder *f, const struct store_item *it,
+                  const struct eas_pim_out *in, struct store_item *out)
+{
+    struct store_range *r = NULL;
+    size_t n = 0;
+    int64_t complete = INT64_MAX;
+    int rc;
+
+    if (f->cls == STORE_CLASS_CONTACTS)
+        return eas_pim_write(u, f, it, in, out);
+    /* the ranges first: what the index cannot read is refused before anything is written,
+     * so a refusal (Status 6) leaves the store as it was */
+    if (eas_pim_ranges(in->text, in->len, time(NULL) + EAS_PIM_HORIZON, &r, &n, &complete) < 0) {
+        free(r);
+        return STORE_EINVAL;
+    }
+    rc = eas_pim_write(u, f, it, in, out);
+    if (rc == STORE_OK && EAS_STORE_HAS_INDEX())
+        rc = store_item_set_ranges(u, out->id, r, n, complete, NULL);
+    free(r);
+    return rc;
 }
 
 /* ---- FilterType reach ----------------------------------------------------------------- */

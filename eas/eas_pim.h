@@ -120,14 +120,14 @@ const char *eas_pim_body_in(const struct eas_node *app, unsigned body_tag, int *
 void eas_pim_categories(struct eas_doc *d, struct eas_node *app, unsigned cats_tag,
                         unsigned cat_tag, const char *const *v, size_t n);
 
+/* Gives a device's new iCalendar object a new UID (its own is taken in the folder: a
+ * collection holds one object per UID). */
+int eas_pim_reuid(struct eas_pim_out *o);
 /* Stores a device's item in a folder: a new item (it NULL) or a replacement of it, with
  * the name/ext_uid/ctype rules and, for iCalendar items, the occurrence index, in the
  * caller's transaction. 0 or a STORE_E* code. */
 int eas_pim_store(struct store_user *u, const struct store_folder *f, const struct store_item *it,
                   const struct eas_pim_out *in, struct store_item *out);
-/* Re-indexes an iCalendar item (occurrence ranges up to horizon). */
-int eas_pim_index(struct store_user *u, int64_t item_id, const char *ical, size_t len,
-                  int64_t horizon);
 
 /* Writes the ApplicationData of a stored PIM item as its folder's class asks. */
 int eas_pim_appdata(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c, int cls,
