@@ -1295,6 +1295,29 @@ static icalcomponent *eas_find_override(struct eas_cal_in *in, icalcomponent *ma
     return NULL;
 }
 
+/* A new override of the instance starting at t: a copy of the series (an override holds
+ * every property, RFC 5545 3.8.4.4) moved to t, without the rule. */
+static icalcomponent *eas_new_override(struct eas_cal_in *in, icalcomponent *master, int64_t t,
+                                       int allday)
+{
+    icalcomponent *ov = icalcomponent_new_clone(master);
+    int64_t ms, me;
+    int ad;
+
+    eas_span(in->root, master, &ms, &me, &ad);
+    eas_ical_remove(ov, ICAL_RRULE_PROPERTY);
+    eas_ical_remove(ov, ICAL_RDATE_PROPERTY);
+    eas_ical_remove(ov, ICAL_EXDATE_PROPERTY);
+    eas_ical_remove(ov, ICAL_DTSTART_PROPERTY);
+    eas_ical_remove(ov, ICAL_DTEND_PROPERTY);
+    eas_ical_remove(ov, ICAL_DURATION_PROPERTY);
+    icalcomponent_add_property(ov, eas_time_prop(in, ICAL_DTSTART_PROPERTY, t, allday));
+    icalcomponent_add_property(ov, eas_time_prop(in, ICAL_DTEND_PROPERTY, t + (me - ms), allday));
+    icalcomponent_add_property(ov, eas_time_prop(in, ICAL_RECURRENCEID_PROPERTY, t, allday));
+    icalcomponent_add_component(in->root, ov);
+    return ov;
+}
+
 /* Rebuilds EXDATEs and overrides from the device's Exceptions; stored overrides of
  * instances the device still lists keep their other properties. */
 static int eas_in_exceptions(struct eas_cal_in *in, icalcomponent *master,
@@ -1302,11 +1325,8 @@ static int eas_in_exceptions(struct eas_cal_in *in, icalcomponent *master,
 {
     icalcomponent *keep[EAS_CAL_MAX_EXCEPTIONS];
     size_t nkeep = 0;
-    int64_t ms, me;
-    int ad;
 
     eas_ical_remove(master, ICAL_EXDATE_PROPERTY);
-    eas_span(in->root, master, &ms, &me, &ad);
     for (const struct eas_node *x = xs ? eas_child(xs, EAS_CALENDAR_EXCEPTION) : NULL;
          x && nkeep < EAS_CAL_MAX_EXCEPTIONS; x = eas_next(x, EAS_CALENDAR_EXCEPTION)) {
         int64_t t;
@@ -1318,21 +1338,8 @@ static int eas_in_exceptions(struct eas_cal_in *in, icalcomponent *master,
             icalcomponent_add_property(master, p);
             continue;
         }
-        if (!(ov = eas_find_override(in, master, t))) {
-            ov = icalcomponent_new_clone(master);
-            eas_ical_remove(ov, ICAL_RRULE_PROPERTY);
-            eas_ical_remove(ov, ICAL_RDATE_PROPERTY);
-            eas_ical_remove(ov, ICAL_EXDATE_PROPERTY);
-            eas_ical_remove(ov, ICAL_DTSTART_PROPERTY);
-            eas_ical_remove(ov, ICAL_DTEND_PROPERTY);
-            eas_ical_remove(ov, ICAL_DURATION_PROPERTY);
-            icalcomponent_add_property(ov, eas_time_prop(in, ICAL_DTSTART_PROPERTY, t, allday));
-            icalcomponent_add_property(
-                ov, eas_time_prop(in, ICAL_DTEND_PROPERTY, t + (me - ms), allday));
-            icalcomponent_add_property(ov,
-                                       eas_time_prop(in, ICAL_RECURRENCEID_PROPERTY, t, allday));
-            icalcomponent_add_component(in->root, ov);
-        }
+        if (!(ov = eas_find_override(in, master, t)))
+            ov = eas_new_override(in, master, t, allday);
         if (eas_in_fields(in, ov, x, 1, allday) < 0)
             return -1;
         eas_ical_stamp(ov, in->c->now);
@@ -1432,6 +1439,72 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
 out:
     if (in.own_zone)
         icaltimezone_free(in.zone, 1);
+    icalcomponent_free(in.root);
+    return rc;
+}
+
+/* ---- one occurrence (16.x InstanceId) ------------------------------------------------------ */
+
+/* Writing in the series' own zone: its TZID stays. */
+static void eas_series_zone(struct eas_cal_in *in, icalcomponent *master)
+{
+    icalproperty *ps = icalcomponent_get_first_property(master, ICAL_DTSTART_PROPERTY);
+    icalparameter *tz = ps ? icalproperty_get_first_parameter(ps, ICAL_TZID_PARAMETER) : NULL;
+
+    if (tz && (in->zone = eas_prop_zone(in->root, ps)))
+        snprintf(in->tzid, sizeof(in->tzid), "%s", icalparameter_get_tzid(tz));
+}
+
+icalcomponent *eas_calendar_override(icalcomponent *root, int64_t instance)
+{
+    struct eas_cal_in in = {.root = root};
+    icalcomponent *master = eas_ical_master(root, ICAL_VEVENT_COMPONENT), *ov;
+    struct icaltimetype st;
+
+    if (!master || !icalcomponent_get_first_property(master, ICAL_RRULE_PROPERTY))
+        return master; /* not a series: the event itself */
+    eas_series_zone(&in, master);
+    if ((ov = eas_find_override(&in, master, instance)))
+        return ov;
+    st = icalcomponent_get_dtstart(master);
+    return eas_new_override(&in, master, instance, st.is_date);
+}
+
+int eas_calendar_instance(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                          size_t baselen, int64_t instance, struct eas_pim_out *out)
+{
+    struct eas_cal_in in = {.c = c};
+    icalcomponent *master, *ov;
+    int allday, rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    if (!(in.root = eas_ical_parse(base, baselen)))
+        return -1;
+    master = eas_ical_master(in.root, ICAL_VEVENT_COMPONENT);
+    if (!master || !icalcomponent_get_first_property(master, ICAL_RRULE_PROPERTY))
+        goto out;
+    snprintf(out->uid, sizeof(out->uid), "%s", icalcomponent_get_uid(master) ?: "");
+    eas_series_zone(&in, master);
+    allday = icalcomponent_get_dtstart(master).is_date;
+    ov = eas_find_override(&in, master, instance);
+    if (!app) {
+        /* the occurrence is deleted: an EXDATE, and its override goes */
+        if (ov) {
+            icalcomponent_remove_component(in.root, ov);
+            icalcomponent_free(ov);
+        }
+        icalcomponent_add_property(master,
+                                   eas_time_prop(&in, ICAL_EXDATE_PROPERTY, instance, allday));
+        eas_ical_stamp(master, c->now);
+    } else {
+        if (!ov)
+            ov = eas_new_override(&in, master, instance, allday);
+        if (eas_in_fields(&in, ov, app, 1, allday) < 0)
+            goto out;
+        eas_ical_stamp(ov, c->now);
+    }
+    rc = eas_ical_finish(in.root, out);
+out:
     icalcomponent_free(in.root);
     return rc;
 }

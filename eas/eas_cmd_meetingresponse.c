@@ -34,6 +34,8 @@ struct eas_mr {
     struct store_item item; /* the calendar item, when there is one */
     int have_item;
     char calendar_id[48];
+    int has_instance; /* InstanceId: one occurrence of a series */
+    int64_t instance;
 };
 
 static const char *eas_mr_partstat_name(int response)
@@ -83,38 +85,50 @@ static int eas_mr_is_self(struct eas_req *req, icalproperty *p)
     return v && !strcasecmp(v, req->acct->address);
 }
 
-/* Sets the user's PARTSTAT in every VEVENT of the object (the series and its overrides);
- * an event that does not list the user gets the user as an attendee. */
-static void eas_mr_set_partstat(struct eas_mr *mr, icalcomponent *root)
+static void eas_mr_set_one(struct eas_mr *mr, icalcomponent *ev)
 {
-    for (icalcomponent *ev = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); ev;
-         ev = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT)) {
-        int found = 0;
-        for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
-             p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
-            if (!eas_mr_is_self(mr->req, p))
-                continue;
-            found = 1;
-            icalproperty_remove_parameter_by_kind(p, ICAL_PARTSTAT_PARAMETER);
-            icalproperty_remove_parameter_by_kind(p, ICAL_RSVP_PARAMETER);
-            icalproperty_add_parameter(p,
-                                       icalparameter_new_partstat(eas_mr_partstat(mr->response)));
-        }
-        if (!found) {
-            char uri[400];
-            icalproperty *p;
-            snprintf(uri, sizeof(uri), "mailto:%s", mr->req->acct->address);
-            p = icalproperty_new_attendee(uri);
-            icalproperty_add_parameter(p,
-                                       icalparameter_new_partstat(eas_mr_partstat(mr->response)));
-            icalcomponent_add_property(ev, p);
-        }
-        /* a tentative acceptance shows as tentative time */
-        if (mr->response == 2 && icalcomponent_get_status(ev) != ICAL_STATUS_CANCELLED)
-            icalcomponent_set_status(ev, ICAL_STATUS_TENTATIVE);
-        else if (icalcomponent_get_status(ev) == ICAL_STATUS_TENTATIVE)
-            icalcomponent_set_status(ev, ICAL_STATUS_CONFIRMED);
+    int found = 0;
+
+    for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
+         p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
+        if (!eas_mr_is_self(mr->req, p))
+            continue;
+        found = 1;
+        icalproperty_remove_parameter_by_kind(p, ICAL_PARTSTAT_PARAMETER);
+        icalproperty_remove_parameter_by_kind(p, ICAL_RSVP_PARAMETER);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
     }
+    if (!found) {
+        char uri[400];
+        icalproperty *p;
+        snprintf(uri, sizeof(uri), "mailto:%s", mr->req->acct->address);
+        p = icalproperty_new_attendee(uri);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
+        icalcomponent_add_property(ev, p);
+    }
+    /* a tentative acceptance shows as tentative time */
+    if (mr->response == 2 && icalcomponent_get_status(ev) != ICAL_STATUS_CANCELLED)
+        icalcomponent_set_status(ev, ICAL_STATUS_TENTATIVE);
+    else if (icalcomponent_get_status(ev) == ICAL_STATUS_TENTATIVE)
+        icalcomponent_set_status(ev, ICAL_STATUS_CONFIRMED);
+}
+
+/* Sets the user's PARTSTAT in every VEVENT of the object (the series and its overrides),
+ * or, for an answer to one occurrence (InstanceId), in that occurrence's override only;
+ * an event that does not list the user gets the user as an attendee. Returns the VEVENT
+ * the REPLY speaks of. */
+static icalcomponent *eas_mr_set_partstat(struct eas_mr *mr, icalcomponent *root)
+{
+    icalcomponent *one;
+
+    if (mr->has_instance && (one = eas_calendar_override(root, mr->instance))) {
+        eas_mr_set_one(mr, one);
+        return one;
+    }
+    for (icalcomponent *ev = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); ev;
+         ev = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT))
+        eas_mr_set_one(mr, ev);
+    return eas_ical_master(root, ICAL_VEVENT_COMPONENT);
 }
 
 /* The calendar object to change: the stored event (base) or the invitation's. The
@@ -258,9 +272,8 @@ out:
 }
 
 /* Mails the REPLY to the organizer; failures are logged, the answer stands. */
-static void eas_mr_send_reply(struct eas_mr *mr, icalcomponent *root)
+static void eas_mr_send_reply(struct eas_mr *mr, icalcomponent *ev)
 {
-    icalcomponent *ev = eas_ical_master(root, ICAL_VEVENT_COMPONENT);
     icalproperty *org = ev ? icalcomponent_get_first_property(ev, ICAL_ORGANIZER_PROPERTY) : NULL;
     const char *to = org ? icalproperty_get_organizer(org) : NULL;
     struct deliver_env env = {.auth_user = mr->req->acct->address,
@@ -344,7 +357,7 @@ static int eas_mr_answer(struct eas_mr *mr, const struct eas_node *rq)
     const char *rid = eas_child_text(rq, EAS_MEETINGRESPONSE_REQUESTID);
     char *text = NULL, *stored = NULL;
     size_t len = 0, slen = 0;
-    icalcomponent *root = NULL;
+    icalcomponent *root = NULL, *answered;
     int status, rc;
 
     if (mr->response < 1 || mr->response > 3)
@@ -364,7 +377,7 @@ static int eas_mr_answer(struct eas_mr *mr, const struct eas_node *rq)
         if (!(root = eas_mr_object(stored, slen)))
             goto out;
     }
-    eas_mr_set_partstat(mr, root);
+    answered = eas_mr_set_partstat(mr, root);
     status = MR_MAILBOX;
     /* a declined invitation that is not in the calendar stays out of it */
     if (mr->have_item || mr->response != 3) {
@@ -378,8 +391,8 @@ static int eas_mr_answer(struct eas_mr *mr, const struct eas_node *rq)
         if (store_txn_commit(mr->req->u, NULL, &err) != STORE_OK)
             goto out;
     }
-    if (mr->send)
-        eas_mr_send_reply(mr, root);
+    if (mr->send && answered)
+        eas_mr_send_reply(mr, answered);
     log_info("eas", "MeetingResponse: %s %s %s", mr->req->acct->address,
              eas_mr_partstat_name(mr->response), rid);
     status = MR_OK;
@@ -418,6 +431,10 @@ int eas_cmd_meetingresponse(struct eas_req *req)
         mr.response = (int)eas_child_int(rq, EAS_MEETINGRESPONSE_USERRESPONSE, 0);
         /* 16.0+: the server mails the organizer only when asked to */
         mr.send = eas_child(rq, EAS_MEETINGRESPONSE_SENDRESPONSE) != NULL;
+        {
+            const char *inst = eas_child_text(rq, EAS_MEETINGRESPONSE_INSTANCEID);
+            mr.has_instance = inst && eas_pim_parse_time(inst, &mr.instance) == 0;
+        }
         status = eas_mr_answer(&mr, rq);
         if (rid)
             eas_add_text(req->out, r, EAS_MEETINGRESPONSE_REQUESTID, rid);

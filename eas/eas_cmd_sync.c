@@ -407,8 +407,18 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
 
 /* A device's Change of a PIM item: merged into the stored text, stored with its index.
  * Returns the Status for the device. */
+/* The occurrence a 16.x command names (AirSyncBase:InstanceId, the occurrence's original
+ * start); 0 and *t, or -1 when it names none. */
+static int eas_instance_of(const struct eas_node *n, int64_t *t)
+{
+    const char *s = eas_child_text(n, EAS_AIRSYNCBASE_INSTANCEID);
+
+    return s && eas_pim_parse_time(s, t) == 0 ? 0 : -1;
+}
+
 static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
-                          const struct eas_node *app, struct store_item *out)
+                          const struct eas_node *app, const int64_t *instance,
+                          struct store_item *out)
 {
     struct eas_pim_ctx pc;
     struct eas_pim_out po;
@@ -419,7 +429,11 @@ static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
     if (store_item_body(cr->run->req->u, it->id, &body, &len, NULL) != STORE_OK)
         return EAS_STATUS_SERVER;
     eas_coll_pim_ctx(cr, &pc);
-    rc = eas_pim_from_eas(app, &pc, cr->f.cls, body, len, &po);
+    /* one occurrence of a series (16.x), or the whole item */
+    if (instance)
+        rc = eas_calendar_instance(app, &pc, body, len, *instance, &po);
+    else
+        rc = eas_pim_from_eas(app, &pc, cr->f.cls, body, len, &po);
     free(body);
     if (rc < 0)
         return EAS_STATUS_CONVERT;
@@ -455,7 +469,9 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
         return;
     }
     if (cr->f.cls != STORE_CLASS_MAIL) {
-        int status = eas_pim_change(cr, &it, app, &out);
+        int64_t inst;
+        int has_inst = cr->f.cls == STORE_CLASS_CALENDAR && eas_instance_of(n, &inst) == 0;
+        int status = eas_pim_change(cr, &it, app, has_inst ? &inst : NULL, &out);
         if (status != EAS_STATUS_OK)
             eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, status);
         else
@@ -476,6 +492,7 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
     const char *sid = eas_child_text(n, EAS_AIRSYNC_SERVERID);
     struct store_folder trash;
     struct store_item it, moved;
+    int64_t inst;
     int rc;
 
     if (eas_coll_item(cr, sid, &it) != STORE_OK) {
@@ -485,6 +502,16 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
             eas_snap_unhold(&cr->st.cur, it.id);
         else
             eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, EAS_STATUS_NOTFOUND);
+        return;
+    }
+    /* 16.x: one occurrence of a series goes, the series stays */
+    if (cr->f.cls == STORE_CLASS_CALENDAR && eas_instance_of(n, &inst) == 0) {
+        int status = eas_pim_change(cr, &it, NULL, &inst, &moved);
+        if (status != EAS_STATUS_OK)
+            eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, status);
+        else
+            eas_snap_hold(&cr->st.cur, moved.id, moved.modseq,
+                          eas_pim_reach(cr->run->req->u, cr->f.cls, &moved));
         return;
     }
     if (cr->st.opts.deletes_as_moves && cr->f.role != STORE_ROLE_TRASH &&

@@ -51,6 +51,14 @@ int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct ea
  * event (Status 6). */
 int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
                           size_t baselen, struct eas_pim_out *out);
+/* One occurrence of a stored series (16.x Sync Change / Delete with InstanceId, the
+ * instance's original start): app NULL deletes it (EXDATE), otherwise its override gets
+ * the device's fields. -1 when base is not a recurring event. */
+int eas_calendar_instance(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
+                          size_t baselen, int64_t instance, struct eas_pim_out *out);
+/* The override of an occurrence in a parsed object, made when there is none (the event
+ * itself when it is not a series). */
+icalcomponent *eas_calendar_override(icalcomponent *root, int64_t instance);
 /* The TIME_ZONE_INFORMATION blob (172 bytes) of a zone, and back (exposed for tests). */
 #define EAS_TZ_BLOB 172
 int eas_tz_blob(icaltimezone *zone, int year, unsigned char blob[EAS_TZ_BLOB]);

@@ -288,6 +288,28 @@ def test_calendar(p, version):
                if version >= '16.0' else text(ch[foreign_sid], 'Calendar:Location'))
         assert loc == 'Room 2'
 
+    if version >= '16.0':
+        # one occurrence: deleted, then another one moved, by InstanceId
+        sync(a, 8, '<Delete><ServerId>%s</ServerId><InstanceId xmlns="AirSyncBase:">'
+                   '2030-07-01T08:00:00.000Z</InstanceId></Delete>' % foreign_sid)
+        sync(a, 8, '<Change><ServerId>%s</ServerId><InstanceId xmlns="AirSyncBase:">'
+                   '2030-07-08T08:00:00.000Z</InstanceId><ApplicationData>'
+                   '<StartTime xmlns="Calendar:">20300708T150000Z</StartTime>'
+                   '<EndTime xmlns="Calendar:">20300708T160000Z</EndTime>'
+                   '<Subject xmlns="Calendar:">Late one</Subject></ApplicationData></Change>'
+                   % foreign_sid)
+        ical = item_get(p, 'weekly-foreign@example.com')
+        assert 'EXDATE;TZID=Europe/Berlin:20300701T100000' in ical, ical
+        assert 'RECURRENCE-ID;TZID=Europe/Berlin:20300708T100000' in ical
+        assert 'DTSTART;TZID=Europe/Berlin:20300708T170000' in ical
+        assert 'RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO' in ical and 'LOCATION:Room 2' in ical
+        app = commands(sync(b, 8), 'Change')[foreign_sid]
+        exc = {text(e, 'AirSyncBase:InstanceId'): e
+               for e in findall(app, 'Calendar:Exceptions/Calendar:Exception')}
+        assert text(exc['2030-07-01T08:00:00.000Z'], 'Calendar:Deleted') == '1', tostring(app)
+        assert text(exc['2030-07-08T08:00:00.000Z'], 'Calendar:Subject') == 'Late one'
+        assert text(exc['2030-07-08T08:00:00.000Z'], 'Calendar:StartTime') == '20300708T150000Z'
+
     # all-day event: device midnights in its zone become a DATE
     add = ('<Add><ClientId>e2</ClientId><ApplicationData>%s'
            '<AllDayEvent xmlns="Calendar:">1</AllDayEvent>'
@@ -621,6 +643,33 @@ def test_meeting_response(p):
     assert text(r, 'MeetingResponse:CalendarId') == cal_id
     assert 'PARTSTAT=TENTATIVE:mailto:alice@example.com' in item_get(p, 'kickoff-1@example.com')
     assert len([row for row in item_list(p, 'Calendar') if row[1] == 'kickoff-1@example.com']) == 1
+    # one occurrence of a recurring meeting (InstanceId): only its override is answered,
+    # and the REPLY names it
+    put(p, 'series.ics',
+        'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bob//EN\r\nBEGIN:VEVENT\r\n'
+        'UID:standup@example.com\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20301001T080000Z\r\n'
+        'DTEND:20301001T081500Z\r\nRRULE:FREQ=DAILY;COUNT=5\r\nSUMMARY:Standup\r\n'
+        'ORGANIZER:mailto:bob@example.com\r\n'
+        'ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:alice@example.com\r\nEND:VEVENT\r\n'
+        'END:VCALENDAR\r\n')
+    series = [s_ for s_, a in commands(sync(c, 8), 'Add').items()
+              if text(a, 'Calendar:Subject') == 'Standup'][0]
+    before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
+    x = ('<MeetingResponse xmlns="MeetingResponse:"><Request><UserResponse>1</UserResponse>'
+         '<CollectionId>%s</CollectionId><RequestId>%s</RequestId>'
+         '<InstanceId>2030-10-03T08:00:00.000Z</InstanceId><SendResponse/></Request>'
+         '</MeetingResponse>' % (c.folders[8], series))
+    st, _, t = c.post('MeetingResponse', x)
+    assert text(t, 'MeetingResponse:Result/MeetingResponse:Status') == '1', tostring(t)
+    ical = item_get(p, 'standup@example.com')
+    assert 'RECURRENCE-ID:20301003T080000Z' in ical, ical
+    assert ical.count('PARTSTAT=ACCEPTED') == 1 and ical.count('PARTSTAT=NEEDS-ACTION') == 1, ical
+    for _ in range(50):
+        mails = imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')
+        if len(mails) > before:
+            break
+        time.sleep(0.1)
+    assert 'RECURRENCE-ID:20301003T080000Z' in mails[-1].replace('\r\n ', ''), mails[-1]
     # not a meeting request / no such item / no such response: Status 2
     plain = [s for s, a in inbox.items() if s != sid]
     for coll, rid, resp in ((c.folders[2], c.folders[2] + ':999999', 1),

@@ -341,6 +341,51 @@ static void test_device_exceptions(void **state)
     free(ical);
 }
 
+/* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
+static void test_instance(void **state)
+{
+    struct eas_pim_ctx c = pim_ctx(EAS_V161);
+    struct eas_pim_out out;
+    struct eas_doc *d = NULL;
+    char err[128];
+    static const char change[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\"><c:StartTime>20300701T120000Z"
+        "</c:StartTime><c:EndTime>20300701T130000Z</c:EndTime><c:Subject>Moved by phone"
+        "</c:Subject></ApplicationData>";
+
+    (void)state;
+    /* delete July 8 (08:00 UTC = 10:00 Berlin): an EXDATE in the series' zone */
+    assert_int_equal(eas_calendar_instance(NULL, &c, weekly, strlen(weekly), 1909728000, &out), 0);
+    assert_has(out.text, "EXDATE;TZID=Europe/Berlin:20300708T100000");
+    assert_has(out.text, "EXDATE;TZID=Europe/Berlin:20300617T100000");
+    assert_has(out.text, "X-CUSTOM:keep me");
+    eas_pim_out_free(&out);
+    /* deleting the overridden June 24 removes its override too */
+    assert_int_equal(eas_calendar_instance(NULL, &c, weekly, strlen(weekly), 1908518400, &out), 0);
+    assert_hasnt(out.text, "Moved meeting");
+    assert_has(out.text, "EXDATE;TZID=Europe/Berlin:20300624T100000");
+    eas_pim_out_free(&out);
+    /* change July 1: an override, the series untouched */
+    assert_int_equal(wbxml_from_xml(change, strlen(change), &d, err, sizeof(err)), 0);
+    assert_int_equal(
+        eas_calendar_instance(eas_doc_root(d), &c, weekly, strlen(weekly), 1909123200, &out), 0);
+    assert_has(out.text, "RECURRENCE-ID;TZID=Europe/Berlin:20300701T100000");
+    assert_has(out.text, "DTSTART;TZID=Europe/Berlin:20300701T140000");
+    assert_has(out.text, "SUMMARY:Moved by phone");
+    assert_has(out.text, "SUMMARY:Team meeting");
+    assert_has(out.text, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO");
+    eas_pim_out_free(&out);
+    /* not a series: refused */
+    {
+        static const char single[] = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+                                     "DTSTART:20300101T000000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert_int_equal(
+            eas_calendar_instance(eas_doc_root(d), &c, single, strlen(single), 1909123200, &out),
+            -1);
+    }
+    eas_doc_free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_meeting),
         cmocka_unit_test(test_device_recurrences),
         cmocka_unit_test(test_device_exceptions),
+        cmocka_unit_test(test_instance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
