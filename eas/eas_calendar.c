@@ -565,7 +565,7 @@ static int eas_weekday_bit(icalrecurrencetype_weekday w)
 
 /* The Recurrence element of an RRULE; nothing when ActiveSync cannot express it. */
 static void eas_recurrence(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
-                           icalcomponent *root, icalcomponent *ev, unsigned page_tag_base)
+                           icalcomponent *root, icalcomponent *ev)
 {
     icalproperty *rp = icalcomponent_get_first_property(ev, ICAL_RRULE_PROPERTY);
     struct icalrecurrencetype r;
@@ -573,7 +573,6 @@ static void eas_recurrence(struct eas_doc *d, struct eas_node *app, const struct
     int type, mask = 0, week = 0, dom = 0, moy = 0;
     struct eas_node *rec;
 
-    (void)page_tag_base;
     if (!rp)
         return;
     r = icalproperty_get_rrule(rp);
@@ -845,9 +844,10 @@ int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct ea
     }
     eas_event_fields(d, app, c, root, ev, NULL);
     eas_attendees(d, app, c, ev);
-    eas_recurrence(d, app, c, root, ev, 0);
+    eas_recurrence(d, app, c, root, ev);
     eas_exceptions(d, app, c, root, ev);
-    eas_pim_body(d, app, c, icalcomponent_get_description(ev), EAS_CALENDAR_BODY, 0);
+    eas_pim_body(d, app, c, icalcomponent_get_description(ev), EAS_CALENDAR_BODY,
+                 EAS_CALENDAR_BODYTRUNCATED);
     icalcomponent_free(root);
     return 0;
 }

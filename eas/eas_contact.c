@@ -19,6 +19,9 @@
 #include "eas/eas_pim.h"
 
 #define EAS_CN_MAX_CATS 64
+/* A picture larger than this (base64) is not stored: a vCard line must stay readable by
+ * the DAV parser (dav_vcard.h bounds one line), and devices send small thumbnails. */
+#define EAS_CN_MAX_PICTURE (512u * 1024)
 
 /* The ActiveSync fields that come from one vCard property each. */
 enum eas_slot {
@@ -523,7 +526,7 @@ static void eas_put_photo(struct eas_cn_out *o, const char *b64)
     char *val;
     size_t n = strlen(b64);
 
-    if (!n)
+    if (!n || n > EAS_CN_MAX_PICTURE)
         return;
     if (o->version >= 4) {
         if (!(val = malloc(n + 32))) {
