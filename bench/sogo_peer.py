@@ -30,7 +30,8 @@ def _run(args, **kw):
 class Sogo:
     """Start with Sogo(tmpdir, imap_port=..., smtp_port=...); stop() ends everything."""
 
-    def __init__(self, tmp, imap_port=0, smtp_port=0, workers=2):
+    def __init__(self, tmp, imap_port=0, smtp_port=0, workers=2, extra_users=()):
+        self.extra_users = extra_users
         self.dir = os.path.join(tmp, 'sogo')
         os.makedirs(self.dir)
         # mysqld and sogod run as their own users: they must reach their directories.
@@ -68,8 +69,9 @@ class Sogo:
                "GRANT ALL ON sogo.* TO 'sogo'@'127.0.0.1'; USE sogo;"
                "CREATE TABLE sogo_users (c_uid VARCHAR(128) PRIMARY KEY, c_name VARCHAR(128),"
                " c_password VARCHAR(128), c_cn VARCHAR(128), mail VARCHAR(128));"
-               "INSERT INTO sogo_users VALUES ('%s', '%s', '%s', 'Bench User',"
-               " 'bench@example.com');" % (SOGO_USER, SOGO_USER, pw_md5))
+               + ''.join("INSERT INTO sogo_users VALUES ('%s', '%s', '%s', '%s',"
+                         " '%s@example.com');" % (u, u, pw_md5, u, u)
+                         for u in (SOGO_USER,) + tuple(self.extra_users)))
         _run(['mysql', '--no-defaults', '-S', self.sock, '-uroot', '-e', sql])
 
     def _memcached(self):

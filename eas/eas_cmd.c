@@ -6,9 +6,8 @@
  *
  * The Sync family (Sync, GetItemEstimate, ItemOperations, SendMail, SmartReply,
  * SmartForward, MoveItems, Search, Find, MeetingResponse) is listed when eas/meson.build
- * defines EAS_WITH_SYNC. GetAttachment, ResolveRecipients and ValidateCert are
- * not implemented yet: as unknown commands they get 501 and they are not announced in
- * MS-ASProtocolCommands.
+ * defines EAS_WITH_SYNC (with GetAttachment, the attachment download of 2.5 to 12.1). A
+ * command missing from the table gets 501 and is not announced in MS-ASProtocolCommands.
  */
 #include <pthread.h>
 #include <string.h>
@@ -36,6 +35,8 @@ static const struct eas_cmd eas_cmds[] = {
     {"Find", eas_cmd_find, NULL, EAS_V161, 1, 0, 23, ROOT(FIND, FIND)},
     {"MeetingResponse", eas_cmd_meetingresponse, NULL, EAS_V25, 1, 0, 15,
      ROOT(MEETINGRESPONSE, MEETINGRESPONSE)},
+    /* removed in 14.0: ItemOperations Fetch of a FileReference replaces it */
+    {"GetAttachment", eas_cmd_getattachment, NULL, EAS_V25, 1, EAS_V121, 4, 0, 0},
 #endif
     {"FolderSync", eas_cmd_foldersync, NULL, EAS_V25, 1, 0, 9, ROOT(FOLDERHIERARCHY, FOLDERSYNC)},
     {"FolderCreate", eas_cmd_foldercreate, NULL, EAS_V25, 1, 0, 10,
@@ -49,6 +50,10 @@ static const struct eas_cmd eas_cmds[] = {
     {"Settings", eas_cmd_settings, NULL, EAS_V120, 0, 0, 17, ROOT(SETTINGS, SETTINGS)},
     {"Ping", eas_cmd_ping, eas_resume_ping, EAS_V25, 1, 0, 18, ROOT(PING, PING)},
     {"Provision", eas_cmd_provision, NULL, EAS_V25, 0, 0, 20, ROOT(PROVISION, PROVISION)},
+    {"ResolveRecipients", eas_cmd_resolverecipients, NULL, EAS_V25, 1, 0, 21,
+     ROOT(RESOLVERECIPIENTS, RESOLVERECIPIENTS)},
+    {"ValidateCert", eas_cmd_validatecert, NULL, EAS_V25, 1, 0, 22,
+     ROOT(VALIDATECERT, VALIDATECERT)},
 };
 #undef ROOT
 

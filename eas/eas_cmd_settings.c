@@ -107,7 +107,7 @@ static int eas_settings_devinfo(struct eas_req *req, const struct eas_node *in,
  * ------------------------------------------------------------------------------------ */
 
 /* "2007-05-08T10:00:00.000Z" (the fraction and Z optional). -1 when malformed. */
-static int eas_parse_time(const char *s, int64_t *out)
+int eas_time_parse(const char *s, int64_t *out)
 {
     struct tm tm = {0};
     int y, mo, d, h, mi, sec, n = 0;
@@ -261,8 +261,8 @@ static int eas_oof_set(struct eas_req *req, const struct eas_node *set, struct e
     }
     a.enabled = state != 0;
     a.start = a.end = 0;
-    if (state == 2 && (eas_parse_time(eas_child_text(set, EAS_SETTINGS_STARTTIME), &a.start) != 0 ||
-                       eas_parse_time(eas_child_text(set, EAS_SETTINGS_ENDTIME), &a.end) != 0 ||
+    if (state == 2 && (eas_time_parse(eas_child_text(set, EAS_SETTINGS_STARTTIME), &a.start) != 0 ||
+                       eas_time_parse(eas_child_text(set, EAS_SETTINGS_ENDTIME), &a.end) != 0 ||
                        a.end < a.start)) {
         status = SET_INVALID;
         goto answer;

@@ -55,6 +55,7 @@ struct eas_req {
     char *raw;
     size_t raw_len;
     const char *raw_ctype;
+    char raw_ctype_buf[160]; /* for a raw_ctype the command computes (GetAttachment) */
     int http_status; /* 200 unless the command sets otherwise */
     /* Added by the core (eas_http.c) after the first version of this contract. */
     struct eas_device *dev;        /* the device's state, loaded before the command runs; a
@@ -112,6 +113,8 @@ int eas_device_id_valid(const char *id);
 /* Answers the request with a command-level Status in the command's own response root
  * (14.0+ 142/140/...), or HTTP 449 for older versions and commands without a root. */
 void eas_status_or_449(struct eas_req *req, int status);
+/* An ActiveSync date-time ("2026-12-07T10:00:00.000Z", UTC) to unix seconds; 0 or -1. */
+int eas_time_parse(const char *s, int64_t *out);
 /* A non-zero random 32-bit value (policy keys), from the system CSPRNG. */
 uint32_t eas_random32(void);
 
@@ -190,6 +193,7 @@ int eas_cmd_moveitems(struct eas_req *req);
 int eas_cmd_search(struct eas_req *req);
 int eas_cmd_find(struct eas_req *req);
 int eas_cmd_meetingresponse(struct eas_req *req); /* eas_cmd_meetingresponse.c */
+int eas_cmd_getattachment(struct eas_req *req); /* 2.5 - 12.1 */
 
 /* Implemented by the core. */
 int eas_cmd_provision(struct eas_req *req);
@@ -200,6 +204,8 @@ int eas_cmd_folderdelete(struct eas_req *req);
 int eas_cmd_settings(struct eas_req *req);
 int eas_cmd_ping(struct eas_req *req);
 int eas_resume_ping(struct eas_req *req, int timed_out);
+int eas_cmd_resolverecipients(struct eas_req *req);
+int eas_cmd_validatecert(struct eas_req *req);
 
 /* Collection sync state (eas_sync_state.c, owned with Sync): 1 when the folder has
  * changes the device has not been sent since its last Sync of that folder, or the device

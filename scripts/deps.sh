@@ -11,6 +11,7 @@ test_pkgs=(libcmocka-dev python3 sqlite3 curl isync nodejs swaks libnet-ssleay-p
            python3-aiosmtpd python3-dkim dnsmasq-base  # outbound queue: sink MX, DKIM, MX DNS
            python3-caldav vdirsyncer litmus python3-vobject python3-icalendar  # DAV clients
            libwbxml2-utils  # ActiveSync: an independent WBXML decoder
+           python3-cryptography  # ActiveSync ValidateCert: test certificates
            # npm: only when the machine has none (a NodeSource nodejs bundles npm and
            # conflicts with Debian's npm package)
            $(command -v npm >/dev/null 2>&1 || echo npm))

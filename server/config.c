@@ -82,6 +82,7 @@ static const struct config_key config_keys[] = {
     CFG_INT("eas", "heartbeat_max", eas_heartbeat_max, 1, 86400),
     CFG_INT("eas", "window_max", eas_window_max, 1, 100000),
     CFG_INT("eas", "ping_folders", eas_ping_folders, 1, 100000),
+    CFG_STR("eas", "smime_ca", eas_smime_ca, CK_STR),
     CFG_STR("autodiscover", "public_host", ad_public_host, CK_NAME),
     CFG_STR("autodiscover", "mx", ad_mx, CK_STR),
     CFG_STR("autodiscover", "spf", ad_spf, CK_STR),

@@ -52,6 +52,7 @@ struct config {
     int eas_heartbeat_max;
     int eas_window_max;    /* largest Sync WindowSize honoured (512) */
     int eas_ping_folders;  /* most folders one Ping may watch (300) */
+    char eas_smime_ca[CFG_PATH_MAX]; /* extra trusted roots for ValidateCert (PEM file) */
     /* [autodiscover] */
     char ad_public_host[254]; /* host name clients are told for IMAP/POP/SMTP; empty: hostname */
     char ad_mx[254];      /* MX records customers publish: "PREF HOST[, PREF HOST...]"; empty:

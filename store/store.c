@@ -2108,6 +2108,60 @@ int store_changes_since(struct store_user *u, int64_t folder_id, int64_t since, 
 }
 
 /* ------------------------------------------------------------------------------------- */
+/* The occurrence index: derived data, so writes take no MODSEQ                          */
+
+int store_item_set_ranges(struct store_user *u, int64_t item_id, const struct store_range *r,
+                          size_t n, int64_t complete_until, struct store_err *err)
+{
+    struct store_op op;
+    int rc;
+
+    if (u == NULL || (r == NULL && n > 0))
+        return store_errf(err, STORE_EINVAL, "store_item_set_ranges needs a handle and ranges");
+    for (size_t i = 0; i < n; i++)
+        if (r[i].end < r[i].start)
+            return store_errf(err, STORE_EINVAL, "a range ends before it starts");
+    rc = store_wbegin(u, &op, err);
+    if (rc)
+        return rc;
+    rc = u->s->be->ranges_set(u->bu, item_id, r, n, complete_until, err);
+    return store_wend(u, &op, rc, err);
+}
+
+int store_item_get_ranges(struct store_user *u, int64_t item_id, struct store_range **r, size_t *n,
+                          int64_t *complete_until, struct store_err *err)
+{
+    int64_t until = 0;
+    int rc;
+
+    if (u == NULL || r == NULL || n == NULL)
+        return store_errf(err, STORE_EINVAL, "store_item_get_ranges needs a handle and outputs");
+    store_lock(u);
+    rc = u->s->be->ranges_get(u->bu, item_id, r, n, &until, err);
+    store_unlock(u);
+    if (complete_until)
+        *complete_until = until;
+    return rc;
+}
+
+int store_item_range_query(struct store_user *u, int64_t folder_id, int64_t start, int64_t end,
+                           store_item_cb cb, void *ctx, struct store_err *err)
+{
+    int rc;
+
+    if (u == NULL || cb == NULL || end < start)
+        return store_errf(err, STORE_EINVAL,
+                          "store_item_range_query needs a handle, a callback"
+                          " and start <= end");
+    /* The callbacks run under the handle's lock, as listings' do: the lock is recursive
+     * for the thread holding it, so they may read and write this store. */
+    store_lock(u);
+    rc = u->s->be->range_query(u->bu, folder_id, start, end, cb, ctx, err);
+    store_unlock(u);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------- */
 /* Engine state: no MODSEQ (bookkeeping is not a change anyone syncs), but transactional  */
 
 static int store_check_state_key(const char *ns, const char *key, struct store_err *err)

@@ -151,6 +151,14 @@ struct store_backend {
     int (*changes_since)(struct store_bu *u, int64_t folder_id, int64_t since, store_change_cb cb,
                          void *ctx, struct store_err *err);
 
+    /* The occurrence index: item delete, move, copy and folder delete keep it in step. */
+    int (*ranges_set)(struct store_bu *u, int64_t item_id, const struct store_range *r, size_t n,
+                      int64_t complete_until, struct store_err *err);
+    int (*ranges_get)(struct store_bu *u, int64_t item_id, struct store_range **r, size_t *n,
+                      int64_t *complete_until, struct store_err *err);
+    int (*range_query)(struct store_bu *u, int64_t folder_id, int64_t start, int64_t end,
+                       store_item_cb cb, void *ctx, struct store_err *err);
+
     int (*state_put)(struct store_bu *u, const char *ns, const char *key, const void *val,
                      size_t len, struct store_err *err);
     int (*state_get)(struct store_bu *u, const char *ns, const char *key, void **val, size_t *len,

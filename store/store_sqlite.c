@@ -939,6 +939,22 @@ static int sqlite_alias_list(struct store_bdir *d, const char *domain, const cha
     "CREATE INDEX IF NOT EXISTS items_view ON items(folder_id, uid, flags, modseq, size, idate,"   \
     " keywords, id)"
 
+/* The occurrence index of calendar items (store_item_set_ranges). An R*Tree over two
+ * dimensions, the folder (a point) and the time range, answers "what in this folder
+ * overlaps [start, end)" in time proportional to the matches. R*Tree coordinates are
+ * 32-bit floats rounded outwards, so the tree only narrows the candidates; the exact
+ * bounds ride along as auxiliary columns and decide. A range's row id is
+ * item_id * SQLITE_RANGE_MAX + its index, so an item's rows are found without a scan.
+ * item_rindex holds, per indexed item, its folder, how many ranges it has and up to
+ * when the list is complete. */
+#define SQLITE_RANGE_MAX 16384
+#define SQLITE_RANGE_SCHEMA                                                                        \
+    "CREATE VIRTUAL TABLE IF NOT EXISTS item_ranges USING rtree(rid, f0, f1, t0, t1,"              \
+    " +item_id, +rstart, +rend);"                                                                  \
+    "CREATE TABLE IF NOT EXISTS item_rindex(item_id INTEGER PRIMARY KEY,"                          \
+    " folder_id INTEGER NOT NULL, n INTEGER NOT NULL, complete_until INTEGER NOT NULL);"           \
+    "CREATE INDEX IF NOT EXISTS item_rindex_open ON item_rindex(folder_id, complete_until);"
+
 static const char sqlite_user_schema[] =
     "CREATE TABLE meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
     "INSERT INTO meta(k, v) VALUES('modseq', 0), ('usage', 0), ('uidvalidity', 0),"
@@ -978,8 +994,8 @@ static const char sqlite_user_schema[] =
     "CREATE INDEX items_modseq ON items(folder_id, modseq);"
     "CREATE UNIQUE INDEX items_name ON items(folder_id, name) WHERE name <> '';"
     "CREATE INDEX items_ext_uid ON items(folder_id, ext_uid);"
-    "CREATE INDEX items_blob ON items(blob) WHERE blob IS NOT NULL;" SQLITE_VIEW_INDEX ";"
-    "CREATE TABLE item_tombs("
+    "CREATE INDEX items_blob ON items(blob) WHERE blob IS NOT NULL;" SQLITE_VIEW_INDEX
+    ";" SQLITE_RANGE_SCHEMA "CREATE TABLE item_tombs("
     " modseq INTEGER NOT NULL,"
     " folder_id INTEGER NOT NULL,"
     " item_id INTEGER NOT NULL,"
@@ -1018,6 +1034,8 @@ static int sqlite_user_init(sqlite3 *db, struct store_err *err)
     rc = sqlite_has_schema(db, &n, err);
     if (rc == STORE_OK && n > 0) /* stores made before the index existed get it now */
         rc = sqlite_exec(db, SQLITE_VIEW_INDEX, err);
+    if (rc == STORE_OK && n > 0) /* and the occurrence index */
+        rc = sqlite_exec(db, SQLITE_RANGE_SCHEMA, err);
     if (rc || n > 0)
         return rc;
     rc = sqlite_exec(db, "BEGIN IMMEDIATE", err);
@@ -1353,6 +1371,40 @@ static int sqlite_folder_rename(struct store_bu *u, int64_t id, int64_t parent_i
     "WITH RECURSIVE sub(id) AS (SELECT ?1 UNION"                                                   \
     " SELECT f.id FROM folders f JOIN sub ON f.parent_id = sub.id) "
 
+/* The occurrence index rows of every item in a folder's subtree, before the items go. */
+static int sqlite_folder_drop_ranges(struct store_bu *u, int64_t id, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int64_t *fids = NULL;
+    size_t n = 0, cap = 0;
+    int rc = sqlite_prep(u->db, &st, err, SUBTREE "SELECT id FROM sub", "i", id);
+
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            int64_t *v = realloc(fids, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+            if (!v) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            fids = v;
+        }
+        fids[n++] = sqlite3_column_int64(st, 0);
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++) {
+        rc = sqlite_run(u->db, NULL, err, "DELETE FROM item_ranges WHERE f0 <= ?1 AND f1 >= ?1",
+                        "i", fids[i]);
+        if (rc == STORE_OK)
+            rc = sqlite_run(u->db, NULL, err, "DELETE FROM item_rindex WHERE folder_id = ?1", "i",
+                            fids[i]);
+    }
+    free(fids);
+    return rc;
+}
+
 static int sqlite_folder_delete(struct store_bu *u, int64_t id, int64_t modseq,
                                 struct store_err *err)
 {
@@ -1390,6 +1442,8 @@ static int sqlite_folder_delete(struct store_bu *u, int64_t id, int64_t modseq,
     if (rc == STORE_OK)
         rc = sqlite_run(u->db, NULL, err, SUBTREE "DELETE FROM item_tombs WHERE folder_id IN sub",
                         "i", id);
+    if (rc == STORE_OK)
+        rc = sqlite_folder_drop_ranges(u, id, err);
     if (rc == STORE_OK)
         rc = sqlite_run(u->db, NULL, err, SUBTREE "DELETE FROM items WHERE folder_id IN sub", "i",
                         id);
@@ -1769,6 +1823,201 @@ static int sqlite_tomb(struct store_bu *u, int64_t id, const struct sqlite_item_
     return rc ? rc : sqlite_touch_folder(u, c->folder_id, modseq, err);
 }
 
+/* ------------------------------------------------------------------------------------- */
+/* The occurrence index (see SQLITE_RANGE_SCHEMA)                                          */
+
+/* Removes an item's ranges and its index row. */
+static int sqlite_ranges_drop(struct store_bu *u, int64_t item_id, struct store_err *err)
+{
+    int64_t n = 0;
+    int rc =
+        sqlite_int(u->db, &n, err, "SELECT n FROM item_rindex WHERE item_id = ?1", "i", item_id);
+
+    if (rc == STORE_ENOTFOUND)
+        return STORE_OK;
+    for (int64_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = sqlite_run(u->db, NULL, err, "DELETE FROM item_ranges WHERE rid = ?1", "i",
+                        item_id * SQLITE_RANGE_MAX + i);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err, "DELETE FROM item_rindex WHERE item_id = ?1", "i",
+                        item_id);
+    return rc;
+}
+
+static int sqlite_ranges_set(struct store_bu *u, int64_t item_id, const struct store_range *r,
+                             size_t n, int64_t complete_until, struct store_err *err)
+{
+    int64_t folder = 0;
+    int rc;
+
+    if (n > SQLITE_RANGE_MAX)
+        return store_errf(err, STORE_EINVAL, "more than %d ranges for one item", SQLITE_RANGE_MAX);
+    rc = sqlite_int(u->db, &folder, err, "SELECT folder_id FROM items WHERE id = ?1", "i", item_id);
+    if (rc == STORE_OK)
+        rc = sqlite_ranges_drop(u, item_id, err);
+    for (size_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = sqlite_run(u->db, NULL, err,
+                        "INSERT INTO item_ranges(rid, f0, f1, t0, t1, item_id, rstart, rend)"
+                        " VALUES(?1, ?2, ?2, ?3, ?4, ?5, ?3, ?4)",
+                        "iiiii", item_id * SQLITE_RANGE_MAX + (int64_t)i, folder, r[i].start,
+                        r[i].end, item_id);
+    if (rc == STORE_OK)
+        rc = sqlite_run(u->db, NULL, err,
+                        "INSERT INTO item_rindex(item_id, folder_id, n, complete_until)"
+                        " VALUES(?1, ?2, ?3, ?4)",
+                        "iiii", item_id, folder, (int64_t)n, complete_until);
+    return rc;
+}
+
+static int sqlite_ranges_get(struct store_bu *u, int64_t item_id, struct store_range **r, size_t *n,
+                             int64_t *complete_until, struct store_err *err)
+{
+    sqlite3_stmt *st;
+    size_t cap = 0;
+    int rc;
+
+    *r = NULL;
+    *n = 0;
+    *complete_until = 0;
+    rc = sqlite_int(u->db, complete_until, err,
+                    "SELECT complete_until FROM item_rindex WHERE item_id = ?1", "i", item_id);
+    if (rc == STORE_ENOTFOUND)
+        return STORE_OK; /* never indexed: no ranges */
+    if (rc)
+        return rc;
+    /* rows in index order, one lookup each (the R*Tree has no range scan on row ids) */
+    for (int64_t i = 0;; i++) {
+        rc = sqlite_prep(u->db, &st, err, "SELECT rstart, rend FROM item_ranges WHERE rid = ?1",
+                         "i", item_id * SQLITE_RANGE_MAX + i);
+        if (rc)
+            break;
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && *n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            struct store_range *nr = realloc(*r, ncap * sizeof(**r));
+            if (!nr) {
+                sqlite3_finalize(st);
+                rc = store_errf(err, STORE_ENOMEM, "out of memory");
+                break;
+            }
+            *r = nr;
+            cap = ncap;
+        }
+        if (rc == SQLITE_ROW) {
+            (*r)[*n].start = sqlite3_column_int64(st, 0);
+            (*r)[*n].end = sqlite3_column_int64(st, 1);
+            (*n)++;
+        }
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW) {
+            rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+            break;
+        }
+    }
+    if (rc) {
+        free(*r);
+        *r = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+/* A move carries the ranges: their folder coordinate follows the item. */
+static int sqlite_ranges_move(struct store_bu *u, int64_t item_id, int64_t folder,
+                              struct store_err *err)
+{
+    int64_t n = 0;
+    int rc =
+        sqlite_int(u->db, &n, err, "SELECT n FROM item_rindex WHERE item_id = ?1", "i", item_id);
+
+    if (rc == STORE_ENOTFOUND)
+        return STORE_OK;
+    for (int64_t i = 0; rc == STORE_OK && i < n; i++)
+        rc = sqlite_run(u->db, NULL, err, "UPDATE item_ranges SET f0 = ?2, f1 = ?2 WHERE rid = ?1",
+                        "ii", item_id * SQLITE_RANGE_MAX + i, folder);
+    if (rc == STORE_OK)
+        rc =
+            sqlite_run(u->db, NULL, err, "UPDATE item_rindex SET folder_id = ?2 WHERE item_id = ?1",
+                       "ii", item_id, folder);
+    return rc;
+}
+
+static int sqlite_ranges_copy(struct store_bu *u, int64_t from, int64_t to, struct store_err *err)
+{
+    struct store_range *r = NULL;
+    size_t n = 0;
+    int64_t until = 0, has = 0;
+    int rc = sqlite_int(u->db, &has, err, "SELECT count(*) FROM item_rindex WHERE item_id = ?1",
+                        "i", from);
+
+    if (rc || !has)
+        return rc;
+    rc = sqlite_ranges_get(u, from, &r, &n, &until, err);
+    if (rc == STORE_OK)
+        rc = sqlite_ranges_set(u, to, r, n, until, err);
+    free(r);
+    return rc;
+}
+
+struct sqlite_ids {
+    int64_t *v;
+    size_t n, cap;
+};
+
+static int sqlite_ids_push(struct sqlite_ids *ids, int64_t id)
+{
+    if (ids->n == ids->cap) {
+        size_t cap = ids->cap ? ids->cap * 2 : 64;
+        int64_t *v = realloc(ids->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        ids->v = v;
+        ids->cap = cap;
+    }
+    ids->v[ids->n++] = id;
+    return 0;
+}
+
+static int sqlite_range_query(struct store_bu *u, int64_t folder_id, int64_t start, int64_t end,
+                              store_item_cb cb, void *ctx, struct store_err *err)
+{
+    struct sqlite_ids ids = {0};
+    sqlite3_stmt *st;
+    int rc;
+
+    /* The tree's float bounds are rounded outwards, so its test admits every true match;
+     * the exact columns then decide. A zero-length range matches at start itself. */
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT item_id FROM item_ranges WHERE f0 <= ?1 AND f1 >= ?1"
+                     " AND t0 < ?3 AND t1 >= ?2 AND rstart < ?3"
+                     " AND (rend > ?2 OR (rend = rstart AND rstart >= ?2))"
+                     " UNION SELECT item_id FROM item_rindex"
+                     " WHERE folder_id = ?1 AND complete_until < ?3 ORDER BY 1",
+                     "iii", folder_id, start, end);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (sqlite_ids_push(&ids, sqlite3_column_int64(st, 0)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    /* callbacks run with no statement open: they may read or write the store */
+    for (size_t i = 0; rc == STORE_OK && i < ids.n; i++) {
+        struct store_item it;
+        rc = sqlite_item_get(u, ids.v[i], &it, err);
+        if (rc == STORE_ENOTFOUND) {
+            rc = STORE_OK;
+            continue;
+        }
+        if (rc == STORE_OK && it.folder_id == folder_id && cb(&it, ctx))
+            break;
+    }
+    free(ids.v);
+    return rc;
+}
+
 static int sqlite_item_move(struct store_bu *u, int64_t id, int64_t to_folder, int64_t modseq,
                             struct store_err *err)
 {
@@ -1786,6 +2035,8 @@ static int sqlite_item_move(struct store_bu *u, int64_t id, int64_t to_folder, i
                     id, to_folder, uid, modseq);
     if (rc == STORE_EEXIST)
         return store_errf(err, rc, "an item named %s already exists in the target folder", c.name);
+    if (rc == STORE_OK)
+        rc = sqlite_ranges_move(u, id, to_folder, err);
     return rc ? rc : sqlite_tomb(u, id, &c, modseq, err);
 }
 
@@ -1813,7 +2064,8 @@ static int sqlite_item_copy(struct store_bu *u, int64_t id, int64_t to_folder, i
     if (rc)
         return rc;
     *new_id = sqlite3_last_insert_rowid(u->db);
-    return sqlite_usage_add(u, c.size, err);
+    rc = sqlite_ranges_copy(u, id, *new_id, err);
+    return rc ? rc : sqlite_usage_add(u, c.size, err);
 }
 
 static int sqlite_item_delete(struct store_bu *u, int64_t id, int64_t modseq, struct store_err *err)
@@ -1822,6 +2074,8 @@ static int sqlite_item_delete(struct store_bu *u, int64_t id, int64_t modseq, st
     int rc;
 
     rc = sqlite_item_core(u, id, &c, err);
+    if (rc == STORE_OK)
+        rc = sqlite_ranges_drop(u, id, err);
     if (rc == STORE_OK)
         rc = sqlite_run(u->db, NULL, err, "DELETE FROM items WHERE id = ?1", "i", id);
     if (rc == STORE_OK)
@@ -2141,6 +2395,9 @@ const struct store_backend store_sqlite_backend = {
     .item_list = sqlite_item_list,
     .item_list_brief = sqlite_item_list_brief,
     .changes_since = sqlite_changes_since,
+    .ranges_set = sqlite_ranges_set,
+    .ranges_get = sqlite_ranges_get,
+    .range_query = sqlite_range_query,
     .state_put = sqlite_state_put,
     .state_get = sqlite_state_get,
     .state_del = sqlite_state_del,

@@ -401,8 +401,7 @@ static void test_settings(void **state)
     assert_int_equal(store_setting_get(f->s, "example.com", "dkim.selector", &v, &len, &e), 0);
     assert_string_equal(v, "s22");
     free(v);
-    assert_int_equal(store_setting_get(f->s, "example.com", "nope", &v, &len, &e),
-                     STORE_ENOTFOUND);
+    assert_int_equal(store_setting_get(f->s, "example.com", "nope", &v, &len, &e), STORE_ENOTFOUND);
     assert_int_equal(store_setting_put(f->s, "", "k", "v", 1, &e), STORE_EINVAL);
     assert_int_equal(store_setting_del(f->s, "example.com", "dkim.selector", &e), 0);
     assert_int_equal(store_setting_get(f->s, "example.com", "dkim.selector", &v, &len, &e),
@@ -944,6 +943,104 @@ static int count_state(const char *key, const void *val, size_t len, void *ctx)
     return 0;
 }
 
+/* The occurrence index: overlap queries (zero-length ranges, incomplete indexes), move,
+ * copy, delete and folder delete keep it in step, and it takes no MODSEQ. */
+struct range_hits {
+    int64_t ids[16];
+    size_t n;
+};
+
+static int collect_range_hit(const struct store_item *it, void *ctx)
+{
+    struct range_hits *h = ctx;
+
+    if (h->n < 16)
+        h->ids[h->n++] = it->id;
+    return 0;
+}
+
+static size_t range_query(struct store_user *u, int64_t folder, int64_t s, int64_t e,
+                          struct range_hits *h)
+{
+    struct store_err err = {0};
+
+    h->n = 0;
+    assert_int_equal(store_item_range_query(u, folder, s, e, collect_range_hit, h, &err), STORE_OK);
+    return h->n;
+}
+
+static void test_ranges(void **state)
+{
+    struct fx *f = *state;
+    int64_t cal = folder_id(f->u, STORE_ROLE_CALENDAR), other = 0;
+    struct store_item a = add_item(f->u, cal, "a"), b = add_item(f->u, cal, "b");
+    struct store_item c = add_item(f->u, cal, "c"), cp;
+    /* a: two weekly instances far from 2^24 seconds, to catch float rounding */
+    struct store_range ra[] = {{1700000000, 1700003600}, {1700604800, 1700608400}};
+    struct store_range rb[] = {{1700001800, 1700001800}}; /* zero length */
+    struct store_range *got = NULL;
+    struct range_hits h;
+    struct store_err e = {0};
+    int64_t until = 0, modseq;
+    size_t n = 0;
+
+    modseq = store_user_modseq(f->u);
+    assert_int_equal(store_item_set_ranges(f->u, a.id, ra, 2, INT64_MAX, &e), STORE_OK);
+    assert_int_equal(store_item_set_ranges(f->u, b.id, rb, 1, INT64_MAX, &e), STORE_OK);
+    /* c: indexed up to 1700100000 only (an open-ended rule) */
+    assert_int_equal(store_item_set_ranges(f->u, c.id, NULL, 0, 1700100000, &e), STORE_OK);
+    assert_int_equal(store_user_modseq(f->u), modseq); /* derived data: no MODSEQ */
+
+    assert_int_equal(range_query(f->u, cal, 1700003600, 1700003601, &h), 0); /* ends at start */
+    assert_int_equal(range_query(f->u, cal, 1700003599, 1700003600, &h), 1);
+    assert_int_equal(h.ids[0], a.id);
+    assert_int_equal(range_query(f->u, cal, 1699990000, 1700000000, &h), 0); /* begins at end */
+    assert_int_equal(range_query(f->u, cal, 1700001800, 1700001801, &h), 2); /* a and b's instant */
+    assert_int_equal(h.ids[0], a.id);
+    assert_int_equal(h.ids[1], b.id);
+    assert_int_equal(range_query(f->u, cal, 1700001801, 1700001900, &h), 1); /* b is past */
+    assert_int_equal(range_query(f->u, cal, 1700200000, 1700700000, &h), 2); /* a, and c open */
+    assert_int_equal(h.ids[0], a.id);
+    assert_int_equal(h.ids[1], c.id);
+    assert_int_equal(range_query(f->u, folder_id(f->u, STORE_ROLE_INBOX), 0, INT64_MAX / 2, &h), 0);
+
+    assert_int_equal(store_item_get_ranges(f->u, a.id, &got, &n, &until, &e), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(got[1].start, 1700604800);
+    assert_int_equal(got[1].end, 1700608400);
+    assert_true(until == INT64_MAX);
+    free(got);
+    /* replaced, not added to */
+    assert_int_equal(store_item_set_ranges(f->u, a.id, ra, 1, INT64_MAX, &e), STORE_OK);
+    assert_int_equal(range_query(f->u, cal, 1700600000, 1700700000, &h), 1); /* c only */
+    /* a range that ends before it starts is refused */
+    struct store_range bad = {10, 5};
+    assert_int_equal(store_item_set_ranges(f->u, a.id, &bad, 1, INT64_MAX, &e), STORE_EINVAL);
+
+    /* move carries the ranges; copy duplicates them */
+    assert_int_equal(
+        store_folder_create(f->u, 0, "Work", STORE_CLASS_CALENDAR, STORE_ROLE_NONE, &other, &e),
+        STORE_OK);
+    assert_int_equal(store_item_move(f->u, a.id, other, NULL, &e), STORE_OK);
+    assert_int_equal(range_query(f->u, cal, 1700000000, 1700000001, &h), 0);
+    assert_int_equal(range_query(f->u, other, 1700000000, 1700000001, &h), 1);
+    assert_int_equal(store_item_copy(f->u, b.id, other, &cp, &e), STORE_OK);
+    assert_int_equal(range_query(f->u, other, 1700001800, 1700001801, &h), 2);
+    assert_int_equal(range_query(f->u, cal, 1700001800, 1700001801, &h), 1);
+    /* delete and folder delete drop them */
+    assert_int_equal(store_item_delete(f->u, b.id, &e), STORE_OK);
+    assert_int_equal(range_query(f->u, cal, 0, INT64_MAX / 2, &h), 1); /* c only */
+    assert_int_equal(store_item_get_ranges(f->u, b.id, &got, &n, &until, &e), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_folder_delete(f->u, other, &e), STORE_OK);
+    assert_int_equal(range_query(f->u, other, 0, INT64_MAX / 2, &h), 0);
+    assert_int_equal(store_item_get_ranges(f->u, cp.id, &got, &n, &until, &e), STORE_OK);
+    assert_int_equal(n, 0);
+    char ok[64];
+    assert_int_equal(store_user_check(f->u, ok, sizeof(ok)), STORE_OK);
+    assert_string_equal(ok, "ok");
+}
+
 static void test_state(void **state)
 {
     struct fx *f = *state;
@@ -1315,6 +1412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
         cmocka_unit_test_setup_teardown(test_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
