@@ -11,9 +11,7 @@
 
 #include "eas/eas_pim.h"
 
-#ifdef EAS_HAVE_DAV_ICAL
 #include "dav/dav_ical.h"
-#endif
 
 #define EAS_PIM_HORIZON (400LL * 86400) /* how far ahead a new item's index is complete */
 
@@ -260,113 +258,8 @@ int eas_pim_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, in
 
 /* ---- the occurrence index ------------------------------------------------------------ */
 
-#ifndef EAS_HAVE_DAV_ICAL
-/* Without the DAV iCalendar module (dav_ical_ranges) the index is computed here: each
- * component's own span, and the occurrences of its RRULE up to the horizon. Ranges may
- * be wider than exact (EXDATEs are not subtracted), which the index allows. */
-struct eas_rng {
-    struct store_range *r;
-    size_t n, cap;
-};
-
-static int eas_rng_add(struct eas_rng *g, int64_t s, int64_t e)
-{
-    if (g->n == g->cap) {
-        size_t cap = g->cap ? g->cap * 2 : 16;
-        struct store_range *r = realloc(g->r, cap * sizeof(*r));
-        if (!r)
-            return -1;
-        g->r = r;
-        g->cap = cap;
-    }
-    g->r[g->n].start = s;
-    g->r[g->n].end = e < s ? s : e;
-    g->n++;
-    return 0;
-}
-
-static int64_t eas_rng_tt(struct icaltimetype t)
-{
-    if (icaltime_is_null_time(t))
-        return 0;
-    return (int64_t)icaltime_as_timet_with_zone(t,
-                                                t.zone ? t.zone : icaltimezone_get_utc_timezone());
-}
-
-static int eas_rng_comp(icalcomponent *comp, int64_t horizon, struct eas_rng *g, int64_t *complete)
-{
-    struct icaltimetype st = icalcomponent_get_dtstart(comp), en;
-    icalproperty *rr = icalcomponent_get_first_property(comp, ICAL_RRULE_PROPERTY);
-    int64_t s, len;
-
-    if (icalcomponent_isa(comp) == ICAL_VTODO_COMPONENT) {
-        icalproperty *due = icalcomponent_get_first_property(comp, ICAL_DUE_PROPERTY);
-        en = due ? icalproperty_get_due(due) : icaltime_null_time();
-        if (icaltime_is_null_time(st))
-            st = en;
-    } else {
-        en = icalcomponent_get_dtend(comp);
-    }
-    if (icaltime_is_null_time(st))
-        return 0;
-    s = eas_rng_tt(st);
-    len = icaltime_is_null_time(en) ? (st.is_date ? 86400 : 0) : eas_rng_tt(en) - s;
-    if (len < 0)
-        len = 0;
-    if (!rr)
-        return eas_rng_add(g, s, s + len);
-    {
-        struct icalrecurrencetype rule = icalproperty_get_rrule(rr);
-        icalrecur_iterator *it = icalrecur_iterator_new(rule, st);
-        struct icaltimetype o;
-        int count = 0;
-
-        if (!it)
-            return eas_rng_add(g, s, s + len);
-        while (!icaltime_is_null_time(o = icalrecur_iterator_next(it))) {
-            int64_t os;
-            o.zone = st.zone;
-            os = eas_rng_tt(o);
-            if (os > horizon || ++count > 5000) {
-                *complete = horizon;
-                break;
-            }
-            if (eas_rng_add(g, os, os + len) < 0) {
-                icalrecur_iterator_free(it);
-                return -1;
-            }
-        }
-        icalrecur_iterator_free(it);
-    }
-    return 0;
-}
-
-static int eas_pim_ranges(const char *ical, size_t len, int64_t horizon, struct store_range **r,
-                          size_t *n, int64_t *complete)
-{
-    char *txt = strndup(ical, len);
-    icalcomponent *root = txt ? icalparser_parse_string(txt) : NULL;
-    struct eas_rng g = {0};
-    int rc = 0;
-
-    free(txt);
-    *complete = INT64_MAX;
-    if (!root)
-        return -1;
-    for (icalcomponent *c = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); c;
-         c = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
-        icalcomponent_kind k = icalcomponent_isa(c);
-        if (k != ICAL_VEVENT_COMPONENT && k != ICAL_VTODO_COMPONENT && k != ICAL_VJOURNAL_COMPONENT)
-            continue;
-        if ((rc = eas_rng_comp(c, horizon, &g, complete)) < 0)
-            break;
-    }
-    icalcomponent_free(root);
-    *r = g.r;
-    *n = g.n;
-    return rc;
-}
-#else
+/* The occurrence ranges of an iCalendar object for the store's index, by the DAV
+ * iCalendar module (the same ranges CalDAV writes). */
 static int eas_pim_ranges(const char *ical, size_t len, int64_t horizon, struct store_range **r,
                           size_t *n, int64_t *complete)
 {
@@ -383,7 +276,6 @@ static int eas_pim_ranges(const char *ical, size_t len, int64_t horizon, struct 
     dav_ical_free(c);
     return rc;
 }
-#endif
 
 /* ---- UIDs ------------------------------------------------------------------------------- */
 
@@ -460,7 +352,7 @@ int eas_pim_store(struct store_user *u, const struct store_folder *f, const stru
         return STORE_EINVAL;
     }
     rc = eas_pim_write(u, f, it, in, out);
-    if (rc == STORE_OK && EAS_STORE_HAS_INDEX())
+    if (rc == STORE_OK)
         rc = store_item_set_ranges(u, out->id, r, n, complete, NULL);
     free(r);
     return rc;
@@ -485,22 +377,8 @@ int64_t eas_pim_reach(struct store_user *u, int cls, const struct store_item *it
     }
     if (cls != STORE_CLASS_CALENDAR)
         return INT64_MAX;
-    if (EAS_STORE_HAS_INDEX()) {
-        if (store_item_get_ranges(u, it->id, &r, &n, &complete, NULL) != STORE_OK)
-            return INT64_MAX;
-    } else {
-        /* no index in this store: the item's own occurrences */
-        char *body = NULL;
-        size_t len = 0;
-        int rc = store_item_body(u, it->id, &body, &len, NULL);
-        if (rc == STORE_OK)
-            rc = eas_pim_ranges(body, len, time(NULL) + EAS_PIM_HORIZON, &r, &n, &complete);
-        free(body);
-        if (rc != STORE_OK) {
-            free(r);
-            return INT64_MAX;
-        }
-    }
+    if (store_item_get_ranges(u, it->id, &r, &n, &complete, NULL) != STORE_OK)
+        return INT64_MAX;
     /* An index that is incomplete goes on past its horizon: the item has occurrences
      * later than any window start, which is all an open-ended window needs to know. */
     if (n > 0 && complete == INT64_MAX) {

@@ -19,15 +19,6 @@
 
 #include "eas/eas_sync.h"
 
-/* The store's occurrence index (store_item_set_ranges and friends) is declared in
- * store.h but not implemented by every build of the store yet: the references are weak,
- * so that without it the PIM classes still work (windows are then computed from the
- * items themselves, eas_pim_reach) and use the index as soon as the store has it. */
-#pragma weak store_item_set_ranges
-#pragma weak store_item_get_ranges
-#pragma weak store_item_range_query
-#define EAS_STORE_HAS_INDEX() (store_item_set_ranges != NULL)
-
 /* What a converter needs besides the item. */
 struct eas_pim_ctx {
     int version;                   /* EAS_V* */
@@ -145,9 +136,9 @@ int eas_pim_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, in
                      const char *base, size_t baselen, struct eas_pim_out *out);
 
 /* How far in time a stored item reaches, for the FilterType windows (held items carry it
- * as their date): calendar items the end of their last occurrence (INT64_MAX when the
- * index is open-ended or missing), tasks INT64_MAX unless completed (then 0), others
- * INT64_MAX. */
+ * as their date): calendar items the end of their last occurrence in the store's
+ * occurrence index (INT64_MAX when the index is open-ended or missing), tasks INT64_MAX
+ * unless completed (then 0), others INT64_MAX. */
 int64_t eas_pim_reach(struct store_user *u, int cls, const struct store_item *it);
 
 #endif

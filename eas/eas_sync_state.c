@@ -657,7 +657,7 @@ int eas_snap_refresh(struct store_user *u, struct eas_snap *s, int64_t folder_id
                 return STORE_ENOMEM;
         /* a calendar's window is read from the occurrence index: the items with an
          * occurrence reaching into it, or an index open-ended before its end */
-        if (cls == STORE_CLASS_CALENDAR && sc.cutoff > 0 && EAS_STORE_HAS_INDEX())
+        if (cls == STORE_CLASS_CALENDAR && sc.cutoff > 0)
             rc = store_item_range_query(u, folder_id, sc.cutoff, INT64_MAX, eas_scan_item, &sc,
                                         NULL);
         else
