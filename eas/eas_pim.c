@@ -203,7 +203,10 @@ static unsigned eas_pim_kind(const char *text, size_t len)
     const char *p = text, *end = text + len;
 
     while (p < end && (p = memmem(p, (size_t)(end - p), "BEGIN:V", 7))) {
+        int line_start = p == text || p[-1] == '\n';
         p += 7;
+        if (!line_start)
+            continue; /* inside a value, not a component */
         if ((size_t)(end - p) >= 5 && !strncmp(p, "EVENT", 5))
             return STORE_CLASS_CALENDAR;
         if ((size_t)(end - p) >= 4 && !strncmp(p, "TODO", 4))
