@@ -1200,6 +1200,11 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
     return 0;
 }
 
+/* Whether an element the device left out is removed: for the series, unless it is
+ * ghosted (not in the device's Supported list); never for an exception, where absent
+ * means "as the series". */
+#define EAS_IN_ALL(tag) (!exception && !eas_pim_ghosted(c, app, (tag)))
+
 /* The fields a device sends for an event or an exception. For an exception, absent
  * fields mean "as the series" and leave the override's copy alone. */
 static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct eas_node *app,
@@ -1224,11 +1229,12 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
     } else if (!exception) {
         return -1; /* an event needs a start */
     }
-    if ((v = eas_child_text(app, EAS_CALENDAR_SUBJECT)) || !exception)
+    if ((v = eas_child_text(app, EAS_CALENDAR_SUBJECT)) || EAS_IN_ALL(EAS_CALENDAR_SUBJECT))
         eas_ical_set_text(ev, ICAL_SUMMARY_PROPERTY, v);
-    if ((v = eas_in_location(app, &present)) || !exception)
+    if ((v = eas_in_location(app, &present)) ||
+        (EAS_IN_ALL(EAS_CALENDAR_LOCATION) || EAS_IN_ALL(EAS_AIRSYNCBASE_LOCATION)))
         eas_ical_set_text(ev, ICAL_LOCATION_PROPERTY, v);
-    if ((n = eas_child(app, EAS_CALENDAR_SENSITIVITY)) || !exception) {
+    if ((n = eas_child(app, EAS_CALENDAR_SENSITIVITY)) || EAS_IN_ALL(EAS_CALENDAR_SENSITIVITY)) {
         long long sv = n ? atoll(eas_text(n)) : 0;
         eas_ical_remove(ev, ICAL_CLASS_PROPERTY);
         if (sv == 1 || sv == 2)
@@ -1236,11 +1242,11 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         else if (sv == 3)
             icalcomponent_add_property(ev, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
     }
-    if ((n = eas_child(app, EAS_CALENDAR_BUSYSTATUS)) || !exception)
+    if ((n = eas_child(app, EAS_CALENDAR_BUSYSTATUS)) || EAS_IN_ALL(EAS_CALENDAR_BUSYSTATUS))
         eas_in_busy(ev, n ? atoi(eas_text(n)) : 2);
-    if ((n = eas_child(app, EAS_CALENDAR_REMINDER)) || !exception)
+    if ((n = eas_child(app, EAS_CALENDAR_REMINDER)) || EAS_IN_ALL(EAS_CALENDAR_REMINDER))
         eas_in_reminder(ev, n && *eas_text(n) ? atoll(eas_text(n)) : -1);
-    if ((n = eas_child(app, EAS_CALENDAR_CATEGORIES)) || !exception)
+    if ((n = eas_child(app, EAS_CALENDAR_CATEGORIES)) || EAS_IN_ALL(EAS_CALENDAR_CATEGORIES))
         eas_ical_categories_in(ev, n, EAS_CALENDAR_CATEGORY);
     if ((n = eas_child(app, EAS_CALENDAR_MEETINGSTATUS))) {
         long long ms = atoll(eas_text(n));
@@ -1259,6 +1265,8 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         eas_ical_set_text(ev, ICAL_DESCRIPTION_PROPERTY, v);
     return 0;
 }
+
+#undef EAS_IN_ALL
 
 void eas_ical_stamp(icalcomponent *ev, int64_t now)
 {
@@ -1427,12 +1435,15 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
     if (rec) {
         if (eas_in_rrule(&in, ev, rec, allday) < 0)
             goto out;
-    } else {
+    } else if (!eas_pim_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) {
         eas_ical_remove(ev, ICAL_RRULE_PROPERTY);
         eas_ical_remove(ev, ICAL_RDATE_PROPERTY);
     }
-    if (eas_in_exceptions(&in, ev, rec ? eas_child(app, EAS_CALENDAR_EXCEPTIONS) : NULL, allday) <
-        0)
+    /* the exceptions follow the rule, unless the device does not do exceptions at all */
+    if (!eas_pim_ghosted(c, app, EAS_CALENDAR_EXCEPTIONS) &&
+        (rec || !eas_pim_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) &&
+        eas_in_exceptions(&in, ev, rec ? eas_child(app, EAS_CALENDAR_EXCEPTIONS) : NULL, allday) <
+            0)
         goto out;
     eas_ical_stamp(ev, c->now);
     rc = eas_ical_finish(in.root, out);

@@ -44,6 +44,7 @@ struct eas_sync_coll {
     int opts_given;
     struct eas_coll_opts opts;
     int deletes_as_moves, conflict_given;
+    const struct eas_node *supported; /* AirSync:Supported (with SyncKey 0), NULL none */
 };
 
 /* The request: its collections and the long-poll parameters. */
@@ -204,6 +205,7 @@ static int eas_sync_parse_coll(struct eas_sync_run *run, const struct eas_node *
     snprintf(c->key, sizeof(c->key), "%s", key);
     snprintf(c->cls, sizeof(c->cls), "%s", eas_child_text(cn, EAS_AIRSYNC_CLASS) ?: "");
     c->node = cn;
+    c->supported = eas_child(cn, EAS_AIRSYNC_SUPPORTED);
     if ((n = eas_child(cn, EAS_AIRSYNC_GETCHANGES)))
         c->get_changes = !*eas_text(n) || atoi(eas_text(n)) != 0;
     c->window = (int)eas_child_int(cn, EAS_AIRSYNC_WINDOWSIZE, 0);
@@ -331,6 +333,8 @@ static void eas_coll_pim_ctx(struct eas_coll_run *cr, struct eas_pim_ctx *pc)
 {
     pc->version = cr->run->req->version;
     pc->o = &cr->st.opts;
+    pc->supported = cr->st.supported;
+    pc->nsupported = cr->st.nsupported;
     pc->self = cr->run->req->acct->address;
     pc->now = time(NULL);
 }
@@ -723,6 +727,25 @@ static int eas_coll_window(struct eas_coll_run *cr)
     return w > max ? max : w;
 }
 
+/* A SyncKey 0 request sets the ghosting list anew: the Supported it carries, or none. */
+static int eas_coll_supported(struct eas_coll_run *cr)
+{
+    const struct eas_node *sup = cr->c->supported;
+    size_t n = 0;
+
+    free(cr->st.supported);
+    cr->st.supported = NULL;
+    cr->st.nsupported = 0;
+    if (!sup || !sup->first)
+        return 0;
+    if (!(cr->st.supported = calloc(EAS_MAX_SUPPORTED, sizeof(*cr->st.supported))))
+        return -1;
+    for (const struct eas_node *e = sup->first; e && n < EAS_MAX_SUPPORTED; e = e->next)
+        cr->st.supported[n++] = e->tag;
+    cr->st.nsupported = n;
+    return 0;
+}
+
 /* Runs one collection inside a transaction; fills cr->coll (scratch). Returns 0 or a
  * Status for the collection. */
 static int eas_coll_process(struct eas_coll_run *cr, char *newkey, size_t keylen)
@@ -751,6 +774,8 @@ static int eas_coll_process(struct eas_coll_run *cr, char *newkey, size_t keylen
         free(cr->st.cids);
         cr->st.cids = NULL;
         cr->st.ncids = 0;
+        if (eas_coll_supported(cr) < 0)
+            return EAS_STATUS_SERVER;
         cr->st.cur.filter = -1; /* forces the full listing */
         rc = eas_snap_refresh(req->u, &cr->st.cur, cr->f.id, cr->f.cls, cr->st.opts.filter,
                               time(NULL));

@@ -101,35 +101,6 @@ static const unsigned eas_adr_tags[3][5] = {
      EAS_CONTACTS_OTHERADDRESSPOSTALCODE, EAS_CONTACTS_OTHERADDRESSCOUNTRY},
 };
 
-/* Single properties mapped as a whole (always replaced on a Change). */
-static const char *const eas_whole[] = {"N",
-                                        "FN",
-                                        "ORG",
-                                        "TITLE",
-                                        "BDAY",
-                                        "ANNIVERSARY",
-                                        "X-ANNIVERSARY",
-                                        "URL",
-                                        "CATEGORIES",
-                                        "NICKNAME",
-                                        "X-CHILDREN",
-                                        "X-SPOUSE",
-                                        "X-ASSISTANT",
-                                        "X-MANAGER",
-                                        "X-ALIAS",
-                                        "ROLE",
-                                        "X-OFFICE-LOCATION",
-                                        "REV",
-                                        "PRODID"};
-
-static int eas_is_whole(const char *name)
-{
-    for (size_t i = 0; i < sizeof(eas_whole) / sizeof(eas_whole[0]); i++)
-        if (!strcasecmp(name, eas_whole[i]))
-            return 1;
-    return 0;
-}
-
 static int eas_take(int *used, int a, int b)
 {
     if (!used[a])
@@ -376,6 +347,7 @@ struct eas_cn_out {
     struct dav_vcard *v;
     int version;
     int err;
+    int skip_fn, skip_n; /* the stored FN / N stay (ghosted): the device's are not written */
 };
 
 /* Adds NAME;TYPE=..:value, the value escaped here. */
@@ -488,13 +460,15 @@ static void eas_put_names(struct eas_cn_out *o, const struct eas_node *app)
                          ?: eas_child_text(app, EAS_CONTACTS_EMAIL1ADDRESS) ?: "");
     }
     /* FN and N are required (vCard 3.0); an empty N has its five empty components */
-    esc = dav_vcard_escape(fn);
-    if (!esc || dav_vcard_add(o->v, NULL, "FN", NULL, 0, esc) < 0)
-        o->err = 1;
-    free(esc);
-    eas_put_struct(o, "N", NULL, app, ntags, 5, 0);
-    {
+    if (!o->skip_fn) {
+        esc = dav_vcard_escape(fn);
+        if (!esc || dav_vcard_add(o->v, NULL, "FN", NULL, 0, esc) < 0)
+            o->err = 1;
+        free(esc);
+    }
+    if (!o->skip_n) {
         size_t it = 0;
+        eas_put_struct(o, "N", NULL, app, ntags, 5, 0);
         if (!dav_vcard_find(o->v, "N", &it) && dav_vcard_add(o->v, NULL, "N", NULL, 0, ";;;;") < 0)
             o->err = 1;
     }
@@ -577,6 +551,74 @@ static void eas_put_fields(struct eas_cn_out *o, const struct eas_node *app, int
         eas_put(o, "NOTE", NULL, body);
 }
 
+/* The ActiveSync elements a stored property feeds (0 when none). */
+static size_t eas_prop_tags(const struct dav_vcard_prop *p, int slot, unsigned *t)
+{
+    static const struct {
+        const char *name;
+        unsigned tags[5];
+    } whole[] = {
+        {"N",
+         {EAS_CONTACTS_LASTNAME, EAS_CONTACTS_FIRSTNAME, EAS_CONTACTS_MIDDLENAME,
+          EAS_CONTACTS_TITLE, EAS_CONTACTS_SUFFIX}},
+        /* FN is made from the names when there is no FileAs */
+        {"FN",
+         {EAS_CONTACTS_FILEAS, EAS_CONTACTS_LASTNAME, EAS_CONTACTS_FIRSTNAME,
+          EAS_CONTACTS_MIDDLENAME}},
+        {"ORG", {EAS_CONTACTS_COMPANYNAME, EAS_CONTACTS_DEPARTMENT}},
+        {"TITLE", {EAS_CONTACTS_JOBTITLE}},
+        {"BDAY", {EAS_CONTACTS_BIRTHDAY}},
+        {"ANNIVERSARY", {EAS_CONTACTS_ANNIVERSARY}},
+        {"X-ANNIVERSARY", {EAS_CONTACTS_ANNIVERSARY}},
+        {"URL", {EAS_CONTACTS_WEBPAGE}},
+        {"CATEGORIES", {EAS_CONTACTS_CATEGORIES}},
+        {"NICKNAME", {EAS_CONTACTS2_NICKNAME}},
+        {"X-CHILDREN", {EAS_CONTACTS_CHILDREN}},
+        {"X-SPOUSE", {EAS_CONTACTS_SPOUSE}},
+        {"X-ASSISTANT", {EAS_CONTACTS_ASSISTANTNAME}},
+        {"X-MANAGER", {EAS_CONTACTS2_MANAGERNAME}},
+        {"X-ALIAS", {EAS_CONTACTS_ALIAS}},
+        {"X-OFFICE-LOCATION", {EAS_CONTACTS_OFFICELOCATION}},
+    };
+    size_t n = 0;
+
+    if (slot >= S_HOMEADR && slot <= S_OTHERADR) {
+        for (int i = 0; i < 5; i++)
+            t[n++] = eas_adr_tags[slot - S_HOMEADR][i];
+        return n;
+    }
+    if (slot != S_NONE) {
+        t[0] = eas_slot_tag[slot];
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++)
+        if (!strcasecmp(p->name, whole[i].name)) {
+            while (n < 5 && whole[i].tags[n])
+                t[n] = whole[i].tags[n], n++;
+            return n;
+        }
+    return 0;
+}
+
+/* A stored property the device's Change does not replace: one ActiveSync does not carry,
+ * or one whose every element is ghosted (outside the device's Supported list). */
+static int eas_cn_keeps(const struct eas_pim_ctx *c, const struct eas_node *app,
+                        const struct dav_vcard_prop *p, int slot)
+{
+    unsigned t[5];
+    size_t n = eas_prop_tags(p, slot, t);
+
+    if (!strcasecmp(p->name, "UID") || !strcasecmp(p->name, "REV") ||
+        !strcasecmp(p->name, "PRODID"))
+        return 0;
+    if (n == 0)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (!eas_pim_ghosted(c, app, t[i]))
+            return 0;
+    return 1;
+}
+
 /* Copies a stored property as it was. */
 static void eas_keep(struct eas_cn_out *o, const struct dav_vcard_prop *p)
 {
@@ -591,7 +633,7 @@ int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c
     struct eas_cn_out o = {0};
     const char *precond;
     char err[128];
-    int keep_photo = 0, keep_note = 0, *slot = NULL, rc = -1;
+    int keep_photo = 0, keep_note = 0, *slot = NULL, *keep = NULL, rc = -1;
     size_t n = 0;
 
     memset(out, 0, sizeof(*out));
@@ -610,21 +652,30 @@ int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c
             o.err = 1;
         free(esc);
     }
-    eas_put_fields(&o, app, &keep_photo, &keep_note);
     if (old) {
         n = dav_vcard_nprops(old);
-        if (!(slot = calloc(n ? n : 1, sizeof(*slot))))
+        if (!(slot = calloc(n ? n : 1, sizeof(*slot))) ||
+            !(keep = calloc(n ? n : 1, sizeof(*keep))))
             goto out;
         eas_slots(old, slot);
         for (size_t i = 0; i < n; i++) {
             const struct dav_vcard_prop *p = dav_vcard_prop(old, i);
-            if (slot[i] != S_NONE || eas_is_whole(p->name) || !strcasecmp(p->name, "UID"))
-                continue;
-            if ((!strcasecmp(p->name, "PHOTO") && !keep_photo) ||
-                (!strcasecmp(p->name, "NOTE") && !keep_note))
-                continue;
-            eas_keep(&o, p);
+            keep[i] = eas_cn_keeps(c, app, p, slot[i]);
+            if (keep[i] && !strcasecmp(p->name, "FN"))
+                o.skip_fn = 1;
+            if (keep[i] && !strcasecmp(p->name, "N"))
+                o.skip_n = 1;
         }
+    }
+    eas_put_fields(&o, app, &keep_photo, &keep_note);
+    for (size_t i = 0; old && i < n; i++) {
+        const struct dav_vcard_prop *p = dav_vcard_prop(old, i);
+        /* a picture or note the device did not send stays (it may not send them back) */
+        if ((!strcasecmp(p->name, "PHOTO") && !keep_photo) ||
+            (!strcasecmp(p->name, "NOTE") && !keep_note))
+            continue;
+        if (keep[i] || !strcasecmp(p->name, "PHOTO") || !strcasecmp(p->name, "NOTE"))
+            eas_keep(&o, p);
     }
     {
         char rev[32];
@@ -637,6 +688,7 @@ int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c
     rc = 0;
 out:
     free(slot);
+    free(keep);
     if (o.v)
         dav_vcard_free(o.v);
     if (old)

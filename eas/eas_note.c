@@ -64,10 +64,13 @@ int eas_note_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
     } else {
         snprintf(out->uid, sizeof(out->uid), "%s", icalcomponent_get_uid(j) ?: "");
     }
-    eas_ical_set_text(j, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_NOTES_SUBJECT));
+    /* ghosted elements (outside the device's Supported list) keep the stored value */
+    if (!base || !eas_pim_ghosted(c, app, EAS_NOTES_SUBJECT))
+        eas_ical_set_text(j, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_NOTES_SUBJECT));
     if ((v = eas_pim_body_in(app, 0, &present)) && present)
         eas_ical_set_text(j, ICAL_DESCRIPTION_PROPERTY, v);
-    eas_ical_categories_in(j, eas_child(app, EAS_NOTES_CATEGORIES), EAS_NOTES_CATEGORY);
+    if (!base || !eas_pim_ghosted(c, app, EAS_NOTES_CATEGORIES))
+        eas_ical_categories_in(j, eas_child(app, EAS_NOTES_CATEGORIES), EAS_NOTES_CATEGORY);
     eas_ical_stamp(j, c->now);
     rc = eas_ical_finish(root, out);
     icalcomponent_free(root);

@@ -108,6 +108,16 @@ int eas_pim_uid_safe(const char *uid)
     return 1;
 }
 
+int eas_pim_ghosted(const struct eas_pim_ctx *c, const struct eas_node *app, unsigned tag)
+{
+    if (!c->supported || !c->nsupported || (app && eas_child(app, tag)))
+        return 0;
+    for (size_t i = 0; i < c->nsupported; i++)
+        if (c->supported[i] == tag)
+            return 0;
+    return 1;
+}
+
 /* ---- bodies and categories ---------------------------------------------------------- */
 
 static size_t eas_pim_utf8_cut(const char *s, size_t len, size_t max)

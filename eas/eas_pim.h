@@ -25,7 +25,13 @@ struct eas_pim_ctx {
     const struct eas_coll_opts *o; /* body preferences; NULL: whole plain body */
     const char *self;              /* the user's address (MeetingStatus, organizer) */
     int64_t now;                   /* unix seconds (DTSTAMP of new items) */
+    /* the device's Supported list (NULL: none), for ghosted elements on a Change */
+    const unsigned *supported;
+    size_t nsupported;
 };
+/* 1 when a Change leaving out tag means "unchanged" rather than "removed": the device
+ * sent a Supported list without it (MS-ASCMD 2.2.3.164) and did not send it now. */
+int eas_pim_ghosted(const struct eas_pim_ctx *c, const struct eas_node *app, unsigned tag);
 
 /* The result of a device's item: canonical text and its UID. */
 struct eas_pim_out {

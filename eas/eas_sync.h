@@ -88,7 +88,14 @@ struct eas_sync_state {
     size_t ncids;
     struct eas_coll_opts opts; /* the collection's last options */
     int have_opts;
+    /* The elements the device said it supports (AirSync:Supported of its SyncKey 0
+     * request): in a Change, a carried element outside the list that the device leaves
+     * out is "ghosted" and keeps the stored value. NULL / 0: no list (every element the
+     * device leaves out is removed). */
+    unsigned *supported;
+    size_t nsupported;
 };
+#define EAS_MAX_SUPPORTED 256
 
 #define EAS_SYNC_NS "eas.sync"
 

@@ -260,6 +260,9 @@ void eas_sync_state_free(struct eas_sync_state *st)
     free(st->cids);
     st->cids = NULL;
     st->ncids = 0;
+    free(st->supported);
+    st->supported = NULL;
+    st->nsupported = 0;
 }
 
 int eas_sync_cid_add(struct eas_sync_state *st, const char *cid, int64_t item_id)
@@ -491,6 +494,10 @@ int eas_sync_state_encode(const struct eas_sync_state *st, unsigned char **out, 
         eas_w_bytes(&b, st->cids[i].cid, l);
         eas_w_svar(&b, st->cids[i].item_id);
     }
+    /* added later, at the end: blobs written before it simply end before it */
+    eas_w_var(&b, st->nsupported);
+    for (size_t i = 0; i < st->nsupported; i++)
+        eas_w_var(&b, st->supported[i]);
     if (b.oom) {
         free(b.p);
         return -1;
@@ -534,6 +541,18 @@ int eas_sync_state_decode(const unsigned char *p, size_t len, struct eas_sync_st
     }
     if (b.bad)
         goto err;
+    if (b.pos < b.len) {
+        n = eas_r_var(&b);
+        if (b.bad || n > EAS_MAX_SUPPORTED || n > b.len - b.pos)
+            goto err;
+        if (n && !(st->supported = malloc(n * sizeof(*st->supported))))
+            goto err;
+        for (size_t i = 0; i < n; i++)
+            st->supported[i] = (unsigned)(eas_r_var(&b) & 0xffffu);
+        st->nsupported = n;
+        if (b.bad)
+            goto err;
+    }
     return 0;
 err:
     eas_sync_state_free(st);

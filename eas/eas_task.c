@@ -220,7 +220,11 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
     } else {
         snprintf(out->uid, sizeof(out->uid), "%s", icalcomponent_get_uid(t) ?: "");
     }
-    eas_ical_set_text(t, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_TASKS_SUBJECT));
+/* an element left out but ghosted (outside the device's Supported list) keeps the
+ * stored value; otherwise left out means removed */
+#define EAS_KEEP(tag) (base && eas_pim_ghosted(c, app, (tag)))
+    if (!EAS_KEEP(EAS_TASKS_SUBJECT))
+        eas_ical_set_text(t, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_TASKS_SUBJECT));
     if ((v = eas_pim_body_in(app, EAS_TASKS_BODY, &present)) && present)
         eas_ical_set_text(t, ICAL_DESCRIPTION_PROPERTY, v);
     if ((n = eas_child(app, EAS_TASKS_IMPORTANCE)) || !base) {
@@ -229,10 +233,14 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
         if (imp == 0 || imp == 2)
             icalcomponent_add_property(t, icalproperty_new_priority(imp == 2 ? 1 : 9));
     }
-    eas_task_in_date(t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE, ICAL_DTSTART_PROPERTY);
-    eas_task_in_date(t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
-    eas_task_in_done(t, app, c->now);
-    {
+    if (!EAS_KEEP(EAS_TASKS_UTCSTARTDATE) || !EAS_KEEP(EAS_TASKS_STARTDATE))
+        eas_task_in_date(t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE,
+                         ICAL_DTSTART_PROPERTY);
+    if (!EAS_KEEP(EAS_TASKS_UTCDUEDATE) || !EAS_KEEP(EAS_TASKS_DUEDATE))
+        eas_task_in_date(t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
+    if (!EAS_KEEP(EAS_TASKS_COMPLETE))
+        eas_task_in_done(t, app, c->now);
+    if (!EAS_KEEP(EAS_TASKS_SENSITIVITY)) {
         long long sv = eas_child_int(app, EAS_TASKS_SENSITIVITY, 0);
         eas_ical_remove(t, ICAL_CLASS_PROPERTY);
         if (sv == 1 || sv == 2)
@@ -240,8 +248,11 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
         else if (sv == 3)
             icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
     }
-    eas_ical_categories_in(t, eas_child(app, EAS_TASKS_CATEGORIES), EAS_TASKS_CATEGORY);
-    eas_task_in_alarm(root, t, app);
+    if (!EAS_KEEP(EAS_TASKS_CATEGORIES))
+        eas_ical_categories_in(t, eas_child(app, EAS_TASKS_CATEGORIES), EAS_TASKS_CATEGORY);
+    if (!EAS_KEEP(EAS_TASKS_REMINDERSET))
+        eas_task_in_alarm(root, t, app);
+#undef EAS_KEEP
     eas_ical_stamp(t, c->now);
     rc = eas_ical_finish(root, out);
     icalcomponent_free(root);

@@ -86,14 +86,16 @@ def device(p, dev, version):
     return c
 
 
-def sync(c, ftype, body='', options='', cls=None, expect_status='1'):
+def sync(c, ftype, body='', options='', cls=None, expect_status='1', supported=''):
     """One Sync of the default folder of a type (8 calendar, 9 contacts, 7 tasks, 10
-    notes), starting with SyncKey 0 the first time. Returns the Collection element."""
+    notes), starting with SyncKey 0 the first time (with the Supported elements given).
+    Returns the Collection element."""
     coll = c.folders[ftype]
     if coll not in c.keys:
         x = ('<Sync xmlns="AirSync:"><Collections><Collection>%s<SyncKey>0</SyncKey>'
-             '<CollectionId>%s</CollectionId>%s</Collection></Collections></Sync>'
+             '<CollectionId>%s</CollectionId>%s%s</Collection></Collections></Sync>'
              % ('<Class>%s</Class>' % cls if cls else '', coll,
+                '<Supported>%s</Supported>' % supported if supported else '',
                 '<Options>%s</Options>' % options if options else ''))
         st, _, t = c.post('Sync', x)
         assert st == 200, st
@@ -445,6 +447,26 @@ def test_contacts(p, version):
     assert 'TITLE:CEO %s' % v in card and 'TEL;TYPE=CELL:+1 555 0199' in card, card
     assert 'X-SOCIALPROFILE;TYPE=twitter:https://twitter.com/jane' in card
     assert 'ORG:' not in card   # the device sent no company: removed
+    # a device that says what it supports: what it does not support survives its Change
+    put(p, 'card.vcf', FOREIGN_CARD)
+    g = device(p, 'cn' + v + 'g', version)
+    sup = ''.join('<%s xmlns="Contacts:"/>' % e for e in
+                  ('FileAs', 'FirstName', 'LastName', 'Email1Address', 'MobilePhoneNumber',
+                   'CompanyName'))
+    gsid = [s_ for s_, x in commands(sync(g, 9, supported=sup), 'Add').items()
+            if text(x, 'Contacts:FileAs') == 'Jane Doe'][0]
+    sync(g, 9, '<Change><ServerId>%s</ServerId><ApplicationData>'
+               '<FileAs xmlns="Contacts:">Jane Doe</FileAs><FirstName xmlns="Contacts:">Jane'
+               '</FirstName><LastName xmlns="Contacts:">Doe</LastName>'
+               '<MobilePhoneNumber xmlns="Contacts:">+1 555 0200</MobilePhoneNumber>'
+               '</ApplicationData></Change>' % gsid)
+    card = item_get(p, 'card-foreign@example.com')
+    assert 'TEL;TYPE=CELL:+1 555 0200' in card, card
+    assert 'BDAY:1980-05-01' in card           # Birthday not supported: kept
+    assert 'ADR;TYPE=WORK:;;1 Main St;Springfield;IL;62701;USA' in card   # kept
+    assert 'EMAIL' not in card                 # Email1Address supported, left out: removed
+    assert 'ORG:' not in card                  # CompanyName supported, left out: removed
+
     # the device adds a contact
     add = ('<Add><ClientId>k1</ClientId><ApplicationData>'
            '<FirstName xmlns="Contacts:">Max</FirstName><LastName xmlns="Contacts:">Muster %s'

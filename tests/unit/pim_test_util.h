@@ -15,10 +15,18 @@ typedef int (*pim_to_fn)(struct eas_doc *, struct eas_node *, const struct eas_p
 typedef int (*pim_from_fn)(const struct eas_node *, const struct eas_pim_ctx *, const char *,
                            size_t, struct eas_pim_out *);
 
+/* A device's Supported list for the conversions that follow (NULL: none). */
+static const unsigned *pim_supported;
+static size_t pim_nsupported;
+
 static inline struct eas_pim_ctx pim_ctx(int version)
 {
-    struct eas_pim_ctx c = {
-        .version = version, .o = NULL, .self = "alice@example.com", .now = 1900000000};
+    struct eas_pim_ctx c = {.version = version,
+                            .o = NULL,
+                            .self = "alice@example.com",
+                            .now = 1900000000,
+                            .supported = pim_supported,
+                            .nsupported = pim_nsupported};
     return c;
 }
 

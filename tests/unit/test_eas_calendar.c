@@ -341,6 +341,44 @@ static void test_device_exceptions(void **state)
     free(ical);
 }
 
+/* Ghosted elements (outside the device's Supported list) keep the stored values; a
+ * supported element left out is removed. */
+static void test_ghosted(void **state)
+{
+    static const unsigned sup[] = {EAS_CALENDAR_STARTTIME, EAS_CALENDAR_ENDTIME,
+                                   EAS_CALENDAR_SUBJECT, EAS_CALENDAR_LOCATION};
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+        "<c:StartTime>20300610T080000Z</c:StartTime><c:EndTime>20300610T090000Z</c:EndTime>"
+        "<c:Subject>Renamed</c:Subject></ApplicationData>";
+    char *ical;
+
+    (void)state;
+    pim_supported = sup;
+    pim_nsupported = sizeof(sup) / sizeof(sup[0]);
+    ical = pim_from(eas_calendar_from_eas, EAS_V141, dev, weekly);
+    pim_supported = NULL;
+    pim_nsupported = 0;
+    assert_non_null(ical);
+    assert_has(ical, "SUMMARY:Renamed");
+    assert_hasnt(ical, "LOCATION:"); /* supported, left out */
+    /* the device does not do recurrences, reminders, categories or sensitivity: kept */
+    assert_has(ical, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO");
+    assert_has(ical, "EXDATE;TZID=Europe/Berlin:20300617T100000");
+    assert_has(ical, "SUMMARY:Moved meeting");
+    assert_has(ical, "TRIGGER:-PT15M");
+    assert_has(ical, "CATEGORIES:Work");
+    assert_has(ical, "CLASS:PRIVATE");
+    free(ical);
+    /* without a list, the same Change removes them */
+    ical = pim_from(eas_calendar_from_eas, EAS_V141, dev, weekly);
+    assert_non_null(ical);
+    assert_hasnt(ical, "RRULE:FREQ=WEEKLY");
+    assert_hasnt(ical, "CATEGORIES");
+    assert_hasnt(ical, "Moved meeting");
+    free(ical);
+}
+
 /* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
 static void test_instance(void **state)
 {
@@ -398,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_device_recurrences),
         cmocka_unit_test(test_device_exceptions),
         cmocka_unit_test(test_instance),
+        cmocka_unit_test(test_ghosted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,13 +181,53 @@ static void test_change_keeps(void **state)
     free(x);
 }
 
+/* A device that said which elements it supports: what it does not support and leaves
+ * out is ghosted (kept); what it supports and leaves out is removed. */
+static void test_ghosted(void **state)
+{
+    static const unsigned sup[] = {EAS_CONTACTS_FIRSTNAME,         EAS_CONTACTS_LASTNAME,
+                                   EAS_CONTACTS_MOBILEPHONENUMBER, EAS_CONTACTS_JOBTITLE,
+                                   EAS_CONTACTS_EMAIL1ADDRESS,     EAS_CONTACTS_EMAIL2ADDRESS};
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\"><c:FirstName>Jane</c:FirstName>"
+        "<c:LastName>Doe</c:LastName><c:MobilePhoneNumber>+1 555 7777</c:MobilePhoneNumber>"
+        "<c:Email1Address>jane@acme.example</c:Email1Address></ApplicationData>";
+    char *v;
+
+    (void)state;
+    pim_supported = sup;
+    pim_nsupported = sizeof(sup) / sizeof(sup[0]);
+    v = pim_from(eas_contact_from_eas, EAS_V141, dev, card3);
+    pim_supported = NULL;
+    pim_nsupported = 0;
+    assert_non_null(v);
+    /* supported and sent */
+    assert_has(v, "TEL;TYPE=CELL:+1 555 7777");
+    assert_has(v, "EMAIL;TYPE=INTERNET:jane@acme.example");
+    /* supported, left out: removed */
+    assert_hasnt(v, "TITLE:");
+    assert_hasnt(v, "jane@home.example");
+    /* not supported: kept as stored */
+    assert_has(v, "ORG:Acme Inc.;Research");
+    assert_has(v, "BDAY:1980-05-01");
+    assert_has(v, "TEL;TYPE=WORK,VOICE:+1 555 0100");
+    assert_has(v, "ADR;TYPE=WORK:;;1 Main St;Springfield;IL;62701;USA");
+    assert_has(v, "X-CHILDREN:Ann,Bob");
+    assert_has(v, "EMAIL:third@example.com");
+    /* the names are supported: N from the device (its other parts removed) */
+    assert_has(v, "N:Doe;Jane;;;");
+    assert_null(strstr(strstr(v, "\nN:") + 1, "\nN:"));
+    /* FileAs is not supported, but the names are: FN made from them */
+    assert_has(v, "FN:Jane Doe");
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_card_to_eas),
-        cmocka_unit_test(test_card4),
-        cmocka_unit_test(test_device_card),
-        cmocka_unit_test(test_change_keeps),
+        cmocka_unit_test(test_card_to_eas), cmocka_unit_test(test_card4),
+        cmocka_unit_test(test_device_card), cmocka_unit_test(test_change_keeps),
+        cmocka_unit_test(test_ghosted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
