@@ -219,12 +219,46 @@ static void test_refused_leaves_nothing(void **state)
     }
 }
 
+/* The Supported list travels with the collection state; blobs written before it (no
+ * trailing section) still read, with no list. */
+static void test_state_supported(void **state)
+{
+    struct eas_sync_state st, back;
+    unsigned char *blob = NULL;
+    size_t len = 0;
+    unsigned tags[] = {EAS_CONTACTS_FIRSTNAME, EAS_CONTACTS2_NICKNAME};
+
+    (void)state;
+    eas_sync_state_init(&st, 7);
+    st.supported = malloc(sizeof(tags));
+    assert_non_null(st.supported);
+    memcpy(st.supported, tags, sizeof(tags));
+    st.nsupported = 2;
+    assert_int_equal(eas_sync_state_encode(&st, &blob, &len), 0);
+    assert_int_equal(eas_sync_state_decode(blob, len, &back), 0);
+    assert_int_equal(back.nsupported, 2);
+    assert_int_equal(back.supported[0], EAS_CONTACTS_FIRSTNAME);
+    assert_int_equal(back.supported[1], EAS_CONTACTS2_NICKNAME);
+    eas_sync_state_free(&back);
+    /* without the last section (an older blob: the count byte and two tags cut off) */
+    assert_int_equal(eas_sync_state_decode(blob, len - 1 - 2 * 2, &back), 0);
+    assert_int_equal(back.nsupported, 0);
+    assert_null(back.supported);
+    eas_sync_state_free(&back);
+    /* a count past what is there is corrupt */
+    blob[len - 5] = 0x7f;
+    assert_int_equal(eas_sync_state_decode(blob, len, &back), -1);
+    free(blob);
+    eas_sync_state_free(&st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_calendar_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tasks_incomplete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refused_leaves_nothing, setup, teardown),
+        cmocka_unit_test(test_state_supported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
