@@ -5,7 +5,7 @@ adds, changes and deletes land in the store as iCalendar / vCard (`polaris item 
 device's Change keeping what ActiveSync cannot carry; changes travel between two devices;
 recurring events with exceptions, all-day events, time zones; FilterType windows for
 calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
-GetItemEstimate on PIM folders; bad items answered with Status 6 / 8; MeetingResponse from
+GetItemEstimate on PIM folders; Ping woken by a calendar write; ghosting (Supported); bad items answered with Status 6 / 8; MeetingResponse from
 the Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
 the Calendar. Versions 12.1, 14.1 and 16.1."""
 import base64
@@ -562,6 +562,35 @@ def test_notes(p, version):
     assert text(app, 'Notes:LastModifiedDate').endswith('Z')
 
 
+def test_ping(p):
+    """A Ping on the calendar and the task list wakes when a CalDAV-like write lands in the
+    calendar, and names only that folder."""
+    import threading
+    c = device(p, 'ping141', '14.1')
+    sync(c, 8)
+    sync(c, 8)
+    sync(c, 7)
+    res = {}
+
+    def run():
+        st, _, t = c.post('Ping', '<Ping xmlns="Ping:"><HeartbeatInterval>120</HeartbeatInterval>'
+                          '<Folders><Folder><Id>%s</Id><Class>Calendar</Class></Folder>'
+                          '<Folder><Id>%s</Id><Class>Tasks</Class></Folder></Folders></Ping>'
+                          % (c.folders[8], c.folders[7]))
+        res['t'] = t
+    th = threading.Thread(target=run)
+    th.start()
+    time.sleep(1.0)
+    assert th.is_alive(), 'Ping answered at once: ' + tostring(res.get('t'))
+    put(p, 'pinged.ics', ev('pinged', '20301201T100000Z', '20301201T110000Z'))
+    th.join(20)
+    assert not th.is_alive()
+    assert text(res['t'], 'Ping:Status') == '2', tostring(res['t'])
+    assert [f.text for f in findall(res['t'], 'Ping:Folders/Ping:Folder')] == [c.folders[8]]
+    got = {text(a, 'Calendar:Subject') for a in commands(sync(c, 8), 'Add').values()}
+    assert got == {'pinged'}, got
+
+
 def test_v121_class(p):
     """12.1 names the class in the collection and answers with it."""
     c = device(p, 'cal121', '12.1')
@@ -711,6 +740,7 @@ def main():
         test_calendar(p, '14.1')
         test_calendar(p, '16.1')
         test_v121_class(p)
+        test_ping(p)
         test_filter(p)
         for version in ('14.1', '16.1'):
             test_contacts(p, version)
