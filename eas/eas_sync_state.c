@@ -89,8 +89,9 @@ int64_t eas_trunc_code_bytes(int code)
     return bytes[code];
 }
 
-/* FilterType for email: 1 day, 3 days, 1 week, 2 weeks, 1 month (6-8 are calendar
- * windows; for email they are taken as "all"). */
+/* FilterType: 1 day, 3 days, 1 week, 2 weeks, 1 month, and for calendars 3 and 6 months
+ * (6, 7; an email client sending them gets those windows too). 8, incomplete tasks, is 1:
+ * a completed task's reach (0) falls short of it, anything dated does not. */
 int64_t eas_filter_cutoff(int filter, int64_t now)
 {
     static const int64_t days[] = {0, 1, 3, 7, 14, 31, 93, 186};

@@ -64,11 +64,12 @@ def tz_blob(bias=-60, dst=True, name=''):
 def provision(c):
     pol = ('<Provision xmlns="Provision:"><Policies><Policy><PolicyType>%s</PolicyType>'
            '%s</Policy></Policies></Provision>')
-    st, _, t = c.post('Provision', pol % ('MS-EAS-Provisioning-WBXML', ''))
+    ptype = 'MS-WAP-Provisioning-XML' if c.version == '2.5' else 'MS-EAS-Provisioning-WBXML'
+    st, _, t = c.post('Provision', pol % (ptype, ''))
     assert st == 200, st
     key = text(t, 'Provision:Policies/Provision:Policy/Provision:PolicyKey')
     c.policy_key = int(key)
-    st, _, t = c.post('Provision', pol % ('MS-EAS-Provisioning-WBXML',
+    st, _, t = c.post('Provision', pol % (ptype,
                                           '<PolicyKey>%s</PolicyKey><Status>1</Status>' % key))
     c.policy_key = int(text(t, 'Provision:Policies/Provision:Policy/Provision:PolicyKey'))
 
@@ -591,6 +592,35 @@ def test_ping(p):
     assert got == {'pinged'}, got
 
 
+def test_v25(p):
+    """2.5: the class named in the collection, bodies in the class's own Body element."""
+    c = device(p, 'cal25', '2.5')
+    # Truncation 0: no body bytes at all, said truncated
+    col = sync(c, 8, cls='Calendar', options='<Truncation>0</Truncation>')
+    _, app = by_subject(commands(col, 'Add'), 'Calendar', 'Team meeting')
+    assert text(app, 'Calendar:BodyTruncated') == '1', tostring(app)
+    assert find(app, 'Calendar:Body') is None
+    assert find(app, 'AirSyncBase:Body') is None
+    assert text(app, 'Calendar:Timezone')
+    # the whole body with Truncation 1 (4 KiB)
+    c2 = device(p, 'cal25b', '2.5')
+    col = sync(c2, 8, cls='Calendar', options='<Truncation>1</Truncation>')
+    _, app = by_subject(commands(col, 'Add'), 'Calendar', 'Team meeting')
+    assert text(app, 'Calendar:Body') == 'Agenda' and text(app, 'Calendar:BodyTruncated') == '0'
+    assert find(app, 'Calendar:Attendees/Calendar:Attendee/Calendar:AttendeeStatus') is None
+    col = sync(c, 8, '<Add><ClientId>v25</ClientId><ApplicationData>'
+                     '<Timezone xmlns="Calendar:">%s</Timezone>'
+                     '<StartTime xmlns="Calendar:">20301105T090000Z</StartTime>'
+                     '<EndTime xmlns="Calendar:">20301105T100000Z</EndTime>'
+                     '<Subject xmlns="Calendar:">Old phone</Subject>'
+                     '<Body xmlns="Calendar:">written on 2.5</Body>'
+                     '<UID xmlns="Calendar:">old-phone-1</UID></ApplicationData></Add>'
+               % tz_blob(), cls='Calendar')
+    assert text(response(col, 'Add', cid='v25'), 'AirSync:Status') == '1'
+    ical = item_get(p, 'old-phone-1')
+    assert 'DESCRIPTION:written on 2.5' in ical and 'DTSTART;TZID=' in ical, ical
+
+
 def test_v121_class(p):
     """12.1 names the class in the collection and answers with it."""
     c = device(p, 'cal121', '12.1')
@@ -740,6 +770,7 @@ def main():
         test_calendar(p, '14.1')
         test_calendar(p, '16.1')
         test_v121_class(p)
+        test_v25(p)
         test_ping(p)
         test_filter(p)
         for version in ('14.1', '16.1'):
