@@ -7,7 +7,7 @@ recurring events with exceptions, all-day events, time zones; FilterType windows
 calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
 GetItemEstimate on PIM folders; Ping woken by a calendar write; ghosting (Supported); bad items answered with Status 6 / 8; MeetingResponse from
 the Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
-the Calendar. Versions 12.1, 14.1 and 16.1."""
+the Calendar. Versions 2.5, 12.1, 14.1 and 16.1."""
 import base64
 import os
 import struct
