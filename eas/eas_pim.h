@@ -83,6 +83,14 @@ icaltimezone *eas_prop_zone(icalcomponent *root, icalproperty *p);
 int64_t eas_ical_tt(struct icaltimetype t, icaltimezone *zone);
 int64_t eas_ical_prop_time(icalcomponent *root, icalproperty *p); /* 0 when p NULL */
 
+/* ---- invitations in mail (eas_meeting.c) ---------------------------------------------- */
+/* The Email MessageClass of an invitation's iCalendar (METHOD REQUEST / CANCEL):
+ * "IPM.Schedule.Meeting.Request" / ".Canceled"; NULL when the text is not one. */
+const char *eas_meeting_class(const char *ical, size_t len);
+/* Writes Email:MeetingRequest for it under parent; -1 when it is not an invitation. */
+int eas_meeting_request(struct eas_doc *d, struct eas_node *parent, int version, const char *ical,
+                        size_t len);
+
 /* ---- tasks (eas_task.c) ------------------------------------------------------------- */
 int eas_task_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
                     const char *ical, size_t len);

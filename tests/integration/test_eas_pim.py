@@ -683,6 +683,18 @@ def test_meeting_response(p):
     inbox = commands(sync(c, 2), 'Add')
     sid = [s for s, a in inbox.items()
            if text(a, 'Email:Subject') == 'Invitation: Project kickoff'][0]
+    # the invitation shows as one: meeting class and MeetingRequest
+    inv = inbox[sid]
+    assert text(inv, 'Email:MessageClass') == 'IPM.Schedule.Meeting.Request', tostring(inv)
+    mreq = find(inv, 'Email:MeetingRequest')
+    assert text(mreq, 'Email:StartTime') == '2030-10-01T09:00:00.000Z', tostring(mreq)
+    assert text(mreq, 'Email:EndTime') == '2030-10-01T10:00:00.000Z'
+    assert text(mreq, 'Email:Organizer') == '"Bob" <bob@example.com>'
+    assert text(mreq, 'Email:ResponseRequested') == '1'
+    assert text(mreq, 'Email2:MeetingMessageType') == '1'
+    goid = base64.b64decode(text(mreq, 'Email:GlobalObjId'))
+    assert goid[:4] == b'\x04\x00\x00\x00' and b'vCal-Uid\x01\x00\x00\x00kickoff-1@example.com\x00' in goid
+    assert struct.unpack('<I', goid[36:40])[0] == len(goid) - 40
     before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
     # 16.1, accepted from the Inbox, the server mails the organizer
     r = meeting_response(c, c.folders[2], sid, 1, send=True)
