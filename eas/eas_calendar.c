@@ -1213,6 +1213,7 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
     const struct eas_pim_ctx *c = in->c;
     const struct eas_node *n;
     const char *v;
+    char *body;
     int64_t s, e;
     int present;
 
@@ -1261,8 +1262,9 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         eas_in_organizer(ev, app, c);
     /* a body left out keeps the stored one: devices do not send back what they got
      * truncated */
-    if ((v = eas_pim_body_in(app, EAS_CALENDAR_BODY, &present)) && present)
-        eas_ical_set_text(ev, ICAL_DESCRIPTION_PROPERTY, v);
+    if ((body = eas_pim_body_text(app, EAS_CALENDAR_BODY, &present)))
+        eas_ical_set_text(ev, ICAL_DESCRIPTION_PROPERTY, body);
+    free(body);
     return 0;
 }
 

@@ -521,7 +521,7 @@ static void eas_put_fields(struct eas_cn_out *o, const struct eas_node *app, int
                            int *keep_note)
 {
     static const unsigned org[] = {EAS_CONTACTS_COMPANYNAME, EAS_CONTACTS_DEPARTMENT};
-    const char *body;
+    char *body;
     int present;
     const struct eas_node *n;
 
@@ -545,10 +545,11 @@ static void eas_put_fields(struct eas_cn_out *o, const struct eas_node *app, int
     *keep_photo = n == NULL;
     if (n)
         eas_put_photo(o, eas_text(n));
-    body = eas_pim_body_in(app, EAS_CONTACTS_BODY, &present);
+    body = eas_pim_body_text(app, EAS_CONTACTS_BODY, &present);
     *keep_note = !present;
-    if (present && body && *body)
+    if (body && *body)
         eas_put(o, "NOTE", NULL, body);
+    free(body);
 }
 
 /* The ActiveSync elements a stored property feeds (0 when none). */

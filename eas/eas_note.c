@@ -5,6 +5,7 @@
  * stored journal entry's other properties.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eas/eas_pim.h"
@@ -41,7 +42,7 @@ int eas_note_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
                       size_t baselen, struct eas_pim_out *out)
 {
     icalcomponent *root = NULL, *j = NULL;
-    const char *v;
+    char *body;
     int present, rc;
 
     memset(out, 0, sizeof(*out));
@@ -67,8 +68,9 @@ int eas_note_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
     /* ghosted elements (outside the device's Supported list) keep the stored value */
     if (!base || !eas_pim_ghosted(c, app, EAS_NOTES_SUBJECT))
         eas_ical_set_text(j, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_NOTES_SUBJECT));
-    if ((v = eas_pim_body_in(app, 0, &present)) && present)
-        eas_ical_set_text(j, ICAL_DESCRIPTION_PROPERTY, v);
+    if ((body = eas_pim_body_text(app, 0, &present)))
+        eas_ical_set_text(j, ICAL_DESCRIPTION_PROPERTY, body);
+    free(body);
     if (!base || !eas_pim_ghosted(c, app, EAS_NOTES_CATEGORIES))
         eas_ical_categories_in(j, eas_child(app, EAS_NOTES_CATEGORIES), EAS_NOTES_CATEGORY);
     eas_ical_stamp(j, c->now);

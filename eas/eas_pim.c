@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "eas/eas_pim.h"
@@ -139,12 +140,44 @@ static const struct eas_body_pref *eas_pim_pref(const struct eas_coll_opts *o)
     return o->nprefs > 0 ? &o->prefs[0] : NULL;
 }
 
+/* Plain text as HTML, for a device that takes HTML bodies only. malloc'd. */
+static char *eas_pim_to_html(const char *t, size_t len, size_t *outlen)
+{
+    static const char head[] = "<html><body>", tail[] = "</body></html>";
+    size_t cap = len * 6 + sizeof(head) + sizeof(tail), o = 0;
+    char *h = malloc(cap);
+
+    if (!h)
+        return NULL;
+    memcpy(h, head, sizeof(head) - 1);
+    o = sizeof(head) - 1;
+    for (size_t i = 0; i < len; i++) {
+        const char *rep = t[i] == '&'    ? "&amp;"
+                          : t[i] == '<'  ? "&lt;"
+                          : t[i] == '>'  ? "&gt;"
+                          : t[i] == '\n' ? "<br>"
+                          : t[i] == '\r' ? ""
+                                         : NULL;
+        if (rep) {
+            memcpy(h + o, rep, strlen(rep));
+            o += strlen(rep);
+        } else {
+            h[o++] = t[i];
+        }
+    }
+    memcpy(h + o, tail, sizeof(tail));
+    *outlen = o + sizeof(tail) - 1;
+    return h;
+}
+
 void eas_pim_body(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
                   const char *text, unsigned body_tag, unsigned trunc_tag)
 {
     const struct eas_body_pref *p = eas_pim_pref(c->o);
     size_t len = text ? strlen(text) : 0, send = len;
     struct eas_node *b;
+    char *html = NULL;
+    int type = EAS_BODY_PLAIN;
 
     if (!len)
         return; /* no body: nothing to say (an empty Body would read as "emptied") */
@@ -161,21 +194,119 @@ void eas_pim_body(struct eas_doc *d, struct eas_node *app, const struct eas_pim_
             eas_add_textn(d, app, body_tag, text, send);
         return;
     }
-    /* PIM bodies are plain text: whatever type is asked, type 1 is what there is */
+    /* PIM bodies are plain text: sent as such unless the device takes HTML only */
+    if (p && p->type == EAS_BODY_HTML && (html = eas_pim_to_html(text, len, &len))) {
+        text = html;
+        type = EAS_BODY_HTML;
+        send = len;
+    }
     if (p && p->trunc >= 0 && (uint64_t)p->trunc < len)
         send = eas_pim_utf8_cut(text, len, (size_t)p->trunc);
     if (p && send < len && p->all_or_none)
         send = 0;
     b = eas_add(d, app, EAS_AIRSYNCBASE_BODY);
-    eas_add_int(d, b, EAS_AIRSYNCBASE_TYPE, EAS_BODY_PLAIN);
+    eas_add_int(d, b, EAS_AIRSYNCBASE_TYPE, type);
     eas_add_int(d, b, EAS_AIRSYNCBASE_ESTIMATEDDATASIZE, (long long)len);
     if (send < len)
         eas_add_int(d, b, EAS_AIRSYNCBASE_TRUNCATED, 1);
-    if (send > 0 || len == 0)
-        eas_add_textn(d, b, EAS_AIRSYNCBASE_DATA, text ? text : "", send);
+    if (send > 0)
+        eas_add_textn(d, b, EAS_AIRSYNCBASE_DATA, text, send);
+    free(html);
 }
 
-const char *eas_pim_body_in(const struct eas_node *app, unsigned body_tag, int *present)
+/* Appends the UTF-8 of a code point. */
+static size_t eas_pim_utf8(char *o, unsigned long cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* An HTML body as text: tags dropped (line breaks where blocks end), the common entities
+ * decoded. The result is never longer than the input. */
+static char *eas_pim_html_text(const char *h)
+{
+    static const struct {
+        const char *name;
+        const char *text;
+    } ents[] = {{"amp;", "&"},   {"lt;", "<"},   {"gt;", ">"},
+                {"quot;", "\""}, {"apos;", "'"}, {"nbsp;", " "}};
+    size_t n = strlen(h), o = 0;
+    char *t = malloc(n + 1);
+    int skip = 0; /* inside <style> or <script> */
+
+    if (!t)
+        return NULL;
+    for (size_t i = 0; i < n;) {
+        if (h[i] == '<') {
+            size_t e = i + 1;
+            while (e < n && h[e] != '>')
+                e++;
+            if (!strncasecmp(h + i, "<style", 6) || !strncasecmp(h + i, "<script", 7))
+                skip = 1;
+            else if (!strncasecmp(h + i, "</style", 7) || !strncasecmp(h + i, "</script", 8))
+                skip = 0;
+            else if (!skip && o > 0 && t[o - 1] != '\n' &&
+                     (!strncasecmp(h + i, "<br", 3) || !strncasecmp(h + i, "</p", 3) ||
+                      !strncasecmp(h + i, "</div", 5) || !strncasecmp(h + i, "</li", 4) ||
+                      !strncasecmp(h + i, "</tr", 4)))
+                t[o++] = '\n';
+            i = e < n ? e + 1 : n;
+            continue;
+        }
+        if (skip) {
+            i++;
+            continue;
+        }
+        if (h[i] == '&') {
+            size_t k;
+            for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++)
+                if (!strncasecmp(h + i + 1, ents[k].name, strlen(ents[k].name)))
+                    break;
+            if (k < sizeof(ents) / sizeof(ents[0])) {
+                t[o++] = ents[k].text[0];
+                i += 1 + strlen(ents[k].name);
+                continue;
+            }
+            if (h[i + 1] == '#') {
+                char *end;
+                unsigned long cp = h[i + 2] == 'x' || h[i + 2] == 'X'
+                                       ? strtoul(h + i + 3, &end, 16)
+                                       : strtoul(h + i + 2, &end, 10);
+                /* "&#65;" is 5 bytes for at most 4 of UTF-8: never longer */
+                if (*end == ';' && cp > 0 && cp < 0x110000 && (size_t)(end + 1 - (h + i)) >= 4) {
+                    o += eas_pim_utf8(t + o, cp);
+                    i = (size_t)(end + 1 - h);
+                    continue;
+                }
+            }
+        }
+        t[o++] = h[i++];
+    }
+    while (o > 0 && (t[o - 1] == '\n' || t[o - 1] == ' '))
+        o--;
+    t[o] = '\0';
+    return t;
+}
+
+char *eas_pim_body_text(const struct eas_node *app, unsigned body_tag, int *present)
 {
     const struct eas_node *b = eas_child(app, EAS_AIRSYNCBASE_BODY);
 
@@ -183,11 +314,13 @@ const char *eas_pim_body_in(const struct eas_node *app, unsigned body_tag, int *
     if (b) {
         const struct eas_node *data = eas_child(b, EAS_AIRSYNCBASE_DATA);
         *present = 1;
-        return data ? eas_text(data) : "";
+        if (eas_child_int(b, EAS_AIRSYNCBASE_TYPE, EAS_BODY_PLAIN) == EAS_BODY_HTML)
+            return eas_pim_html_text(data ? eas_text(data) : "");
+        return strdup(data ? eas_text(data) : "");
     }
     if (body_tag && (b = eas_child(app, body_tag))) {
         *present = 1;
-        return eas_text(b);
+        return strdup(eas_text(b));
     }
     return NULL;
 }

@@ -123,12 +123,14 @@ void eas_pim_uuid(char *out, size_t outlen);
 /* 1 when a UID may name a resource as it is ("<UID>.ics"). */
 int eas_pim_uid_safe(const char *uid);
 
-/* Writes the body: AirSyncBase:Body (12.0+, type 1, TruncationSize honoured) or the
+/* Writes the body: AirSyncBase:Body (12.0+, type 1, or 2 made from the text for a device
+ * that takes HTML only; TruncationSize honoured) or the
  * class's own 2.5 Body / BodyTruncated tags (body_tag 0: the class has none in 2.5). */
 void eas_pim_body(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
                   const char *text, unsigned body_tag, unsigned trunc_tag);
-/* The body a client sent (AirSyncBase:Body/Data, or the 2.5 tag), NULL when none. */
-const char *eas_pim_body_in(const struct eas_node *app, unsigned body_tag, int *present);
+/* The body a client sent as text (AirSyncBase:Body/Data, an HTML one turned into text,
+ * or the 2.5 tag), malloc'd; NULL when none (*present 0) or out of memory. */
+char *eas_pim_body_text(const struct eas_node *app, unsigned body_tag, int *present);
 /* Categories: a list of Category children. */
 void eas_pim_categories(struct eas_doc *d, struct eas_node *app, unsigned cats_tag,
                         unsigned cat_tag, const char *const *v, size_t n);

@@ -205,7 +205,7 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
 {
     icalcomponent *root = NULL, *t = NULL;
     const struct eas_node *n;
-    const char *v;
+    char *body;
     int present, rc;
 
     memset(out, 0, sizeof(*out));
@@ -225,8 +225,9 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
 #define EAS_KEEP(tag) (base && eas_pim_ghosted(c, app, (tag)))
     if (!EAS_KEEP(EAS_TASKS_SUBJECT))
         eas_ical_set_text(t, ICAL_SUMMARY_PROPERTY, eas_child_text(app, EAS_TASKS_SUBJECT));
-    if ((v = eas_pim_body_in(app, EAS_TASKS_BODY, &present)) && present)
-        eas_ical_set_text(t, ICAL_DESCRIPTION_PROPERTY, v);
+    if ((body = eas_pim_body_text(app, EAS_TASKS_BODY, &present)))
+        eas_ical_set_text(t, ICAL_DESCRIPTION_PROPERTY, body);
+    free(body);
     if ((n = eas_child(app, EAS_TASKS_IMPORTANCE)) || !base) {
         long long imp = n ? atoll(eas_text(n)) : 1;
         eas_ical_remove(t, ICAL_PRIORITY_PROPERTY);

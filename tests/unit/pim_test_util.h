@@ -18,11 +18,13 @@ typedef int (*pim_from_fn)(const struct eas_node *, const struct eas_pim_ctx *, 
 /* A device's Supported list for the conversions that follow (NULL: none). */
 static const unsigned *pim_supported;
 static size_t pim_nsupported;
+/* The collection's options (body preferences) for the conversions that follow. */
+static const struct eas_coll_opts *pim_opts;
 
 static inline struct eas_pim_ctx pim_ctx(int version)
 {
     struct eas_pim_ctx c = {.version = version,
-                            .o = NULL,
+                            .o = pim_opts,
                             .self = "alice@example.com",
                             .now = 1900000000,
                             .supported = pim_supported,

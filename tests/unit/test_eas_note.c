@@ -70,11 +70,45 @@ static void test_note_from_eas(void **state)
     free(c);
 }
 
+/* Bodies in HTML both ways: a device that takes HTML only gets the text as HTML; an HTML
+ * body from a device is stored as text. */
+static void test_html_bodies(void **state)
+{
+    struct eas_coll_opts o;
+    char *x, *v;
+
+    (void)state;
+    eas_coll_opts_default(&o);
+    o.nprefs = 1;
+    o.prefs[0].type = EAS_BODY_HTML;
+    o.prefs[0].trunc = -1;
+    pim_opts = &o;
+    x = pim_to(eas_note_to_eas, EAS_V141, journal);
+    pim_opts = NULL;
+    assert_non_null(x);
+    assert_has(x, "<Type>2</Type>");
+    assert_has(
+        x, "<Data>&lt;html&gt;&lt;body&gt;eggs&lt;br&gt;flour&lt;/body&gt;&lt;/html&gt;</Data>");
+    free(x);
+    v = pim_from(
+        eas_note_from_eas, EAS_V141,
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:n=\"Notes:\" xmlns:b=\"AirSyncBase:\">"
+        "<n:Subject>H</n:Subject><b:Body><b:Type>2</b:Type><b:Data>&lt;html&gt;&lt;head&gt;"
+        "&lt;style&gt;p{}&lt;/style&gt;&lt;/head&gt;&lt;body&gt;&lt;p&gt;eggs &amp;amp; "
+        "milk&lt;/p&gt;&lt;div&gt;flour&amp;#8364;&amp;nbsp;x&lt;/div&gt;&lt;/body&gt;"
+        "&lt;/html&gt;</b:Data></b:Body></ApplicationData>",
+        NULL);
+    assert_non_null(v);
+    assert_has(v, "DESCRIPTION:eggs & milk\\nflour\xe2\x82\xac x\r\n");
+    free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_note_to_eas),
         cmocka_unit_test(test_note_from_eas),
+        cmocka_unit_test(test_html_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
