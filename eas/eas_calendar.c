@@ -564,8 +564,42 @@ static int eas_weekday_bit(icalrecurrencetype_weekday w)
 }
 
 /* The Recurrence element of an RRULE; nothing when ActiveSync cannot express it. */
-static void eas_recurrence(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
-                           icalcomponent *root, icalcomponent *ev)
+const struct eas_rec_tags eas_rec_calendar = {EAS_CALENDAR_RECURRENCE,
+                                              EAS_CALENDAR_TYPE,
+                                              EAS_CALENDAR_OCCURRENCES,
+                                              EAS_CALENDAR_INTERVAL,
+                                              EAS_CALENDAR_WEEKOFMONTH,
+                                              EAS_CALENDAR_DAYOFWEEK,
+                                              EAS_CALENDAR_MONTHOFYEAR,
+                                              EAS_CALENDAR_UNTIL,
+                                              EAS_CALENDAR_DAYOFMONTH,
+                                              EAS_CALENDAR_FIRSTDAYOFWEEK,
+                                              0,
+                                              0,
+                                              0,
+                                              0};
+const struct eas_rec_tags eas_rec_tasks = {EAS_TASKS_RECURRENCE,  EAS_TASKS_TYPE,
+                                           EAS_TASKS_OCCURRENCES, EAS_TASKS_INTERVAL,
+                                           EAS_TASKS_WEEKOFMONTH, EAS_TASKS_DAYOFWEEK,
+                                           EAS_TASKS_MONTHOFYEAR, EAS_TASKS_UNTIL,
+                                           EAS_TASKS_DAYOFMONTH,  EAS_TASKS_FIRSTDAYOFWEEK,
+                                           EAS_TASKS_START,       EAS_TASKS_REGENERATE,
+                                           EAS_TASKS_DEADOCCUR,   1};
+
+static void eas_rec_time(struct eas_doc *d, struct eas_node *rec, const struct eas_rec_tags *t,
+                         unsigned tag, int64_t v)
+{
+    char buf[40];
+
+    if (t->iso)
+        eas_pim_iso_time(buf, sizeof(buf), v);
+    else
+        eas_pim_compact_time(buf, sizeof(buf), v);
+    eas_add_text(d, rec, tag, buf);
+}
+
+void eas_recurrence_out(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                        icalcomponent *root, icalcomponent *ev, const struct eas_rec_tags *t)
 {
     icalproperty *rp = icalcomponent_get_first_property(ev, ICAL_RRULE_PROPERTY);
     struct icalrecurrencetype r;
@@ -614,28 +648,39 @@ static void eas_recurrence(struct eas_doc *d, struct eas_node *app, const struct
     }
     if (dom < 0)
         return; /* "last day of the month" has no ActiveSync form */
-    rec = eas_add(d, app, EAS_CALENDAR_RECURRENCE);
-    eas_add_int(d, rec, EAS_CALENDAR_TYPE, type);
+    rec = eas_add(d, app, t->rec);
+    eas_add_int(d, rec, t->type, type);
+    if (t->start) {
+        /* Tasks: the recurrence starts with the task (its start, else its due date) */
+        icalproperty *sp = icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY);
+        if (!sp)
+            sp = icalcomponent_get_first_property(ev, ICAL_DUE_PROPERTY);
+        eas_rec_time(d, rec, t, t->start, sp ? eas_ical_prop_time(root, sp) : c->now);
+    }
     if (r.count > 0)
-        eas_add_int(d, rec, EAS_CALENDAR_OCCURRENCES, r.count);
-    eas_add_int(d, rec, EAS_CALENDAR_INTERVAL, r.interval > 0 ? r.interval : 1);
+        eas_add_int(d, rec, t->occurrences, r.count);
+    eas_add_int(d, rec, t->interval, r.interval > 0 ? r.interval : 1);
     if (type == 3 || type == 6)
-        eas_add_int(d, rec, EAS_CALENDAR_WEEKOFMONTH, week);
+        eas_add_int(d, rec, t->weekofmonth, week);
     if (type == 1 || type == 3 || type == 6)
-        eas_add_int(d, rec, EAS_CALENDAR_DAYOFWEEK, mask);
+        eas_add_int(d, rec, t->dayofweek, mask);
     if (type == 5 || type == 6)
-        eas_add_int(d, rec, EAS_CALENDAR_MONTHOFYEAR, moy);
+        eas_add_int(d, rec, t->monthofyear, moy);
     if (!icaltime_is_null_time(r.until)) {
         icaltimezone *z =
             eas_prop_zone(root, icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY));
-        eas_add_time(d, rec, EAS_CALENDAR_UNTIL,
+        eas_rec_time(d, rec, t, t->until,
                      eas_ical_tt(r.until, icaltime_is_utc(r.until) ? NULL : z));
     }
     if (type == 2 || type == 5)
-        eas_add_int(d, rec, EAS_CALENDAR_DAYOFMONTH, dom);
+        eas_add_int(d, rec, t->dayofmonth, dom);
     if (c->version >= EAS_V141 && r.week_start >= ICAL_SUNDAY_WEEKDAY &&
         r.week_start <= ICAL_SATURDAY_WEEKDAY && type == 1)
-        eas_add_int(d, rec, EAS_CALENDAR_FIRSTDAYOFWEEK, (int)r.week_start - 1);
+        eas_add_int(d, rec, t->firstdayofweek, (int)r.week_start - 1);
+    if (t->regenerate) {
+        eas_add_int(d, rec, t->regenerate, 0);
+        eas_add_int(d, rec, t->deadoccur, 0);
+    }
 }
 
 /* The fields an event and an exception share. */
@@ -844,7 +889,7 @@ int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct ea
     }
     eas_event_fields(d, app, c, root, ev, NULL);
     eas_attendees(d, app, c, ev);
-    eas_recurrence(d, app, c, root, ev);
+    eas_recurrence_out(d, app, c, root, ev, &eas_rec_calendar);
     eas_exceptions(d, app, c, root, ev);
     eas_pim_body(d, app, c, icalcomponent_get_description(ev), EAS_CALENDAR_BODY,
                  EAS_CALENDAR_BODYTRUNCATED);
@@ -1114,16 +1159,16 @@ static const char *const eas_wd[] = {"SU", "MO", "TU", "WE", "TH", "FR", "SA"};
 
 /* The RRULE of a Recurrence element; -1 when it makes no sense. */
 static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct eas_node *rec,
-                        int allday)
+                        int allday, const struct eas_rec_tags *t)
 {
-    long long type = eas_child_int(rec, EAS_CALENDAR_TYPE, -1);
-    long long iv = eas_child_int(rec, EAS_CALENDAR_INTERVAL, 1);
-    long long occ = eas_child_int(rec, EAS_CALENDAR_OCCURRENCES, 0);
-    long long dow = eas_child_int(rec, EAS_CALENDAR_DAYOFWEEK, 0);
-    long long dom = eas_child_int(rec, EAS_CALENDAR_DAYOFMONTH, 0);
-    long long wom = eas_child_int(rec, EAS_CALENDAR_WEEKOFMONTH, 0);
-    long long moy = eas_child_int(rec, EAS_CALENDAR_MONTHOFYEAR, 0);
-    long long fdow = eas_child_int(rec, EAS_CALENDAR_FIRSTDAYOFWEEK, -1);
+    long long type = eas_child_int(rec, t->type, -1);
+    long long iv = eas_child_int(rec, t->interval, 1);
+    long long occ = eas_child_int(rec, t->occurrences, 0);
+    long long dow = eas_child_int(rec, t->dayofweek, 0);
+    long long dom = eas_child_int(rec, t->dayofmonth, 0);
+    long long wom = eas_child_int(rec, t->weekofmonth, 0);
+    long long moy = eas_child_int(rec, t->monthofyear, 0);
+    long long fdow = eas_child_int(rec, t->firstdayofweek, -1);
     static const char *const freq[] = {"DAILY", "WEEKLY", "MONTHLY", "MONTHLY",
                                        "",      "YEARLY", "YEARLY"};
     char r[512], days[64] = "";
@@ -1175,7 +1220,7 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
     }
     if (occ > 0)
         o += (size_t)snprintf(r + o, sizeof(r) - o, ";COUNT=%lld", occ);
-    else if (eas_in_time(rec, EAS_CALENDAR_UNTIL, &until)) {
+    else if (eas_in_time(rec, t->until, &until)) {
         char u[32];
         if (allday) {
             struct icaltimetype d = icaltime_from_timet_with_zone(
@@ -1435,7 +1480,7 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
         goto out;
     rec = eas_child(app, EAS_CALENDAR_RECURRENCE);
     if (rec) {
-        if (eas_in_rrule(&in, ev, rec, allday) < 0)
+        if (eas_in_rrule(&in, ev, rec, allday, &eas_rec_calendar) < 0)
             goto out;
     } else if (!eas_pim_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) {
         eas_ical_remove(ev, ICAL_RRULE_PROPERTY);
@@ -1520,4 +1565,12 @@ int eas_calendar_instance(const struct eas_node *app, const struct eas_pim_ctx *
 out:
     icalcomponent_free(in.root);
     return rc;
+}
+
+int eas_recurrence_in(icalcomponent *comp, const struct eas_node *rec, const struct eas_rec_tags *t)
+{
+    struct eas_cal_in in = {0};
+    icalproperty *sp = icalcomponent_get_first_property(comp, ICAL_DTSTART_PROPERTY);
+
+    return eas_in_rrule(&in, comp, rec, sp ? icalproperty_get_dtstart(sp).is_date : 0, t);
 }

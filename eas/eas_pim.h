@@ -48,6 +48,22 @@ int eas_calendar_to_eas(struct eas_doc *d, struct eas_node *app, const struct ea
  * event (Status 6). */
 int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
                           size_t baselen, struct eas_pim_out *out);
+/* Recurrence elements of a class (the Calendar and Tasks pages name them alike), and
+ * the RRULE ↔ Recurrence conversion both use. */
+struct eas_rec_tags {
+    unsigned rec, type, occurrences, interval, weekofmonth, dayofweek, monthofyear, until,
+        dayofmonth, firstdayofweek;
+    unsigned start, regenerate, deadoccur; /* Tasks only, 0 otherwise */
+    int iso;                               /* times as 2024-01-01T10:00:00.000Z */
+};
+extern const struct eas_rec_tags eas_rec_calendar, eas_rec_tasks;
+/* Writes the Recurrence of comp's RRULE; nothing when ActiveSync cannot express it. */
+void eas_recurrence_out(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
+                        icalcomponent *root, icalcomponent *comp, const struct eas_rec_tags *t);
+/* Replaces comp's RRULE by a device's Recurrence; -1 when it makes no sense. */
+int eas_recurrence_in(icalcomponent *comp, const struct eas_node *rec,
+                      const struct eas_rec_tags *t);
+
 /* One occurrence of a stored series (16.x Sync Change / Delete with InstanceId, the
  * instance's original start): app NULL deletes it (EXDATE), otherwise its override gets
  * the device's fields. -1 when base is not a recurring event. */

@@ -1,8 +1,8 @@
 /*
  * eas_task.c — iCalendar VTODO ↔ the ActiveSync Tasks class (MS-ASTASK): subject, body,
  * importance, start and due dates (UTC and local forms), completion, sensitivity, the
- * reminder and categories. A device's Change is merged into the stored VTODO so that
- * what ActiveSync does not carry (recurrence, X- properties, related-to...) survives.
+ * reminder, categories and the recurrence. A device's Change is merged into the stored
+ * VTODO so that what ActiveSync does not carry (X- properties, related-to...) survives.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +101,7 @@ int eas_task_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pi
                   EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE);
     ncat = eas_ical_categories(t, catbuf, sizeof(catbuf), cats, 64);
     eas_pim_categories(d, app, EAS_TASKS_CATEGORIES, EAS_TASKS_CATEGORY, cats, ncat);
+    eas_recurrence_out(d, app, c, root, t, &eas_rec_tasks);
     done = eas_task_done(t);
     eas_add_int(d, app, EAS_TASKS_COMPLETE, done);
     if (done) {
@@ -248,6 +249,22 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
             icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_PRIVATE));
         else if (sv == 3)
             icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
+    }
+    if ((n = eas_child(app, EAS_TASKS_RECURRENCE))) {
+        const char *st = eas_child_text(n, EAS_TASKS_START);
+        int64_t when;
+        /* a rule needs a start: the recurrence's own when the task has none */
+        if (!icalcomponent_get_first_property(t, ICAL_DTSTART_PROPERTY) && st &&
+            eas_pim_parse_time(st, &when) == 0)
+            icalcomponent_add_property(t, icalproperty_new_dtstart(icaltime_from_timet_with_zone(
+                                              (time_t)when, 0, icaltimezone_get_utc_timezone())));
+        if (!icalcomponent_get_first_property(t, ICAL_DTSTART_PROPERTY) ||
+            eas_recurrence_in(t, n, &eas_rec_tasks) < 0) {
+            icalcomponent_free(root);
+            return -1;
+        }
+    } else if (!EAS_KEEP(EAS_TASKS_RECURRENCE)) {
+        eas_ical_remove(t, ICAL_RRULE_PROPERTY);
     }
     if (!EAS_KEEP(EAS_TASKS_CATEGORIES))
         eas_ical_categories_in(t, eas_child(app, EAS_TASKS_CATEGORIES), EAS_TASKS_CATEGORY);

@@ -116,12 +116,57 @@ static void test_device_task(void **state)
     free(v);
 }
 
+/* A recurring task: RRULE ↔ Tasks:Recurrence (with Start, ISO times), both ways. */
+static void test_recurrence(void **state)
+{
+    static const char rec[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:r1\r\n"
+        "DTSTAMP:20240101T000000Z\r\nSUMMARY:Water plants\r\nDTSTART:20300106T090000Z\r\n"
+        "DUE:20300106T100000Z\r\nRRULE:FREQ=WEEKLY;BYDAY=SU;UNTIL=20300601T000000Z\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Rent</t:Subject>"
+        "<t:Recurrence><t:Type>2</t:Type><t:Start>2030-02-01T08:00:00.000Z</t:Start>"
+        "<t:Interval>1</t:Interval><t:DayOfMonth>1</t:DayOfMonth><t:Occurrences>12"
+        "</t:Occurrences><t:Regenerate>0</t:Regenerate><t:DeadOccur>0</t:DeadOccur>"
+        "</t:Recurrence></ApplicationData>";
+    char *x = pim_to(eas_task_to_eas, EAS_V141, rec), *v;
+
+    (void)state;
+    assert_non_null(x);
+    assert_has(x, "<Recurrence xmlns=\"Tasks:\">\n    <Type>1</Type>\n    "
+                  "<Start>2030-01-06T09:00:00.000Z</Start>");
+    assert_has(x, "<DayOfWeek>1</DayOfWeek>");
+    assert_has(x, "<Until>2030-06-01T00:00:00.000Z</Until>");
+    assert_has(x, "<Regenerate>0</Regenerate>");
+    free(x);
+    v = pim_from(eas_task_from_eas, EAS_V141, dev, NULL);
+    assert_non_null(v);
+    assert_has(v, "DTSTART:20300201T080000Z");
+    assert_has(v, "RRULE:FREQ=MONTHLY;COUNT=12;BYMONTHDAY=1");
+    free(v);
+    /* a Change without Recurrence ends the series; a nonsense one is refused */
+    v = pim_from(eas_task_from_eas, EAS_V141,
+                 "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Water plants"
+                 "</t:Subject></ApplicationData>",
+                 rec);
+    assert_non_null(v);
+    assert_hasnt(v, "RRULE");
+    free(v);
+    assert_null(pim_from(eas_task_from_eas, EAS_V141,
+                         "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Recurrence>"
+                         "<t:Type>4</t:Type><t:Start>2030-02-01T08:00:00.000Z</t:Start>"
+                         "</t:Recurrence></ApplicationData>",
+                         NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_todo_to_eas),
         cmocka_unit_test(test_complete),
         cmocka_unit_test(test_device_task),
+        cmocka_unit_test(test_recurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
