@@ -24,9 +24,11 @@ import imaplib
 import os
 import poplib
 import smtplib
+import socket
 import sqlite3
 import sys
 import time
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
@@ -198,6 +200,27 @@ class Eas:
                               '</Move></MoveItems>' % (sid, self.fid(src), self.fid(dst)))
         return text(t, 'Move:Response/Move:Status'), text(t, 'Move:Response/Move:DstMsgId')
 
+    def timed_post(self, cmd, xml, timeout=120):
+        """POSTs a command and returns (status, time.monotonic() when the whole answer was
+        in, answer tree or bytes): the time is taken before any decoding, for latency
+        figures."""
+        c = self.c
+        path = c.PATH + '?' + urllib.parse.urlencode({
+            'Cmd': cmd, 'User': c.user, 'DeviceId': c.device_id, 'DeviceType': c.device_type})
+        h = {'Host': c.host, 'Authorization': c._auth(), 'MS-ASProtocolVersion': c.version,
+             'X-MS-PolicyKey': str(c.policy_key),
+             'Content-Type': 'application/vnd.ms-sync.wbxml'}
+        conn = c.p.http(timeout=timeout)
+        try:
+            conn.request('POST', path, body=eas_client.encode(xml), headers=h)
+            r = conn.getresponse()
+            data = r.read()
+            t = time.monotonic()
+        finally:
+            conn.close()
+        tree = eas_client.check_agree(data) if data else data
+        return r.status, t, tree
+
     def ping_request(self, names, heartbeat=30):
         return ('<Ping xmlns="Ping:"><HeartbeatInterval>%d</HeartbeatInterval><Folders>%s'
                 '</Folders></Ping>' % (heartbeat, ''.join(
@@ -250,3 +273,49 @@ def wait_until(pred, timeout=10, step=0.05):
             return v
         time.sleep(step)
     return pred()
+
+
+class Idler:
+    """A raw IMAP session on a selected folder that IDLEs (imaplib has no IDLE): idle()
+    enters IDLE, wait() gives (time.monotonic() of the first untagged answer, the line),
+    done() leaves IDLE."""
+
+    def __init__(self, server, address, folder='INBOX', password=None):
+        self.sock = socket.create_connection(('127.0.0.1', server.ports['imap']), timeout=30)
+        self.f = self.sock.makefile('rb')
+        self.f.readline()                                        # greeting
+        self._cmd('a LOGIN "%s" "%s"' % (address, password or server.pw(address)), 'a ')
+        self._cmd('b SELECT "%s"' % folder, 'b ')
+
+    def _cmd(self, line, tag):
+        self.sock.sendall(line.encode() + b'\r\n')
+        while True:
+            got = self.f.readline()
+            assert got, 'connection closed'
+            if got.startswith(tag.encode()):
+                assert got.split()[1] == b'OK', got
+                return
+
+    def idle(self):
+        self.sock.sendall(b'c IDLE\r\n')
+        got = self.f.readline()
+        assert got.startswith(b'+'), got
+
+    def wait(self, timeout=10):
+        self.sock.settimeout(timeout)
+        line = self.f.readline()
+        t = time.monotonic()
+        self.sock.settimeout(30)
+        assert line.startswith(b'* '), line
+        return t, line.decode().strip()
+
+    def done(self):
+        self._cmd('DONE', 'c ')
+
+    def close(self):
+        try:
+            self.sock.sendall(b'z LOGOUT\r\n')
+        except OSError:
+            pass
+        self.f.close()
+        self.sock.close()
