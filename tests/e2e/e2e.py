@@ -1,6 +1,6 @@
-"""End-to-end harness: one real server with every listener (HTTP for ActiveSync, DAV and
-autodiscover; IMAP; POP3; SMTP MX and submission) and ready clients for one user's store,
-so a test can change the store through one protocol and assert what the others see.
+"""End-to-end harness: one real server with every listener (HTTP and HTTPS for ActiveSync,
+DAV and autodiscover; IMAP; POP3; SMTP MX and submission) and ready clients for one user's
+store, so a test can change the store through one protocol and assert what the others see.
 
     with Server() as s:
         s.user('alice@example.com', 'enhanced')          # password: s.pw(address)
@@ -38,7 +38,7 @@ import eas_client  # noqa: E402
 from eas_client import EasClient, find, findall, text, tostring  # noqa: E402,F401
 from test_eas_sync import provision, folders, sync, coll_of, cmds  # noqa: E402,F401
 
-LISTENERS = ('http', 'imap', 'pop3', 'smtp', 'submission')
+LISTENERS = ('http', 'https', 'imap', 'pop3', 'smtp', 'submission')
 # Plain text logins on loopback; no throttling of the many logins a test makes; Pings
 # short enough for a test; a sender limit that the concurrency loop does not reach.
 CONFIG = ('[auth]\nallow_plaintext = loopback\nfail_max = 100000\n\n'
