@@ -45,14 +45,11 @@ class Gates(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Server()
+        cls.addClassCleanup(cls.s.__exit__, None, None, None)   # also when setup fails
         cls.s.__enter__()
         cls.s.user('bas@example.com', BASIC)
         cls.s.user('enh@example.com', ENHANCED)
         cls.ndev = 0
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.__exit__(None, None, None)
 
     # -- one probe per service: a short word for what the client saw ----------------------
     def imap(self, addr):

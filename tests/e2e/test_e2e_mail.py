@@ -45,12 +45,9 @@ class MailAcross(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Server()
+        cls.addClassCleanup(cls.s.__exit__, None, None, None)   # also when setup fails
         cls.s.__enter__()
         cls.s.user('bob@example.com', 'basic')
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.s.__exit__(None, None, None)
 
     def mailbox(self, name):
         addr = '%s@example.com' % name

@@ -29,6 +29,7 @@ class PushFromAnywhere(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.s = Server()
+        cls.addClassCleanup(cls.s.__exit__, None, None, None)   # also when setup fails
         cls.s.__enter__()
         cls.s.user(ALICE, 'enhanced')
         cls.s.mx_send('x@example.net', [ALICE], message('seed', to=ALICE))
@@ -43,7 +44,6 @@ class PushFromAnywhere(unittest.TestCase):
                 print('%-22s %-6s %10.1f %10.1f %10.1f   (after answer: median %.1f)'
                       % (name, waiter, min(since_start), statistics.median(since_start),
                          max(since_start), statistics.median(since_ack)))
-        cls.s.__exit__(None, None, None)
 
     def setUp(self):
         self.phone = self.s.eas(ALICE, 'pusher')
