@@ -196,6 +196,28 @@ class MailAcross(unittest.TestCase):
         res = eas.pull('Inbox')
         self.assertFalse(res['add'] or res['change'] or res['delete'], res)
 
+    def test_phone_read_while_desktop_flags(self):
+        """Regression: the phone marks read a message that IMAP flagged since the phone's
+        last Sync. The Change used to be refused (Status 7, "server wins"), losing the
+        Read; now both stay and the phone gets the merged state."""
+        addr = self.mailbox('conflict')
+        self.deliver(addr, 'both at once')
+        eas, sid = self.eas_with(addr, ['both at once'])
+        m = self.imap(addr)
+        u = uid_by_subject(m, 'INBOX', 'both at once')[0]
+        m.uid('STORE', str(u), '+FLAGS', '(\\Flagged)')
+        col = eas.change('Inbox', sid['both at once'], read=1)     # not synced since
+        self.assertIsNone(find(col, 'AirSync:Responses'), tostring(col))
+        self.assertTrue({'\\Seen', '\\Flagged'} <= fetch_flags(m, u), fetch_flags(m, u))
+        changes = findall(col, 'AirSync:Commands/AirSync:Change')
+        if not changes:                                     # or in the next Sync
+            changes = [x for x in eas.pull('Inbox')['change'].values()]
+        else:
+            changes = [find(x, 'AirSync:ApplicationData') for x in changes]
+        self.assertEqual([(read_of(a), flag_status(a)) for a in changes], [('1', '2')])
+        res = eas.pull('Inbox')
+        self.assertFalse(res['add'] or res['change'] or res['delete'], res)
+
     def test_imap_move_is_a_move_in_activesync(self):
         addr = self.mailbox('imove')
         self.deliver(addr, 'move by imap', 'stays')
