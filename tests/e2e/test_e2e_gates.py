@@ -224,6 +224,26 @@ class Gates(unittest.TestCase):
         self.assertFalse(th.is_alive(), 'the Ping still waits after the suspension')
         self.assertEqual(res['r'][0], 403)
 
+    def test_type_change_ends_waiting_sync(self):
+        """A Sync with Wait is the other request that hangs: it ends with 403 as well."""
+        addr = 'syncwait@example.com'
+        self.s.user(addr, ENHANCED)
+        eas = self.s.eas(addr, 'waitdev')
+        eas.initial('Inbox')
+        coll = eas.fid('Inbox')
+        res = {}
+        req = ('<Sync xmlns="AirSync:"><Collections><Collection><SyncKey>%s</SyncKey>'
+               '<CollectionId>%s</CollectionId></Collection></Collections><Wait>1</Wait>'
+               '</Sync>' % (eas.keys[coll], coll))
+        th = threading.Thread(target=lambda: res.update(r=eas.timed_post('Sync', req)))
+        th.start()
+        time.sleep(0.5)
+        self.assertTrue(th.is_alive(), 'the Sync did not wait')
+        self.s.set_type(addr, BASIC)
+        th.join(10)
+        self.assertFalse(th.is_alive(), 'the Sync still waits after the type change')
+        self.assertEqual(res['r'][0], 403)
+
     def test_enhanced_again_pings_again(self):
         """Back to Enhanced: the device's next Ping waits and wakes as before."""
         addr = 'back@example.com'
