@@ -537,8 +537,14 @@ int eas_email_flags(struct eas_doc *d, struct eas_node *parent, int version,
     eas_add_int(d, parent, EAS_EMAIL_READ, (it->flags & STORE_FLAG_SEEN) ? 1 : 0);
     if (version >= EAS_V120)
         eas_flag(d, parent, it);
-    if (version >= EAS_V140)
+    if (version >= EAS_V140) {
         eas_categories(d, parent, it->keywords);
+        /* A reply or forward sent from elsewhere (IMAP \Answered, $Forwarded) after the
+         * device got the message: as in the Add, so the phone shows it. */
+        if (it->flags & (STORE_FLAG_ANSWERED | STORE_FLAG_FORWARDED))
+            eas_add_int(d, parent, EAS_EMAIL2_LASTVERBEXECUTED,
+                        (it->flags & STORE_FLAG_ANSWERED) ? 1 : 3);
+    }
     return 0;
 }
 

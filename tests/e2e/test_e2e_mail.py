@@ -149,6 +149,42 @@ class MailAcross(unittest.TestCase):
         res = eas.pull('Inbox')
         self.assertFalse(res['add'] or res['change'] or res['delete'])
 
+    def test_imap_answered_forwarded_reach_activesync(self):
+        """Regression: a reply or forward sent from the desktop (IMAP \\Answered,
+        $Forwarded) after the phone synced the message used to arrive as a Change without
+        LastVerbExecuted, so the phone never showed it replied/forwarded."""
+        addr = self.mailbox('verbs')
+        self.deliver(addr, 'reply to me', 'forward me')
+        eas, sid = self.eas_with(addr, ['reply to me', 'forward me'])
+        m = self.imap(addr)
+        m.uid('STORE', str(uid_by_subject(m, 'INBOX', 'reply to me')[0]), '+FLAGS',
+              '(\\Answered)')
+        m.uid('STORE', str(uid_by_subject(m, 'INBOX', 'forward me')[0]), '+FLAGS',
+              '($Forwarded)')
+        ch = eas.pull('Inbox')['change']
+        self.assertEqual(text(ch[sid['reply to me']], 'Email2:LastVerbExecuted'), '1')
+        self.assertEqual(text(ch[sid['forward me']], 'Email2:LastVerbExecuted'), '3')
+        # a forwarded message is no category
+        self.assertEqual(categories(ch[sid['forward me']]), [])
+
+    def test_pop3_deletion_reaches_imap_and_activesync(self):
+        addr = self.mailbox('popdel')
+        self.deliver(addr, 'pop keeps', 'pop deletes')
+        eas, sid = self.eas_with(addr, ['pop keeps', 'pop deletes'])
+        m = self.imap(addr)
+        m.select('INBOX')
+        po = self.s.pop3(addr)
+        which = [i + 1 for i in range(po.stat()[0])
+                 if b'Subject: pop deletes' in b'\r\n'.join(po.top(i + 1, 0)[1])]
+        self.assertEqual(len(which), 1)
+        po.dele(which[0])
+        po.quit()                                  # UPDATE state: the deletion happens now
+        self.assertEqual(untagged_expunges(m), [which[0]])
+        self.assertEqual(uid_by_subject(m, 'INBOX', 'pop deletes'), [])
+        res = eas.pull('Inbox')
+        self.assertEqual(res['delete'], [sid['pop deletes']])
+        self.assertFalse(res['add'] or res['change'])
+
     def test_activesync_changes_reach_imap(self):
         addr = self.mailbox('eflags')
         subjects = ['read me', 'flag me', 'tag me', 'trash me', 'purge me']
