@@ -254,6 +254,74 @@ class MailAcross(unittest.TestCase):
         res = eas.pull('Inbox')
         self.assertFalse(res['add'] or res['change'] or res['delete'], res)
 
+    def test_condstore_qresync_sessions_see_activesync(self):
+        """A CONDSTORE session gets the phone's flag change with its MODSEQ unasked; a
+        QRESYNC session gets the phone's delete as VANISHED (RFC 7162)."""
+        addr = self.mailbox('qres')
+        self.deliver(addr, 'cond one', 'cond two')
+        eas, sid = self.eas_with(addr, ['cond one', 'cond two'])
+        m = self.imap(addr)
+        m.enable('CONDSTORE')
+        m.select('INBOX')
+        u1 = uid_by_subject(m, 'INBOX', 'cond one')[0]
+        before = modseq(m, u1)
+        q = self.imap(addr)
+        typ, _ = q.enable('QRESYNC')
+        self.assertEqual(typ, 'OK')
+        q.select('INBOX')
+        eas.change('Inbox', sid['cond one'], read=1)
+        m.noop()
+        fetches = [x for x in m.untagged_responses.pop('FETCH', []) if x]
+        self.assertEqual(len(fetches), 1, fetches)
+        mm = re.search(rb'MODSEQ \((\d+)\)', fetches[0])
+        self.assertIsNotNone(mm, fetches)
+        self.assertGreater(int(mm.group(1)), before)
+        self.assertIn(b'\\Seen', fetches[0])
+        eas.delete('Inbox', sid['cond two'])
+        u2 = uid_by_subject(m, 'INBOX', 'cond two')
+        self.assertEqual(u2, [])
+        q.noop()
+        self.assertEqual(q.untagged_responses.pop('EXPUNGE', []), [])
+        vanished = q.untagged_responses.pop('VANISHED', [])
+        self.assertEqual(len(vanished), 1, q.untagged_responses)
+
+    def test_folders_both_ways(self):
+        """Folders made, renamed and deleted in one protocol appear so in the other."""
+        addr = self.mailbox('folders')
+        eas = self.s.eas(addr, 'fdev')
+        m = self.imap(addr)
+        # ActiveSync FolderCreate -> IMAP LIST
+        _, _, t = eas.c.post('FolderCreate', '<FolderCreate xmlns="FolderHierarchy:"><SyncKey>'
+                             '1</SyncKey><ParentId>0</ParentId><DisplayName>From Phone'
+                             '</DisplayName><Type>12</Type></FolderCreate>')
+        self.assertEqual(text(t, 'FolderHierarchy:Status'), '1', tostring(t))
+        key = text(t, 'FolderHierarchy:SyncKey')
+        typ, d = m.list('""', '"From Phone"')
+        self.assertEqual(len([x for x in d if x]), 1, d)
+        # IMAP CREATE / RENAME / DELETE -> FolderSync Add / Update / Delete
+        m.create('"Desk One"')
+        m.create('"Desk Two"')
+
+        def fsync(k):
+            _, _, t = eas.c.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>'
+                                 '%s</SyncKey></FolderSync>' % k)
+            self.assertEqual(text(t, 'FolderHierarchy:Status'), '1')
+            ch = {}
+            for kind in ('Add', 'Update', 'Delete'):
+                for x in findall(t, 'FolderHierarchy:Changes/FolderHierarchy:' + kind):
+                    ch.setdefault(kind, []).append((text(x, 'FolderHierarchy:ServerId'),
+                                                    text(x, 'FolderHierarchy:DisplayName')))
+            return text(t, 'FolderHierarchy:SyncKey'), ch
+        key, ch = fsync(key)
+        self.assertEqual(sorted(n for _, n in ch['Add']), ['Desk One', 'Desk Two'])
+        ids = dict((n, i) for i, n in ch['Add'])
+        m.rename('"Desk One"', '"Desk Renamed"')
+        m.delete('"Desk Two"')
+        key, ch = fsync(key)
+        self.assertEqual(ch.get('Update'), [(ids['Desk One'], 'Desk Renamed')])
+        self.assertEqual(ch.get('Delete'), [(ids['Desk Two'], None)])
+        self.assertNotIn('Add', ch)
+
     def test_imap_move_is_a_move_in_activesync(self):
         addr = self.mailbox('imove')
         self.deliver(addr, 'move by imap', 'stays')
