@@ -345,6 +345,31 @@ class MailAcross(unittest.TestCase):
         self.assertEqual(text(a, 'Email:Subject'), 'move by imap')
         self.assertEqual(flag_status(a), '2')
 
+    def test_imap_copy_and_deleted_flag(self):
+        """COPY makes a new message (a new item), unlike MOVE; a \\Deleted flag without
+        EXPUNGE is not carried: the phone keeps the message (docs/cross-protocol.md)."""
+        addr = self.mailbox('copy')
+        self.deliver(addr, 'copied', 'marked deleted')
+        m = self.imap(addr)
+        m.create('Copies')
+        eas, sid = self.eas_with(addr, ['copied', 'marked deleted'])
+        eas.initial('Copies')
+        m.select('INBOX')
+        m.uid('COPY', str(uid_by_subject(m, 'INBOX', 'copied')[0]), 'Copies')
+        m.select('INBOX')
+        m.uid('STORE', str(uid_by_subject(m, 'INBOX', 'marked deleted')[0]), '+FLAGS',
+              '(\\Deleted)')
+        res = eas.pull('Inbox')
+        self.assertEqual(res['delete'], [])
+        adds = eas.pull('Copies')['add']
+        self.assertEqual(len(adds), 1)
+        (new_sid, a), = adds.items()
+        self.assertEqual(text(a, 'Email:Subject'), 'copied')
+        self.assertNotEqual(new_sid.split(':')[1], sid['copied'].split(':')[1])
+        m.select('INBOX')
+        m.expunge()
+        self.assertEqual(eas.pull('Inbox')['delete'], [sid['marked deleted']])
+
     def test_activesync_move_is_a_move_in_imap(self):
         addr = self.mailbox('emove')
         self.deliver(addr, 'move by phone', 'stays here')
