@@ -6,8 +6,8 @@ answer the same bytes for an existing and a non-existing address.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_tenants.py
 """
-import base64
 import os
+import re
 import smtplib
 import sys
 import unittest
@@ -71,6 +71,40 @@ class Tenants(unittest.TestCase):
                                      auth=(ALICE, self.s.pw(ALICE)))
         self.assertEqual(st, 404)
         self.assertNotIn(b'example.com', data)
+
+    def test_other_users_paths_on_own_host(self):
+        """Alice, logged in on her own host, naming carol's or bob's DAV collections: never
+        a success, never their data. (Until the DAV engine is merged the placeholder
+        answers 501; after, 403 or 404.)"""
+        for path in ('/caldav/%s/' % CAROL, '/carddav/%s/' % CAROL, '/principals/%s/' % CAROL,
+                     '/caldav/%s/' % BOB, '/carddav/%s/default/' % BOB):
+            for method in ('PROPFIND', 'GET', 'REPORT'):
+                with self.subTest(path=path, method=method):
+                    st, _, data = self.s.request(method, path, self.s.host('example.com'),
+                                                 auth=(ALICE, self.s.pw(ALICE)),
+                                                 headers={'Depth': '1'})
+                    self.assertIn(st, (403, 404, 501), data[:200])
+                    self.assertNotIn(b'carol', data)
+
+    def test_autodiscover_pox_reveals_no_mailboxes(self):
+        """Alice asking Outlook's autodiscover about other addresses gets one error, the
+        same for a mailbox of her domain, one of another domain and no mailbox at all."""
+        def ask(addr):
+            body = ('<?xml version="1.0" encoding="utf-8"?><Autodiscover xmlns="http://schemas.'
+                    'microsoft.com/exchange/autodiscover/outlook/requestschema/2006"><Request>'
+                    '<EMailAddress>%s</EMailAddress><AcceptableResponseSchema>http://schemas.'
+                    'microsoft.com/exchange/autodiscover/outlook/responseschema/2006a'
+                    '</AcceptableResponseSchema></Request></Autodiscover>' % addr)
+            st, _, data = self.s.request('POST', '/autodiscover/autodiscover.xml',
+                                         'autodiscover.example.com', body=body.encode(),
+                                         auth=(ALICE, self.s.pw(ALICE)), tls=True)
+            self.assertEqual(st, 200)
+            # the error's Time and Id attributes differ per answer; nothing else may
+            return re.sub(rb' (Time|Id)="[^"]*"', b'', data)
+        answers = [ask(a) for a in (BOB, CAROL, 'nobody@example.com', 'nobody@other.org')]
+        self.assertEqual(len(set(answers)), 1, answers)
+        self.assertIn(b'ErrorCode', answers[0])
+        self.assertNotIn(b'bob', answers[0])
 
     def test_activesync_user_parameter(self):
         c = EasClient(self.s, ALICE, self.s.pw(ALICE), device_id='tenant1')
