@@ -113,6 +113,33 @@ class MailAcross(unittest.TestCase):
         # reading it in POP3 (RETR) does not mark it read anywhere else
         self.assertEqual(fetch_flags(m, uids[0]) - {'\\Recent'}, set())
 
+    def test_imap_append_with_flags_seen_by_activesync(self):
+        """An APPEND with flags (a desktop client filing a read, flagged, tagged message)
+        is an Add with Read, Flag and Categories; ActiveSync Search finds it."""
+        addr = self.mailbox('append')
+        eas = self.s.eas(addr, 'adev')
+        eas.initial('Inbox')
+        m = self.imap(addr)
+        typ, _ = m.append('INBOX', '(\\Seen \\Flagged Invoices)', None,
+                          message('filed by the desktop', to=addr,
+                                  body='Quarterly numbers attached.').encode())
+        self.assertEqual(typ, 'OK')
+        adds = eas.pull('Inbox')['add']
+        self.assertEqual(len(adds), 1)
+        (sid, a), = adds.items()
+        self.assertEqual((text(a, 'Email:Subject'), read_of(a), flag_status(a), categories(a)),
+                         ('filed by the desktop', '1', '2', ['Invoices']))
+        _, _, t = eas.c.post('Search', '<Search xmlns="Search:"><Store><Name>Mailbox</Name>'
+                             '<Query><And><AirSync:Class xmlns:AirSync="AirSync:">Email'
+                             '</AirSync:Class><AirSync:CollectionId xmlns:AirSync="AirSync:">'
+                             '%s</AirSync:CollectionId><FreeText>Quarterly</FreeText></And>'
+                             '</Query><Options><Range>0-9</Range></Options></Store></Search>'
+                             % eas.fid('Inbox'))
+        st = find(t, 'Search:Response/Search:Store')
+        self.assertEqual(text(st, 'Search:Status'), '1')
+        self.assertEqual([text(r, 'Search:Properties/Email:Subject')
+                          for r in findall(st, 'Search:Result')], ['filed by the desktop'])
+
     def test_imap_flags_reach_activesync(self):
         addr = self.mailbox('iflags')
         subjects = ['seen one', 'flagged one', 'keyword one', 'deleted one', 'untouched one']
