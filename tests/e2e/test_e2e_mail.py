@@ -172,6 +172,12 @@ class MailAcross(unittest.TestCase):
         self.assertEqual(read_of(ch[sid['seen one']]), '0')
         self.assertIsNone(flag_status(ch[sid['flagged one']]))
         self.assertEqual(categories(ch[sid['keyword one']]), [])
+        # reading the message in IMAP (FETCH BODY[], not PEEK) sets \\Seen: Read 1
+        typ, d = m.uid('FETCH', str(uid['untouched one']), '(BODY[])')
+        self.assertEqual(typ, 'OK')
+        ch = eas.pull('Inbox')['change']
+        self.assertEqual(list(ch), [sid['untouched one']])
+        self.assertEqual(read_of(ch[sid['untouched one']]), '1')
         # nothing more to tell
         res = eas.pull('Inbox')
         self.assertFalse(res['add'] or res['change'] or res['delete'])
