@@ -23,6 +23,7 @@ Runs under Debian's /usr/bin/python3; standard library only.
 import imaplib
 import os
 import poplib
+import select
 import smtplib
 import socket
 import sqlite3
@@ -308,6 +309,12 @@ class Idler:
         self.sock.settimeout(30)
         assert line.startswith(b'* '), line
         return t, line.decode().strip()
+
+    def quiet(self, seconds):
+        """True when the server sends nothing for that long (the reader holds nothing
+        unread between commands: every answer is read up to its tagged line)."""
+        r, _, _ = select.select([self.sock], [], [], seconds)
+        return not r
 
     def done(self):
         self._cmd('DONE', 'c ')

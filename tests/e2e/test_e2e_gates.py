@@ -22,7 +22,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Server, EasClient, message, text  # noqa: E402
+from e2e import Server, EasClient, Idler, message, text  # noqa: E402
 
 NS_MS = 'http://schemas.microsoft.com/exchange/autodiscover/mobilesync/responseschema/2006'
 NS_OUT = 'http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a'
@@ -214,6 +214,23 @@ class Gates(unittest.TestCase):
         st, _, _ = eas.c.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0'
                               '</SyncKey></FolderSync>')
         self.assertEqual(st, 403)
+
+    def test_type_change_leaves_imap_idle_alone(self):
+        """The type change wakes every waiter of the mailbox; IMAP, allowed either way,
+        finds nothing new and stays silent in IDLE."""
+        addr = 'idler@example.com'
+        self.s.user(addr, ENHANCED)
+        idler = Idler(self.s, addr)
+        self.addCleanup(idler.close)
+        idler.idle()
+        self.s.set_type(addr, BASIC)
+        self.assertTrue(idler.quiet(1), 'IDLE said something after the type change')
+        idler.done()
+        self.s.mx_send('x@example.net', [addr], message('still idling', to=addr))
+        idler.idle()
+        _, line = idler.wait(timeout=10)
+        self.assertRegex(line, r'^\* 1 EXISTS$')
+        idler.done()
 
     def test_suspension_ends_waiting_ping(self):
         addr = 'paused@example.com'
