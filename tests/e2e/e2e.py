@@ -16,7 +16,15 @@ store, so a test can change the store through one protocol and assert what the o
 Built on tests/integration: harness.Polaris (the binary on loopback ports, CLI) and
 eas_client (the libwbxml-checked ActiveSync client) and the Sync helpers of
 test_eas_sync. DAV and ActiveSync calendar/contacts tests plug in the same way: the HTTP
-listener is already here (s.request(...) with s.host(domain)).
+listener is already here (s.request(method, path, s.host(domain), auth=(a, s.pw(a))), or
+python3-caldav at 'http://127.0.0.1:%d/' % s.http_port with that Host), s.eas(...).fid()
+knows the Calendar and Contacts folders, and Eas.initial/pull work for any class (pass
+the class's Options). A new file tests/e2e/test_e2e_<area>.py is a unittest module with one
+Server per class (see test_e2e_mail.py), listed in tests/meson.build under e2e_tests;
+keep each file well under 60 s.
+
+Users get the password s.pw(address); one Server per test class, one mailbox per test
+keeps the stores apart. Every test file prints its figures (latencies, counts) on stdout.
 
 Runs under Debian's /usr/bin/python3; standard library only.
 """
