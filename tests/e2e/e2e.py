@@ -155,13 +155,13 @@ class Eas:
         self.keys[coll] = text(col, 'AirSync:SyncKey')
         return col
 
-    def initial(self, name):
+    def initial(self, name, options=None):
         """SyncKey 0, then every item: {ServerId: ApplicationData element}."""
         coll = self.fid(name)
         col = coll_of(sync(self.c, coll, 0))
         assert text(col, 'AirSync:Status') == '1', tostring(col)
         self.keys[coll] = text(col, 'AirSync:SyncKey')
-        return self.pull(name)['add']
+        return self.pull(name, options)['add']
 
     def pull(self, name, options=None):
         """What changed since the last Sync of the folder, every window of it:
