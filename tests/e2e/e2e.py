@@ -72,7 +72,7 @@ class Server(Polaris):
         if dom not in self._domains:
             self.cli_ok('domain', 'add', dom)
             self._domains.add(dom)
-        pw = 'Pw-%s-1!' % address.split('@', 1)[0].capitalize()
+        pw = 'Pw-%s-%s-1!' % (address.split('@', 1)[0].capitalize(), dom.split('.')[0])
         self.cli_ok('user', 'add', address, '--type', kind, '--password', pw)
         self._pw[address] = pw
         return pw

@@ -11,8 +11,11 @@ here; a Basic mailbox gets 403 from the gate either way.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_gates.py
 """
+import imaplib
 import os
 import plistlib
+import poplib
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -160,6 +163,37 @@ class Gates(unittest.TestCase):
             print('%-24s %-14s %s' % (svc, str(rows[BASIC][svc])[:14], rows[ENHANCED][svc]))
         for kind, got in rows.items():
             self.check_row(got, kind)
+
+    def test_suspended_mailbox_refused_everywhere(self):
+        """`user set --active off`: no service at all, each with its protocol's error."""
+        addr = 'off@example.com'
+        self.s.user(addr, ENHANCED)
+        self.s.cli_ok('user', 'set', addr, '--active', 'off')
+        pw = self.s.pw(addr)
+        m = imaplib.IMAP4('127.0.0.1', self.s.ports['imap'], timeout=30)
+        with self.assertRaisesRegex(imaplib.IMAP4.error, 'CONTACTADMIN'):
+            m.login(addr, pw)
+        m.logout()
+        p = poplib.POP3('127.0.0.1', self.s.ports['pop3'], timeout=30)
+        p.user(addr)
+        with self.assertRaises(poplib.error_proto):
+            p.pass_(pw)
+        p.quit()
+        sm = smtplib.SMTP('127.0.0.1', self.s.ports['submission'], timeout=30)
+        with self.assertRaises(smtplib.SMTPAuthenticationError):
+            sm.login(addr, pw)
+        sm.quit()
+        for method, path in (('POST', '/Microsoft-Server-ActiveSync?Cmd=FolderSync&User=off'
+                                       '&DeviceId=x&DeviceType=T'),
+                             ('PROPFIND', '/caldav/'), ('PROPFIND', '/carddav/'),
+                             ('GET', '/profile.mobileconfig'),
+                             ('POST', '/autodiscover/autodiscover.xml')):
+            st, _, _ = self.s.request(method, path, self.s.host('example.com'), auth=(addr, pw),
+                                      tls=True)
+            self.assertEqual(st, 401, path)
+        # on again: back to normal on the next request
+        self.s.cli_ok('user', 'set', addr, '--active', 'on')
+        self.check_row(self.row(addr), ENHANCED)
 
     def test_type_change_applies_to_the_next_request(self):
         addr = 'flip@example.com'

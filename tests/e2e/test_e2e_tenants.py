@@ -6,7 +6,9 @@ answer the same bytes for an existing and a non-existing address.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_tenants.py
 """
+import imaplib
 import os
+import poplib
 import re
 import smtplib
 import sys
@@ -151,6 +153,36 @@ class Tenants(unittest.TestCase):
         self.assertEqual([x for x in d if x], [])
         typ, d = m.status('"Carol Secret"', '(MESSAGES)')
         self.assertEqual(typ, 'NO')
+
+    def test_line_protocols_need_the_full_address(self):
+        """IMAP, POP3 and SMTP have no Host to name a tenant: a bare local part or
+        DOMAIN\\user login is refused even with the right password (alice exists in both
+        domains here)."""
+        s = self.s
+        s.user('alice@other.org', 'basic')
+        for login, pw in (('alice', s.pw(ALICE)), ('alice', s.pw('alice@other.org')),
+                          ('carol', s.pw(CAROL)), ('OTHER\\carol', s.pw(CAROL)),
+                          ('alice@other.org', s.pw(ALICE))):
+            with self.subTest(login=login):
+                m = imaplib.IMAP4('127.0.0.1', s.ports['imap'], timeout=30)
+                with self.assertRaisesRegex(imaplib.IMAP4.error, 'AUTHENTICATIONFAILED'):
+                    m.login(login, pw)
+                m.logout()
+                p = poplib.POP3('127.0.0.1', s.ports['pop3'], timeout=30)
+                p.user(login)
+                with self.assertRaises(poplib.error_proto):
+                    p.pass_(pw)
+                p.quit()
+                sm = smtplib.SMTP('127.0.0.1', s.ports['submission'], timeout=30)
+                with self.assertRaises(smtplib.SMTPAuthenticationError):
+                    sm.login(login, pw)
+                sm.quit()
+        # each alice with her own full address and password is herself
+        for addr in (ALICE, 'alice@other.org'):
+            m = s.imap(addr)
+            typ, d = m.select('INBOX')
+            self.assertEqual(typ, 'OK')
+            m.logout()
 
     def test_smtp_keeps_tenants_apart(self):
         sub = self.s.submit(ALICE)
