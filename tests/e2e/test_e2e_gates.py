@@ -295,6 +295,36 @@ class Gates(unittest.TestCase):
         self.assertFalse(th.is_alive(), 'the Sync still waits after the type change')
         self.assertEqual(res['r'][0], 403)
 
+    def test_wake_without_news_keeps_waiting(self):
+        """A type change that leaves ActiveSync allowed (enhanced -> enhanced) wakes the
+        waiting Ping and Sync; both find nothing, wait on, and answer the next mail."""
+        addr = 'stays@example.com'
+        self.s.user(addr, ENHANCED)
+        eas, th, res = self.waiting_ping(addr, 'staydev')
+        sync_dev = self.s.eas(addr, 'staysync')
+        sync_dev.initial('Inbox')
+        coll = sync_dev.fid('Inbox')
+        req = ('<Sync xmlns="AirSync:"><Collections><Collection><SyncKey>%s</SyncKey>'
+               '<CollectionId>%s</CollectionId></Collection></Collections><Wait>1</Wait>'
+               '</Sync>' % (sync_dev.keys[coll], coll))
+        th2 = threading.Thread(target=lambda: res.update(s=sync_dev.timed_post('Sync', req)))
+        th2.start()
+        time.sleep(0.5)
+        self.s.set_type(addr, ENHANCED)
+        time.sleep(1)
+        self.assertTrue(th.is_alive() and th2.is_alive(), 'a wake-up without news answered')
+        self.s.mx_send('x@example.net', [addr], message('news at last', to=addr))
+        th.join(10)
+        th2.join(10)
+        self.assertFalse(th.is_alive() or th2.is_alive())
+        st, _, tree = res['r']
+        self.assertEqual((st, text(tree, 'Ping:Status')), (200, '2'))
+        st, _, tree = res['s']
+        self.assertEqual(st, 200)
+        adds = [text(a, 'AirSync:ApplicationData/Email:Subject')
+                for a in tree.iter('{AirSync:}Add')]
+        self.assertEqual(adds, ['news at last'])
+
     def test_enhanced_again_pings_again(self):
         """Back to Enhanced: the device's next Ping waits and wakes as before."""
         addr = 'back@example.com'
