@@ -2,8 +2,9 @@
 POP3, SMTP submission, ActiveSync, CalDAV, CardDAV (and /principals), what Outlook's and
 a phone's autodiscover answers contain, and what the Apple profile configures. Then
 `polaris user set --type` (and `--active`) taking effect on the very next request, and
-ending a Ping that is already waiting with 403 at once (not at the next commit or the
-5-minute gate check).
+ending a Ping or a Sync with Wait that is already waiting with 403 at once (not at the
+next commit or the 5-minute gate check), while an IMAP IDLE stays silent and a change
+that leaves ActiveSync allowed keeps the waits going.
 
 CalDAV/CardDAV engines are not merged yet: for an Enhanced mailbox the front end's
 placeholder answers 501; once the engine is in, a PROPFIND answers 207. Both are accepted
