@@ -42,7 +42,7 @@ import urllib.parse
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', 'integration'))
 
-from harness import Polaris  # noqa: E402
+from harness import Polaris, free_port  # noqa: E402
 import eas_client  # noqa: E402
 from eas_client import EasClient, find, findall, text, tostring  # noqa: E402,F401
 from test_eas_sync import provision, folders, sync, coll_of, cmds  # noqa: E402,F401
@@ -59,7 +59,11 @@ class Server(Polaris):
     """A Polaris with every listener; users are made with user() and remembered."""
 
     def __init__(self, extra_config=''):
-        super().__init__(listeners=LISTENERS, extra_config=CONFIG + extra_config)
+        # Mail for other domains must never leave the machine: the outbound queue's
+        # smarthost and resolver are loopback ports nobody listens on.
+        guard = '\nsmarthost = 127.0.0.1:%d\nresolver = 127.0.0.1:%d\n' % (free_port(),
+                                                                          free_port())
+        super().__init__(listeners=LISTENERS, extra_config=CONFIG + guard + extra_config)
         self._pw = {}
         self._domains = set()
 

@@ -200,6 +200,25 @@ class MailAcross(unittest.TestCase):
         # a forwarded message is no category
         self.assertEqual(categories(ch[sid['forward me']]), [])
 
+    def test_smartreply_marks_answered_everywhere(self):
+        """A reply from one phone: IMAP sees \\Answered, another phone LastVerbExecuted."""
+        addr = self.mailbox('replier')
+        self.deliver(addr, 'please answer')
+        phone, sid = self.eas_with(addr, ['please answer'], device='phone1')
+        tablet, tsid = self.eas_with(addr, ['please answer'], device='tablet1')
+        mime = ('From: %s\r\nTo: bob@example.com\r\nSubject: Re: please answer\r\n\r\n'
+                'Done.\r\n' % addr)
+        st, _, body = phone.c.post('SmartReply', '<SmartReply xmlns="ComposeMail:"><ClientId>'
+                                   'r1</ClientId><Source><FolderId>%s</FolderId><ItemId>%s'
+                                   '</ItemId></Source><Mime>%s</Mime></SmartReply>'
+                                   % (phone.fid('Inbox'), sid['please answer'], mime))
+        self.assertEqual((st, body), (200, b''))
+        m = self.imap(addr)
+        u = uid_by_subject(m, 'INBOX', 'please answer')[0]
+        self.assertIn('\\Answered', fetch_flags(m, u))
+        ch = tablet.pull('Inbox')['change']
+        self.assertEqual(text(ch[tsid['please answer']], 'Email2:LastVerbExecuted'), '1')
+
     def test_pop3_deletion_reaches_imap_and_activesync(self):
         addr = self.mailbox('popdel')
         self.deliver(addr, 'pop keeps', 'pop deletes')
