@@ -7,6 +7,7 @@ recipient. Each test has its own mailbox, so the stores do not mix.
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_mail.py
 """
 import os
+import poplib
 import re
 import sys
 import unittest
@@ -200,6 +201,33 @@ class MailAcross(unittest.TestCase):
         # a forwarded message is no category
         self.assertEqual(categories(ch[sid['forward me']]), [])
 
+    def test_pop3_session_while_activesync_deletes(self):
+        """A POP3 session keeps its numbering while the phone deletes one of its
+        messages: the session goes on (RETR answers, or -ERR for the gone one), QUIT
+        succeeds, and the next session no longer lists it."""
+        addr = self.mailbox('popsnap')
+        self.deliver(addr, 'pop first', 'pop second')
+        eas, sid = self.eas_with(addr, ['pop first', 'pop second'])
+        po = self.s.pop3(addr)
+        self.assertEqual(po.stat()[0], 2)
+        uidls = dict(x.split()[::-1] for x in po.uidl()[1])
+        eas.delete('Inbox', sid['pop second'])
+        gone = 0
+        for i in (1, 2):
+            try:
+                po.retr(i)
+            except poplib.error_proto as e:
+                self.assertTrue(str(e).startswith("b'-ERR"), e)
+                gone += 1
+        self.assertLessEqual(gone, 1)
+        self.assertTrue(po.quit().startswith(b'+OK'))
+        po = self.s.pop3(addr)
+        self.assertEqual(po.stat()[0], 1)
+        (left,) = [x.split()[1] for x in po.uidl()[1]]
+        self.assertIn(left, uidls)
+        self.assertIn(b'Subject: pop first', b'\r\n'.join(po.top(1, 0)[1]))
+        po.quit()
+
     def test_smartreply_marks_answered_everywhere(self):
         """A reply from one phone: IMAP sees \\Answered, another phone LastVerbExecuted."""
         addr = self.mailbox('replier')
@@ -348,6 +376,7 @@ class MailAcross(unittest.TestCase):
                              '</DisplayName><Type>12</Type></FolderCreate>')
         self.assertEqual(text(t, 'FolderHierarchy:Status'), '1', tostring(t))
         key = text(t, 'FolderHierarchy:SyncKey')
+        phone_id = text(t, 'FolderHierarchy:ServerId')
         typ, d = m.list('""', '"From Phone"')
         self.assertEqual(len([x for x in d if x]), 1, d)
         # IMAP CREATE / RENAME / DELETE -> FolderSync Add / Update / Delete
@@ -373,6 +402,22 @@ class MailAcross(unittest.TestCase):
         self.assertEqual(ch.get('Update'), [(ids['Desk One'], 'Desk Renamed')])
         self.assertEqual(ch.get('Delete'), [(ids['Desk Two'], None)])
         self.assertNotIn('Add', ch)
+        # ActiveSync FolderUpdate / FolderDelete -> IMAP LIST
+        _, _, t = eas.c.post('FolderUpdate', '<FolderUpdate xmlns="FolderHierarchy:"><SyncKey>'
+                             '%s</SyncKey><ServerId>%s</ServerId><ParentId>0</ParentId>'
+                             '<DisplayName>Phone Renamed</DisplayName></FolderUpdate>'
+                             % (key, phone_id))
+        self.assertEqual(text(t, 'FolderHierarchy:Status'), '1', tostring(t))
+        key = text(t, 'FolderHierarchy:SyncKey')
+        _, _, t = eas.c.post('FolderDelete', '<FolderDelete xmlns="FolderHierarchy:"><SyncKey>'
+                             '%s</SyncKey><ServerId>%s</ServerId></FolderDelete>'
+                             % (key, ids['Desk One']))
+        self.assertEqual(text(t, 'FolderHierarchy:Status'), '1', tostring(t))
+        typ, d = m.list('""', '*')
+        names = b' '.join(x for x in d if x)
+        self.assertIn(b'"Phone Renamed"', names)
+        self.assertNotIn(b'From Phone', names)
+        self.assertNotIn(b'Desk Renamed', names)
 
     def test_imap_move_is_a_move_in_activesync(self):
         addr = self.mailbox('imove')
