@@ -861,6 +861,13 @@ static int store_account_set(struct store *s, const char *address, enum store_ac
 out:
     pthread_mutex_unlock(&s->dir_lock);
     memset(&a, 0, sizeof(a));
+    /* A new type or state changes which services the mailbox may use. Engines check the
+     * gate when a waiting request wakes (a Ping of a mailbox turned Basic answers 403), so
+     * wake them now, as a commit would: MODSEQ 0 says nothing changed in the store itself.
+     * From the CLI this goes to the server through notify.sock. After the directory lock:
+     * subscribers may read the directory at once. */
+    if (rc == STORE_OK && (f == STORE_SET_TYPE || f == STORE_SET_ACTIVE))
+        store_notify_commit(s->hub, full, 0);
     return rc;
 }
 
