@@ -794,7 +794,11 @@ int store_account_del(struct store *s, const char *address, struct store_err *er
     if (rc)
         return rc;
     store_cache_evict(s, a.domain, a.localpart);
-    return s->be->user_remove(&s->bcfg, a.domain, a.localpart, err);
+    rc = s->be->user_remove(&s->bcfg, a.domain, a.localpart, err);
+    /* Requests waiting on the mailbox (Ping, IDLE) wake, find it gone and end, rather
+     * than waiting for their heartbeat on a mailbox that no longer exists. */
+    store_notify_commit(s->hub, a.address, 0);
+    return rc;
 }
 
 int store_account_list(struct store *s, const char *domain, store_account_cb cb, void *ctx,

@@ -250,6 +250,17 @@ class Gates(unittest.TestCase):
                               '</SyncKey></FolderSync>')
         self.assertEqual(st, 403)
 
+    def test_account_delete_ends_waiting_ping(self):
+        """Regression: `user del` left a waiting Ping hanging until its heartbeat; the
+        deletion now wakes it and the gate, finding no mailbox, answers 403."""
+        addr = 'leaver@example.com'
+        self.s.user(addr, ENHANCED)
+        eas, th, res = self.waiting_ping(addr, 'leavedev')
+        self.s.cli_ok('user', 'del', addr)
+        th.join(10)
+        self.assertFalse(th.is_alive(), 'the Ping still waits after the mailbox was deleted')
+        self.assertEqual(res['r'][0], 403)
+
     def test_type_change_leaves_imap_idle_alone(self):
         """The type change wakes every waiter of the mailbox; IMAP, allowed either way,
         finds nothing new and stays silent in IDLE."""
