@@ -49,7 +49,7 @@ static int dav_cm_dest(struct dav_req *q, struct dav_res *dst)
 
 /* Checks the body fits the destination collection; 0 or the error sent. */
 static int dav_cm_fits(struct dav_req *q, const struct dav_res *dst, const char *body, size_t len,
-                       const struct store_item *replaced, char *uid, size_t uidlen)
+                       const struct store_item *replaced, int move, char *uid, size_t uidlen)
 {
     struct dav_ical *ic = NULL;
     struct store_item other;
@@ -71,7 +71,7 @@ static int dav_cm_fits(struct dav_req *q, const struct dav_res *dst, const char 
     if (rc == 0 && !uid[0])
         snprintf(uid, uidlen, "%s", q->res.item.ext_uid);
     if (rc == 0 && uid[0] && store_item_by_ext_uid(q->u, dst->folder.id, uid, &other) == 0 &&
-        other.id != q->res.item.id && (!replaced || other.id != replaced->id)) {
+        (!move || other.id != q->res.item.id) && (!replaced || other.id != replaced->id)) {
         dav_item_href(q, dst->space, &dst->folder, &other, href, sizeof(href));
         dav_send_error(q, 403, q->res.space == DAV_SPACE_CAL ? NS_CAL : NS_CARD, "no-uid-conflict",
                        href);
@@ -94,7 +94,7 @@ static int dav_cm_item(struct dav_req *q, const struct dav_res *dst, int move)
 
     if (store_item_body(q->u, src->id, &body, &len, &e) != 0)
         goto out;
-    if (dav_cm_fits(q, dst, body, len, old, uid, sizeof(uid)) != 0) {
+    if (dav_cm_fits(q, dst, body, len, old, move, uid, sizeof(uid)) != 0) {
         rc = -1;
         goto out;
     }
