@@ -90,7 +90,8 @@ static int dav_mk_prop(struct dav_req *q, struct dav_mk *mk, xmlNodePtr p)
     return 0;
 }
 
-/* Reads the body (mkcalendar or mkcol, each with set/prop); -1 on 400, -2 on 403. */
+/* Reads the body (mkcalendar or mkcol, each with set/prop); -1 on 400, -2 on 403, -3 on
+ * 415. */
 static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
 {
     xmlDocPtr doc;
@@ -100,12 +101,12 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
     if (q->body_len == 0)
         return 0;
     doc = dav_xml_parse(q->body, q->body_len);
-    if (!doc)
-        return -1;
-    root = xmlDocGetRootElement(doc);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!(strcmp(q->method, "MKCALENDAR") == 0 ? dav_xml_is(root, NS_CAL, "mkcalendar")
                                                : dav_xml_is(root, NS_DAV, "mkcol"))) {
-        rc = -1;
+        /* MKCOL with a body that is not an extended-MKCOL request: 415 (RFC 4918
+         * §9.3, RFC 5689 §3); a broken MKCALENDAR body is just bad. */
+        rc = strcmp(q->method, "MKCOL") == 0 ? -3 : -1;
         goto out;
     }
     for (set = root->children; set && rc == 0; set = set->next) {
@@ -117,7 +118,8 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
                 rc = -2;
     }
 out:
-    xmlFreeDoc(doc);
+    if (doc)
+        xmlFreeDoc(doc);
     return rc;
 }
 
@@ -166,25 +168,28 @@ void dav_method_mkcol(struct dav_req *q)
         dav_send_status(q, 405);
         return;
     }
-    if (q->res.kind == DAV_K_NEWITEM) {
+    mk.cls = q->res.space == DAV_SPACE_CARD ? STORE_CLASS_CONTACTS : STORE_CLASS_CALENDAR;
+    /* The body is judged first: a MKCOL body we cannot honour is 415 wherever it goes. */
+    rc = dav_mk_body(q, &mk);
+    if (rc == 0 && q->res.kind == DAV_K_NEWITEM) {
         /* Collections hold resources only: no nested collections. */
         dav_send_status(q, 403);
-        return;
+        goto out;
     }
-    if (q->res.kind != DAV_K_NEWCOLL) {
+    if (rc == 0 && q->res.kind != DAV_K_NEWCOLL) {
         /* Inside the own home a missing parent is 409 (RFC 4918 §9.3.1); elsewhere the
          * path simply does not exist for this user. */
         dav_send_status(q, q->res.mine ? 409 : 404);
-        return;
+        goto out;
     }
-    if (strcmp(q->method, "MKCALENDAR") == 0 && q->res.space != DAV_SPACE_CAL) {
+    if (rc == 0 && strcmp(q->method, "MKCALENDAR") == 0 && q->res.space != DAV_SPACE_CAL) {
         dav_send_status(q, 403);
-        return;
+        goto out;
     }
-    mk.cls = q->res.space == DAV_SPACE_CARD ? STORE_CLASS_CONTACTS : STORE_CLASS_CALENDAR;
-    rc = dav_mk_body(q, &mk);
     if (rc == -1) {
         dav_send_status(q, 400);
+    } else if (rc == -3) {
+        dav_send_status(q, 415);
     } else if (rc == -2) {
         dav_send_error(q, 403, NS_DAV, "valid-resourcetype", NULL);
     } else if (dav_mk_create(q, &mk) != 0) {
@@ -193,5 +198,6 @@ void dav_method_mkcol(struct dav_req *q)
         http_add_header(q->r, "Location", q->res.href);
         http_respond(q->r, 201, NULL, "", 0);
     }
+out:
     free(mk.tz);
 }
