@@ -145,8 +145,9 @@ class Litmus(unittest.TestCase):
             try:
                 url = 'http://127.0.0.1:%d/caldav/alice@example.com/' % proxy.listen_port
                 env = dict(os.environ, TESTS='basic copymove props')
+                # litmus writes debug.log and child.log into its working directory
                 r = subprocess.run(['litmus', '-k', url, ALICE[0], ALICE[1]], env=env,
-                                   capture_output=True, timeout=120)
+                                   capture_output=True, timeout=120, cwd=p.tmp)
             finally:
                 proxy.close()
             out = (r.stdout + r.stderr).decode('utf-8', 'replace')
