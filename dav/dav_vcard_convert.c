@@ -350,7 +350,10 @@ static const char *media_word(struct conv *c, const char *mt, size_t n)
     size_t sl = n - (size_t)(sub - mt);
     if (sl > 2 && !strncasecmp(sub, "x-", 2))
         sub += 2, sl -= 2;
-    if (!sl)
+    /* the word becomes a parameter value: a media type token, nothing that needs quoting */
+    if (!sl || sl > 64 ||
+        strspn(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                    "0123456789.+-") < sl)
         return NULL;
     char *w = scratch(c, sl + 1);
     if (w) {
