@@ -177,11 +177,14 @@ struct dav_pset {
     size_t n;
     struct dav_ical_data *cdata;
     struct dav_vcard_data *adata;
-    xmlDocPtr doc; /* the request the names point into; freed with the set */
+    xmlDocPtr doc;       /* the request the names point into; freed with the set */
+    const char *precond; /* after a failed read: the CardDAV precondition, or NULL (400) */
 };
 /* Reads the <D:prop> children (or allprop/propname) into ps; -1 when malformed. */
 int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps);
 void dav_pset_free(struct dav_pset *ps);
+/* Answers a failed dav_pset_from_prop: 403 with its precondition, else 400. */
+void dav_send_pset_error(struct dav_req *q, const struct dav_pset *ps);
 /* A parsed item for rendering calendar-data/address-data (may be NULL: parsed on demand). */
 struct dav_parsed {
     struct dav_ical *ical;

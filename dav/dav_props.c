@@ -669,7 +669,7 @@ static int dav_pdef_applies(const struct dav_pdef *d, const struct dav_res *r)
 int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps)
 {
     xmlNodePtr c;
-    const char *precond;
+    const char *precond = NULL;
     char err[128];
 
     for (c = prop ? prop->children : NULL; c; c = c->next) {
@@ -692,10 +692,20 @@ int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps)
             return -1;
         if (dav_xml_is(c, NS_CARD, "address-data") && !ps->adata &&
             (c->children || c->properties) &&
-            dav_vcard_data_compile(c, &ps->adata, &precond, err, sizeof(err)) != 0)
+            dav_vcard_data_compile(c, &ps->adata, &precond, err, sizeof(err)) != 0) {
+            ps->precond = precond;
             return -1;
+        }
     }
     return 0;
+}
+
+void dav_send_pset_error(struct dav_req *q, const struct dav_pset *ps)
+{
+    if (ps->precond)
+        dav_send_error(q, 403, NS_CARD, ps->precond, NULL);
+    else
+        dav_send_status(q, 400);
 }
 
 void dav_pset_free(struct dav_pset *ps)

@@ -51,7 +51,7 @@ void dav_report_multiget(struct dav_req *q, xmlNodePtr root)
     size_t n = 0;
 
     if (dav_report_pset(root, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         goto out;
     }
     dav_ms_open(&b);
