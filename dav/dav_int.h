@@ -71,6 +71,11 @@ struct dav_req {
     struct dav_res res;
     const char *body;
     size_t body_len;
+    /* The last collection found by segment: multiget and COPY resolve many hrefs of the
+     * same collection, and each lookup would list the folders again. */
+    int coll_cached;
+    enum dav_space coll_sp;
+    struct store_folder coll;
 };
 
 /* --- growing output buffer (dav_xml.c) ----------------------------------------------- */
@@ -142,6 +147,9 @@ void dav_folder_seg(const struct store_folder *f, char *out, size_t outlen);
 void dav_item_name(const struct store_item *it, enum dav_space sp, char *out, size_t outlen);
 /* 1 when a folder class belongs to a space's collections. */
 int dav_class_in_space(enum store_class c, enum dav_space sp);
+/* Lists the folders of the space's classes only (mail folders, which can be many and
+ * large, are never read). */
+int dav_folder_list(struct dav_req *q, enum dav_space sp, store_folder_cb cb, void *ctx);
 /* A collection of the space by segment; 0 found, STORE_ENOTFOUND, or < 0. */
 int dav_find_coll(struct dav_req *q, enum dav_space sp, const char *seg, struct store_folder *out);
 /* An item by resource name (stored name, or the <ext_uid>.ics / <id>.ics forms). */

@@ -79,7 +79,7 @@ static int dav_pf_children(struct dav_req *q, struct dav_pf *c)
         __attribute__((fallthrough));
     case DAV_K_HOME:
         c->sp = r->space;
-        rc = store_folder_list(q->u, 0, dav_pf_folder_cb, c, &e);
+        rc = dav_folder_list(q, r->space, dav_pf_folder_cb, c);
         break;
     case DAV_K_COLL:
         c->sp = r->space;
