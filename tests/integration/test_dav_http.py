@@ -392,6 +392,24 @@ class DavHttp(unittest.TestCase):
         st, _, _ = self.dav.req('GET', href + 'put-1.ics')
         self.assertEqual(st, 404)
 
+    def test_ctag_moves_with_every_change(self):
+        href = self.mkcal('ctag')
+
+        def tags():
+            st, _, b = self.dav.propfind(href, '<cs:getctag/><d:sync-token/><d:getetag/>')
+            pr = ms(b)[0][href]
+            return (pr[CS + 'getctag'][1].text, pr[D + 'sync-token'][1].text,
+                    pr[D + 'getetag'][1].text)
+        seen = [tags()]
+        self.assertEqual(self.dav.put(href + 'a.ics', vevent('ctag-a'))[0], 201)
+        seen.append(tags())
+        self.assertEqual(self.dav.put(href + 'a.ics', vevent('ctag-a', summary='b'))[0], 204)
+        seen.append(tags())
+        self.assertEqual(self.dav.req('DELETE', href + 'a.ics')[0], 204)
+        seen.append(tags())
+        for i in range(3):
+            self.assertEqual(len(set(t[i] for t in seen)), 4, seen)
+
     def test_put_preconditions(self):
         href = self.mkcal('pre')
         st, _, b = self.dav.put(href + 'a.ics', vevent('pre-a'), ctype='text/plain')

@@ -1,9 +1,15 @@
 /*
  * test_dav_core.c — unit tests of the DAV core's own parsers and writers: the safe XML
  * reader (DOCTYPE, entities, namespace errors, depth, size), XML escaping, the folder-props
- * JSON kept by the engine, percent-encoding of hrefs and decoding of paths.
+ * JSON kept by the engine, percent-encoding of hrefs and decoding of paths, and path
+ * resolution against a real store (own tree only; nameless ActiveSync items as <id>.ics).
  */
+#define _XOPEN_SOURCE 700
+#include <ftw.h>
+#include <inttypes.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -185,6 +191,100 @@ static void test_href_and_decode(void **state)
     assert_int_equal(dav_pct_decode(p3), -1);
 }
 
+/* --- paths against a real store ---------------------------------------------------------- */
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void test_resolve_paths(void **state)
+{
+    char dir[] = "/tmp/polaris-davcore-XXXXXX", path[512], want[512];
+    struct store_config cfg = {0};
+    struct store *st = NULL;
+    struct store_user *u = NULL;
+    struct store_account acct;
+    struct store_folder cal;
+    struct store_item named, nameless;
+    struct store_err e = {0};
+    struct dav_req q = {0};
+    struct dav_res r;
+    const char body[] = "BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n";
+    struct store_item_new in = {.body = body,
+                                .body_len = sizeof(body) - 1,
+                                .ctype = "text/calendar",
+                                .ext_uid = "uid-one",
+                                .name = "one.ics"};
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    cfg.data_dir = dir;
+    assert_int_equal(store_open(&st, &cfg, &e), 0);
+    assert_int_equal(store_domain_add(st, "example.com", NULL, &e), 0);
+    assert_int_equal(store_account_add(st, "alice@example.com", STORE_ENHANCED, 0, "Alice-Pass1!",
+                                       NULL, &acct, &e),
+                     0);
+    assert_int_equal(store_user_open(st, "alice@example.com", &u, &e), 0);
+    assert_int_equal(store_folder_by_role(u, STORE_ROLE_CALENDAR, &cal), 0);
+    assert_int_equal(store_item_add(u, cal.id, &in, &named, &e), 0);
+    in.name = NULL; /* as ActiveSync writes them */
+    in.ext_uid = "eas-uid";
+    assert_int_equal(store_item_add(u, cal.id, &in, &nameless, &e), 0);
+    q.acct = &acct;
+    q.u = u;
+
+    assert_int_equal(dav_resolve(&q, "/caldav/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_ROOT);
+    assert_int_equal(dav_resolve(&q, "/caldav/ALICE@example.com", &r), 0);
+    assert_int_equal(r.kind, DAV_K_HOME);
+    assert_string_equal(r.href, "/caldav/alice@example.com/");
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/calendar/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_COLL);
+    assert_int_equal(r.folder.id, cal.id);
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/calendar/one.ics", &r), 0);
+    assert_int_equal(r.kind, DAV_K_ITEM);
+    assert_int_equal(r.item.id, named.id);
+    /* the nameless item: <id>.ics is its href, <ext_uid>.ics also finds it */
+    snprintf(path, sizeof(path), "/caldav/alice@example.com/calendar/%" PRId64 ".ics", nameless.id);
+    assert_int_equal(dav_resolve(&q, path, &r), 0);
+    assert_int_equal(r.kind, DAV_K_ITEM);
+    assert_int_equal(r.item.id, nameless.id);
+    assert_string_equal(r.href, path);
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/calendar/eas-uid.ics", &r), 0);
+    assert_int_equal(r.item.id, nameless.id);
+    snprintf(want, sizeof(want), "%s", path);
+    assert_string_equal(r.href, want);
+    /* a named item is not reachable under its UID or id */
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/calendar/uid-one.ics", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NEWITEM);
+    /* new names, new collections, other trees */
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/work/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NEWCOLL);
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/work/x.ics", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NONE);
+    assert_true(r.mine);
+    assert_int_equal(dav_resolve(&q, "/caldav/bob@example.com/calendar/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NONE);
+    assert_false(r.mine);
+    assert_int_equal(dav_resolve(&q, "/carddav/alice@example.com/calendar/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NEWCOLL); /* the calendar is not an address book */
+    assert_int_equal(dav_resolve(&q, "/carddav/alice@example.com/contacts/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_COLL);
+    assert_int_equal(dav_resolve(&q, "/principals/alice@example.com/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_PRINCIPAL);
+    assert_int_equal(dav_resolve(&q, "/principals/alice@example.com/x/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NONE);
+    assert_int_equal(dav_resolve(&q, "/caldav/alice@example.com/a/b/c/d/e/f/g/h/i/", &r), 0);
+    assert_int_equal(r.kind, DAV_K_NONE);
+
+    store_user_release(u);
+    store_close(st);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_fprops),
         cmocka_unit_test(test_fprops_overflow),
         cmocka_unit_test(test_href_and_decode),
+        cmocka_unit_test(test_resolve_paths),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
