@@ -204,6 +204,9 @@ void dav_parsed_free(struct dav_parsed *p);
 /* Writes a <D:response> for a resource with the requested properties. */
 int dav_props_response(struct dav_req *q, const struct dav_res *res, const struct dav_pset *ps,
                        struct dav_parsed *parsed, struct dav_buf *b);
+/* The value of one live property of a resource into out: 1, or 0 when it has none. */
+int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
+                   struct dav_buf *out);
 /* 1 when {ns}name is a property we define (live), for PROPPATCH's protected answer. */
 int dav_prop_is_live(const char *ns, const char *name);
 
@@ -227,6 +230,7 @@ void dav_report_multiget(struct dav_req *q, xmlNodePtr root);
 void dav_report_freebusy(struct dav_req *q, xmlNodePtr root);
 void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root);
 void dav_report_sync(struct dav_req *q, xmlNodePtr root);
+void dav_report_expand(struct dav_req *q, xmlNodePtr root);
 
 /* A <D:response> for an item of a folder with the requested properties. */
 int dav_item_response(struct dav_req *q, enum dav_space sp, const struct store_folder *f,

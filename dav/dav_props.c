@@ -437,6 +437,12 @@ static int pg_privs(struct dav_pctx *c, struct dav_buf *b)
 
 static int pg_reports(struct dav_pctx *c, struct dav_buf *b)
 {
+    if (c->res->kind == DAV_K_PRINCIPAL || c->res->kind == DAV_K_ROOT ||
+        c->res->kind == DAV_K_HOME) {
+        dav_buf_puts(b, "<D:supported-report><D:report><D:expand-property/></D:report>"
+                        "</D:supported-report>");
+        return 1;
+    }
     static const char *const cal[] = {"C:calendar-query", "C:calendar-multiget",
                                       "C:free-busy-query", "D:sync-collection"};
     static const char *const card[] = {"CR:addressbook-query", "CR:addressbook-multiget",
@@ -615,7 +621,7 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_DAV, "getcontentlength", KI, 0, 1, pg_getcontentlength},
     {NS_DAV, "getlastmodified", KI, 0, 1, pg_getlastmodified},
     {NS_DAV, "current-user-principal", KALL, 0, 0, pg_principal},
-    {NS_DAV, "principal-URL", KR | KP, 0, 0, pg_principal},
+    {NS_DAV, "principal-URL", KR | KP | KH, 0, 0, pg_principal},
     {NS_DAV, "owner", KP | KH | KC | KI, 0, 0, pg_principal},
     {NS_DAV, "principal-collection-set", KR | KP | KH, 0, 0, pg_principal_coll},
     {NS_DAV, "current-user-privilege-set", KALL, 0, 0, pg_privs},
@@ -624,8 +630,8 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_DAV, "quota-used-bytes", KH | KC, 0, 0, pg_quota_used},
     {NS_DAV, "quota-available-bytes", KH | KC, 0, 0, pg_quota_avail},
     {NS_CS, "getctag", KC, 0, 0, pg_ctag},
-    {NS_CAL, "calendar-home-set", KR | KP, 0, 0, pg_cal_home},
-    {NS_CAL, "calendar-user-address-set", KR | KP, 0, 0, pg_cuaddr},
+    {NS_CAL, "calendar-home-set", KR | KP | KH, 0, 0, pg_cal_home},
+    {NS_CAL, "calendar-user-address-set", KR | KP | KH, 0, 0, pg_cuaddr},
     {NS_CAL, "calendar-user-type", KP, 0, 0, pg_cutype},
     {NS_CAL, "calendar-description", KC, DAV_SPACE_CAL, 0, pg_desc},
     {NS_CAL, "calendar-timezone", KC, DAV_SPACE_CAL, 0, pg_timezone},
@@ -635,7 +641,7 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_CAL, "calendar-data", KI, DAV_SPACE_CAL, 0, pg_calendar_data},
     {NS_APPL, "calendar-color", KC, DAV_SPACE_CAL, 0, pg_color},
     {NS_APPL, "calendar-order", KC, DAV_SPACE_CAL, 0, pg_order},
-    {NS_CARD, "addressbook-home-set", KR | KP, 0, 0, pg_card_home},
+    {NS_CARD, "addressbook-home-set", KR | KP | KH, 0, 0, pg_card_home},
     {NS_CARD, "addressbook-description", KC, DAV_SPACE_CARD, 0, pg_desc},
     {NS_CARD, "supported-address-data", KC, DAV_SPACE_CARD, 0, pg_card_data_types},
     {NS_CARD, "max-resource-size", KC, DAV_SPACE_CARD, 0, pg_max_size},
@@ -661,6 +667,19 @@ int dav_prop_is_live(const char *ns, const char *name)
 static int dav_pdef_applies(const struct dav_pdef *d, const struct dav_res *r)
 {
     return (d->kinds & (1u << r->kind)) && (!d->space || d->space == (int)r->space);
+}
+
+int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
+                   struct dav_buf *out)
+{
+    static const struct dav_pset none;
+    struct dav_parsed parsed = {0};
+    struct dav_pctx c = {q, res, &none, &parsed};
+    const struct dav_pdef *d = dav_pdef_find(ns, name);
+    int rc = d && dav_pdef_applies(d, res) ? d->get(&c, out) : 0;
+
+    dav_parsed_free(&parsed);
+    return rc;
 }
 
 /* --- prop requests ---------------------------------------------------------------------- */

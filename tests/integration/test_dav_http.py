@@ -105,6 +105,41 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(pr[D + 'displayname'][1].text, 'alice@example.com')
         self.assertIsNotNone(pr[D + 'resourcetype'][1].find(D + 'principal'))
 
+    def test_home_names_the_home_sets_too(self):
+        st, _, b = self.dav.propfind(ACAL, '<c:calendar-home-set/><cr:addressbook-home-set/>'
+                                     '<d:principal-URL/>')
+        pr = ms(b)[0][ACAL]
+        self.assertEqual(hrefs_text(pr[C + 'calendar-home-set'][1]), [ACAL])
+        self.assertEqual(hrefs_text(pr[CR + 'addressbook-home-set'][1]), [ACARD])
+
+    def test_expand_property_on_the_principal(self):
+        body = ('<d:expand-property xmlns:d="DAV:"><d:property name="current-user-principal">'
+                '<d:property name="displayname"/><d:property name="calendar-home-set" '
+                'namespace="urn:ietf:params:xml:ns:caldav"/></d:property>'
+                '<d:property name="calendar-user-address-set" '
+                'namespace="urn:ietf:params:xml:ns:caldav"><d:property name="displayname"/>'
+                '</d:property><d:property name="nope"/></d:expand-property>')
+        princ = '/principals/alice@example.com/'
+        st, _, b = self.dav.report(princ, body, depth='0')
+        self.assertEqual(st, 207, b)
+        import xml.etree.ElementTree as ET
+        root = ET.fromstring(b)
+        top = root.findall(D + 'response')
+        self.assertEqual([r.find(D + 'href').text for r in top], [princ])
+        props, _ = ms(b)
+        self.assertEqual(props[princ]['{DAV:}nope'][0], 404)
+        cup = props[princ][D + 'current-user-principal'][1]
+        inner = cup.find(D + 'response')
+        self.assertEqual(inner.find(D + 'href').text, princ)
+        got = {el.tag: el for ps in inner.findall(D + 'propstat') for el in ps.find(D + 'prop')}
+        self.assertEqual(got[D + 'displayname'].text, 'alice@example.com')
+        self.assertEqual(hrefs_text(got[C + 'calendar-home-set']), [ACAL])
+        # mailto: names no resource here: a 404 response in its place
+        cua = props[princ][C + 'calendar-user-address-set'][1]
+        statuses = {r.find(D + 'href').text: r.find(D + 'status') for r in
+                    cua.findall(D + 'response')}
+        self.assertIn('404', statuses['mailto:alice@example.com'].text)
+
     def test_well_known_redirects(self):
         for wk, target in (('/.well-known/caldav', '/caldav/'),
                            ('/.well-known/carddav', '/carddav/')):
@@ -457,7 +492,7 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(bare['/caldav/bob@example.com/calendar/x.ics'], 404)
 
     def test_unsupported_report(self):
-        st, _, b = self.dav.report(ACAL + 'calendar/', '<d:expand-property xmlns:d="DAV:"/>')
+        st, _, b = self.dav.report(ACAL + 'calendar/', '<d:principal-property-search xmlns:d="DAV:"/>')
         self.assertEqual(st, 403)
         self.assertEqual(error_elements(b), [D + 'supported-report'])
         st, _, b = self.dav.report(ACARD + 'contacts/', '<c:calendar-query %s/>' % NSDECL)
