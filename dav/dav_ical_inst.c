@@ -417,6 +417,42 @@ static struct icaltimetype local_until(const struct exp *x, struct icaltimetype 
     return u;
 }
 
+/* A rule stepping by a fixed wall-clock period (secondly to weekly) produces the same set
+ * from any start moved by whole periods, so the iteration can begin near `skip_before`
+ * instead of at a DTSTART decades back. Not with COUNT, which counts from DTSTART. */
+static void fast_forward(struct icalrecurrencetype *r, struct icaltimetype *L, int64_t skip_before)
+{
+    int64_t unit, period, w0 = wall_secs(*L);
+
+    if (skip_before == INT64_MIN || r->count > 0 || r->by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+        r->by_year_day[0] != ICAL_RECURRENCE_ARRAY_MAX)
+        return;
+    switch (r->freq) {
+    case ICAL_SECONDLY_RECURRENCE:
+        unit = 1;
+        break;
+    case ICAL_MINUTELY_RECURRENCE:
+        unit = 60;
+        break;
+    case ICAL_HOURLY_RECURRENCE:
+        unit = 3600;
+        break;
+    case ICAL_DAILY_RECURRENCE:
+        unit = 86400;
+        break;
+    case ICAL_WEEKLY_RECURRENCE:
+        unit = 7 * 86400;
+        break;
+    default:
+        return;
+    }
+    period = unit * (r->interval > 0 ? r->interval : 1);
+    if (skip_before - w0 <= 2 * period)
+        return;
+    /* one period short, so the moved start (an occurrence or not) is still skipped */
+    *L = wall_from(w0 + ((skip_before - w0) / period - 1) * period, L->is_date);
+}
+
 static void run_rule(struct exp *x, icalproperty *rr, int64_t until, int *more, int64_t *next)
 {
     struct icalrecurrencetype r = icalproperty_get_rrule(rr);
@@ -438,6 +474,7 @@ static void run_rule(struct exp *x, icalproperty *rr, int64_t until, int *more, 
         skip_before =
             x->from - 2 * 86400 - (len > 0 && len < 3650 * 86400LL ? len : 3650 * 86400LL);
     }
+    fast_forward(&r, &L, skip_before);
     it = icalrecur_iterator_new(r, L);
     if (!it)
         return;

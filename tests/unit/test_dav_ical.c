@@ -291,6 +291,15 @@ static void test_ranges_single(void **state)
         "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV("DTSTART;TZID=Europe/Berlin:20240101T150000\r\n"
                                                "DURATION:PT1H\r\n"),
         T0, T0 + 3600);
+    /* Outlook's VTIMEZONE: observances from 1601, Windows TZID */
+    one_range("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+              "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+              "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n" EV(
+                  "DTSTART;TZID=W. Europe Standard Time:20240701T100000\r\n"
+                  "DTEND;TZID=W. Europe Standard Time:20240701T110000\r\n"),
+              1719820800, 1719820800 + 3600);
     /* end before start is read as zero length */
     one_range(EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T090000Z\r\n"), T0, T0);
 }
@@ -550,8 +559,19 @@ static void test_filter_time_range(void **state)
                          "RRULE:FREQ=DAILY\r\n");
     assert_int_equal(matches(VCAL_EV(TR("20260309T165959Z", "20260309T170001Z")), old), 1);
     assert_int_equal(matches(VCAL_EV(TR("20260309T170000Z", "20260310T160000Z")), old), 0);
+    /* fast-forwarded rules keep their phase: every other Monday since 2000-01-03 */
+    const char *biweekly = EV("DTSTART:20000103T100000Z\r\nDURATION:PT1H\r\n"
+                              "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TU\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260105T000000Z", "20260107T000000Z")), biweekly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260112T000000Z", "20260113T000000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260113T103000Z", "20260113T110000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260114T000000Z", "20260126T000000Z")), biweekly), 0);
+    const char *days = EV("DTSTART;VALUE=DATE:19900101\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n");
+    /* 2026-01-01 is day 13149 after 1990-01-01, a multiple of 3 */
+    assert_int_equal(matches(VCAL_EV(TR("20260101T120000Z", "20260101T130000Z")), days), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260102T000000Z", "20260104T000000Z")), days), 0);
     /* past its step budget an expansion answers yes rather than hide the event */
-    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY\r\n");
+    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY;COUNT=400000\r\n");
     assert_int_equal(matches(VCAL_EV(TR("19900101T010001Z", "19900101T015959Z")), hourly), 0);
     assert_int_equal(matches(VCAL_EV(TR("20260101T010001Z", "20260101T015959Z")), hourly), 1);
 }
@@ -785,6 +805,39 @@ static void test_data_expand(void **state)
     assert_non_null(strstr(out, "VERSION:2.0\r\n"));
     /* the first instance comes first */
     assert_true(strstr(out, "20240102T100000Z") < strstr(out, "20240104T130000Z"));
+    free(out);
+
+    /* THISANDFUTURE: later occurrences move with the override */
+    out = render(
+        "<C:expand start=\"20240103T000000Z\" end=\"20240105T000000Z\"/>",
+        EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=5\r\n") "BEGIN:"
+                                                                                        "VEVENT\r\n"
+                                                                                        "UID:"
+                                                                                        "ev1\r\nREC"
+                                                                                        "URRENCE-"
+                                                                                        "ID;RANGE="
+                                                                                        "THISANDFUT"
+                                                                                        "URE:"
+                                                                                        "20240103T1"
+                                                                                        "00000Z\r\n"
+                                                                                        "DTSTART:"
+                                                                                        "20240103T1"
+                                                                                        "20000Z\r\n"
+                                                                                        "DURATION:"
+                                                                                        "PT1H\r\nSU"
+                                                                                        "MMARY:"
+                                                                                        "later\r\nE"
+                                                                                        "ND:"
+                                                                                        "VEVENT\r"
+                                                                                        "\n",
+        NULL);
+    assert_int_equal(count(out, "BEGIN:VEVENT\r\n"), 2);
+    assert_int_equal(count(out, "SUMMARY:later\r\n"), 2);
+    assert_non_null(strstr(out, "DTSTART:20240103T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240103T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTSTART:20240104T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240104T100000Z\r\n"));
+    assert_null(strstr(out, "RANGE="));
     free(out);
 
     /* all-day instances keep DATE values */
