@@ -381,7 +381,6 @@ static void to_utc(const struct dav_ical *ic, icalcomponent *c)
 static icalcomponent *instance_comp(const struct dav_ical *ic, const struct dav_ical_inst *in)
 {
     icalcomponent *x = icalcomponent_new_clone(in->comp);
-    int is_master = in->comp == ic->master;
 
     if (!x)
         return NULL;
@@ -389,7 +388,9 @@ static icalcomponent *instance_comp(const struct dav_ical *ic, const struct dav_
     remove_all(x, ICAL_RDATE_PROPERTY);
     remove_all(x, ICAL_EXDATE_PROPERTY);
     remove_all(x, ICAL_EXRULE_PROPERTY);
-    if (is_master && in->recurring) {
+    /* An occurrence of the master, or one shifted by a THISANDFUTURE override, takes the
+     * occurrence's times; an override's own occurrence has them already. */
+    if (in->recurring && icalcomponent_get_first_property(x, ICAL_DTSTART_PROPERTY)) {
         int had_end = icalcomponent_get_first_property(x, ICAL_DTEND_PROPERTY) != NULL;
         int had_due = icalcomponent_get_first_property(x, ICAL_DUE_PROPERTY) != NULL;
         remove_all(x, ICAL_DTSTART_PROPERTY);
@@ -452,7 +453,7 @@ static int collect(const struct dav_ical *c, int64_t s, int64_t e, struct collec
     memset(co, 0, sizeof(*co));
     co->s = s;
     co->e = e;
-    if (dav_ical_instances(c, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
+    if (dav_ical_instances(c, s, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
         return -1;
     if (co->n > 1)
         qsort(co->v, co->n, sizeof(*co->v), cmp_inst);

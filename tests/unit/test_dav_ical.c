@@ -291,6 +291,15 @@ static void test_ranges_single(void **state)
         "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV("DTSTART;TZID=Europe/Berlin:20240101T150000\r\n"
                                                "DURATION:PT1H\r\n"),
         T0, T0 + 3600);
+    /* Outlook's VTIMEZONE: observances from 1601, Windows TZID */
+    one_range("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+              "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+              "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n" EV(
+                  "DTSTART;TZID=W. Europe Standard Time:20240701T100000\r\n"
+                  "DTEND;TZID=W. Europe Standard Time:20240701T110000\r\n"),
+              1719820800, 1719820800 + 3600);
     /* end before start is read as zero length */
     one_range(EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T090000Z\r\n"), T0, T0);
 }
@@ -545,6 +554,26 @@ static void test_filter_time_range(void **state)
         1);
     assert_int_equal(matches(VCAL_EV(""), todo), 0);
     assert_int_equal(matches(VCAL_EV(""), point), 1);
+    /* a daily rule from 1990 tested in 2026: 01:00 Tokyo is 16:00Z the day before */
+    const char *old = EV("DTSTART;TZID=Asia/Tokyo:19900101T010000\r\nDURATION:PT1H\r\n"
+                         "RRULE:FREQ=DAILY\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260309T165959Z", "20260309T170001Z")), old), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260309T170000Z", "20260310T160000Z")), old), 0);
+    /* fast-forwarded rules keep their phase: every other Monday since 2000-01-03 */
+    const char *biweekly = EV("DTSTART:20000103T100000Z\r\nDURATION:PT1H\r\n"
+                              "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TU\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260105T000000Z", "20260107T000000Z")), biweekly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260112T000000Z", "20260113T000000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260113T103000Z", "20260113T110000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260114T000000Z", "20260126T000000Z")), biweekly), 0);
+    const char *days = EV("DTSTART;VALUE=DATE:19900101\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n");
+    /* 2026-01-01 is day 13149 after 1990-01-01, a multiple of 3 */
+    assert_int_equal(matches(VCAL_EV(TR("20260101T120000Z", "20260101T130000Z")), days), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260102T000000Z", "20260104T000000Z")), days), 0);
+    /* past its step budget an expansion answers yes rather than hide the event */
+    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY;COUNT=400000\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("19900101T010001Z", "19900101T015959Z")), hourly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260101T010001Z", "20260101T015959Z")), hourly), 1);
 }
 
 static void test_filter_window(void **state)
@@ -745,17 +774,17 @@ static int count(const char *hay, const char *needle)
 
 static void test_data_expand(void **state)
 {
-    const char
-        *body = "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
-                "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
-                "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
-                    "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
-                    "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
-                    "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
-                                           "20240104T120000\r\n"
-                                           "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
-                                           "20240104T160000\r\n"
-                                           "SUMMARY:moved\r\nEND:VEVENT\r\n";
+    const char *body =
+        "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
+        "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
+            "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
+            "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
+            "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
+                                   "20240104T120000\r\n"
+                                   "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
+                                   "20240104T160000\r\n"
+                                   "SUMMARY:moved\r\nEND:VEVENT\r\n";
     int needs;
     char *out =
         render("<C:expand start=\"20240102T000000Z\" end=\"20240105T000000Z\"/>", body, &needs);
@@ -776,6 +805,39 @@ static void test_data_expand(void **state)
     assert_non_null(strstr(out, "VERSION:2.0\r\n"));
     /* the first instance comes first */
     assert_true(strstr(out, "20240102T100000Z") < strstr(out, "20240104T130000Z"));
+    free(out);
+
+    /* THISANDFUTURE: later occurrences move with the override */
+    out = render(
+        "<C:expand start=\"20240103T000000Z\" end=\"20240105T000000Z\"/>",
+        EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=5\r\n") "BEGIN:"
+                                                                                        "VEVENT\r\n"
+                                                                                        "UID:"
+                                                                                        "ev1\r\nREC"
+                                                                                        "URRENCE-"
+                                                                                        "ID;RANGE="
+                                                                                        "THISANDFUT"
+                                                                                        "URE:"
+                                                                                        "20240103T1"
+                                                                                        "00000Z\r\n"
+                                                                                        "DTSTART:"
+                                                                                        "20240103T1"
+                                                                                        "20000Z\r\n"
+                                                                                        "DURATION:"
+                                                                                        "PT1H\r\nSU"
+                                                                                        "MMARY:"
+                                                                                        "later\r\nE"
+                                                                                        "ND:"
+                                                                                        "VEVENT\r"
+                                                                                        "\n",
+        NULL);
+    assert_int_equal(count(out, "BEGIN:VEVENT\r\n"), 2);
+    assert_int_equal(count(out, "SUMMARY:later\r\n"), 2);
+    assert_non_null(strstr(out, "DTSTART:20240103T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240103T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTSTART:20240104T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240104T100000Z\r\n"));
+    assert_null(strstr(out, "RANGE="));
     free(out);
 
     /* all-day instances keep DATE values */
@@ -890,31 +952,27 @@ static void test_data_invalid(void **state)
 static void test_freebusy(void **state)
 {
     struct dav_ical_fb *fb = dav_ical_fb_new(JAN1, JAN1 + 2 * DAY);
-    static const char
-        *const
-            evs
-                [] =
-                    {
-                        /* busy 10-11, merged with 10:30-12 */
-                        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
-                        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
-                        /* tentative */
-                        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
-                        /* free: transparent, cancelled, zero length */
-                        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
-                        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
-                        EV("DTSTART:20240101T170000Z\r\n"),
-                        /* daily from the day before; clipped at the range's start and its end */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
-                        /* a cancelled override of that rule's 2nd-day occurrence */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
-                           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
-                                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
-                                    "CANCELLED\r\nEND:VEVENT\r\n",
-                        /* a task takes no time */
-                        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
-                        "20240101T210000Z\r\nEND:VTODO\r\n",
-                    };
+    static const char *const evs[] = {
+        /* busy 10-11, merged with 10:30-12 */
+        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
+        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
+        /* tentative */
+        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
+        /* free: transparent, cancelled, zero length */
+        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
+        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
+        EV("DTSTART:20240101T170000Z\r\n"),
+        /* daily from the day before; clipped at the range's start and its end */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
+        /* a cancelled override of that rule's 2nd-day occurrence */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
+           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
+                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
+                    "CANCELLED\r\nEND:VEVENT\r\n",
+        /* a task takes no time */
+        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
+        "20240101T210000Z\r\nEND:VTODO\r\n",
+    };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         struct dav_ical *c = parse_ok(evs[i]);
         assert_int_equal(dav_ical_fb_add(fb, c), 0);
@@ -1022,6 +1080,13 @@ static void test_hostile(void **state)
     int64_t cu;
     ranges(c, INT64_MAX, &r, &n, &cu);
     assert_int_equal(n, 1);
+    free(r);
+    dav_ical_free(c);
+    /* far future: summer time still applies (10:00 CEST is 08:00Z) */
+    c = parse_ok(EV("DTSTART;TZID=Europe/Berlin:30000701T100000\r\n"));
+    ranges(c, INT64_MAX, &r, &n, &cu);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].start, dav_ical_days_from_civil(3000, 7, 1) * DAY + 8 * 3600);
     free(r);
     dav_ical_free(c);
     /* libical cannot iterate rules that start past 2582: refused, not mis-expanded */
