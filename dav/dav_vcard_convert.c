@@ -18,6 +18,8 @@
 
 /* Apple writes a birthday without a year as this year plus X-APPLE-OMIT-YEAR. */
 #define OMIT_YEAR "1604"
+/* What a media type word may hold (it ends up in a parameter value and a data: URI). */
+#define TOKEN "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+-"
 
 struct conv {
     const struct dav_vcard *src;
@@ -26,6 +28,7 @@ struct conv {
     int err; /* out of memory */
     int has_kind, has_xkind, has_member, has_xmember, has_anniv, has_xanniv, has_n;
     const char **adr_label;  /* 3→4: per source property, the LABEL to put on that ADR */
+    unsigned char *placed;   /* 3→4: per source LABEL, 1 once it is on an ADR */
     const char *sort_string; /* 3→4: SORT-STRING, put on N as SORT-AS */
 };
 
@@ -308,7 +311,7 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
     if (type) {
         char first[64];
         size_t n = strcspn(type, ",");
-        if (n && n < sizeof(first)) {
+        if (n && n < sizeof(first) && strspn(type, TOKEN "/") >= n) {
             memcpy(first, type, n);
             first[n] = '\0';
             if (strchr(first, '/'))
@@ -345,15 +348,15 @@ static const char *media_word(struct conv *c, const char *mt, size_t n)
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strlen(known[i].mt) == n && !strncasecmp(mt, known[i].mt, n))
             return known[i].t;
+    if (n == 24 && !strncasecmp(mt, "application/octet-stream", n))
+        return NULL; /* "no idea": 3.0 says that by giving no TYPE */
     const char *slash = memchr(mt, '/', n);
     const char *sub = slash ? slash + 1 : mt;
     size_t sl = n - (size_t)(sub - mt);
     if (sl > 2 && !strncasecmp(sub, "x-", 2))
         sub += 2, sl -= 2;
     /* the word becomes a parameter value: a media type token, nothing that needs quoting */
-    if (!sl || sl > 64 ||
-        strspn(sub, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                    "0123456789.+-") < sl)
+    if (!sl || sl > 64 || strspn(sub, TOKEN) < sl)
         return NULL;
     char *w = scratch(c, sl + 1);
     if (w) {
@@ -366,7 +369,7 @@ static const char *media_word(struct conv *c, const char *mt, size_t n)
 
 static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist *l)
 {
-    const char *enc = pl_get(l, "ENCODING");
+    const char *enc = pl_get(l, "ENCODING"), *vt = pl_get(l, "VALUE");
     const char *value = p->p.value;
 
     if (enc && (dav_vc_ieq(enc, "b") || dav_vc_ieq(enc, "BASE64"))) {
@@ -376,15 +379,40 @@ static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist 
         pl_take(l, "VALUE");
         value = mt ? concat3(c, "data:", mt, ";base64,") : NULL;
         value = value ? concat3(c, value, p->p.value, "") : NULL;
-    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "uri")) {
+    } else if (!strcmp(p->p.name, "KEY") && (!vt || dav_vc_ieq(vt, "text"))) {
+        if (!vt)
+            pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
+    } else if (!vt || dav_vc_ieq(vt, "uri")) {
+        /* a URI (a 3.0 PHOTO with neither ENCODING nor VALUE is taken as one too) */
         const char *type = pl_take(l, "TYPE");
         pl_take(l, "VALUE");
         if (type)
             pl_add(l, "MEDIATYPE", media_type(c, p->p.name, type, NULL), 0);
-    } else if (!strcmp(p->p.name, "KEY") && !pl_get(l, "VALUE")) {
-        pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
     }
     emit_same(c, p, p->p.name, l, value);
+}
+
+/* Whether data:<mt>;base64,<b64> can be written as 3.0 inline binary, and its TYPE
+ * (*word, NULL for none): the short word (JPEG) when it reads back as exactly that media
+ * type, else the media type itself (3.0 clients write TYPE=image/jpeg too). When neither
+ * works (no media type, characters a parameter cannot hold), the URI stays a URI, which
+ * 3.0 allows too, rather than coming back as something else. */
+static int inline_word(struct conv *c, const char *prop, const char *mt, size_t ml, const char *b64,
+                       const char **word)
+{
+    *word = ml ? media_word(c, mt, ml) : NULL;
+    const char *back = media_type(c, prop, *word, b64);
+    if (back && strlen(back) == ml && !strncasecmp(back, mt, ml))
+        return 1;
+    if (!ml || ml > 64 || strspn(mt, TOKEN "/") < ml || !memchr(mt, '/', ml))
+        return 0;
+    char *full = scratch(c, ml + 1);
+    if (full) {
+        memcpy(full, mt, ml);
+        full[ml] = '\0';
+    }
+    *word = full;
+    return full != NULL;
 }
 
 static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist *l)
@@ -397,9 +425,10 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
     } else if (!strncasecmp(value, "data:", 5) && strchr(value, ',')) {
         const char *hdr = value + 5, *comma = strchr(value, ',');
         size_t hl = (size_t)(comma - hdr);
-        if (hl >= 7 && !strncasecmp(comma - 7, ";base64", 7)) {
-            size_t ml = strcspn(hdr, ";,");
-            const char *word = ml ? media_word(c, hdr, ml) : NULL;
+        size_t ml = strcspn(hdr, ";,");
+        const char *word = NULL;
+        if (ml + 7 == hl && !strncasecmp(comma - 7, ";base64", 7) &&
+            inline_word(c, p->p.name, hdr, ml, comma + 1, &word)) {
             pl_take(l, "VALUE");
             pl_add(l, "ENCODING", "b", 0);
             if (word)
@@ -416,8 +445,11 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
         pl_add(l, "VALUE", "uri", 0);
         if (mt) {
             const char *word = media_word(c, mt, strlen(mt));
+            /* a type 3.0 has no word for stays as it was rather than being lost */
             if (word)
                 pl_add(l, "TYPE", word, 0);
+            else
+                pl_add(l, "MEDIATYPE", mt, 0);
         }
     }
     emit_same(c, p, p->p.name, l, value);
@@ -509,7 +541,8 @@ static int plan_labels(struct conv *c)
     const struct dav_vcard *v = c->src;
 
     c->adr_label = calloc(v->nprops ? v->nprops : 1, sizeof(*c->adr_label));
-    if (!c->adr_label)
+    c->placed = calloc(v->nprops ? v->nprops : 1, 1);
+    if (!c->adr_label || !c->placed)
         return -1;
     for (size_t i = 0; i < v->nprops; i++) {
         if (strcmp(v->props[i].p.name, "LABEL"))
@@ -519,6 +552,7 @@ static int plan_labels(struct conv *c)
             if (!strcmp(adr->name, "ADR") && !c->adr_label[j] &&
                 !dav_vcard_param_get(adr, "LABEL") && same_types(adr, &v->props[i].p)) {
                 c->adr_label[j] = v->props[i].p.value;
+                c->placed[i] = 1;
                 break;
             }
         }
@@ -539,6 +573,12 @@ static void prop_to4(struct conv *c, size_t idx)
         pl_add(&l, "PREF", "1", 0);
     if (is_media(name)) {
         media_to4(c, p, &l);
+        return;
+    }
+    if (!strcmp(name, "LABEL") && !c->placed[idx]) {
+        /* a label with no address of its types: an empty address that carries it */
+        pl_add(&l, "LABEL", text_to_param(c, value), 1);
+        emit(c, p->p.group, "ADR", &l, ";;;;;;");
         return;
     }
     if (!strcmp(name, "NAME") || !strcmp(name, "MAILER") || !strcmp(name, "CLASS") ||
@@ -719,9 +759,11 @@ struct dav_vcard *dav_vc_convert(const struct dav_vcard *v, int version)
         if (!strcmp(c.dst->props[i].p.name, "UID"))
             c.dst->uid = c.dst->props[i].p.value;
     free(c.adr_label);
+    free(c.placed);
     return c.dst;
 err:
     free(c.adr_label);
+    free(c.placed);
     dav_vcard_free(c.dst);
     return NULL;
 }
