@@ -439,6 +439,19 @@ static const struct {
     {"REPORT", dav_method_report},
 };
 
+/* RFC 8144 (and the older Brief header Apple clients send): leave out what is missing. */
+static int dav_wants_minimal(struct http_req *r)
+{
+    const char *prefer = http_req_header(r, "Prefer");
+    const char *brief = http_req_header(r, "Brief");
+
+    if (prefer && strstr(prefer, "return=minimal")) {
+        http_add_header(r, "Preference-Applied", "return=minimal");
+        return 1;
+    }
+    return brief && (brief[0] == 't' || brief[0] == 'T');
+}
+
 enum http_action dav_http_handle(struct http_req *r, enum http_phase phase, void *ctx)
 {
     struct dav_req q = {0};
@@ -452,6 +465,7 @@ enum http_action dav_http_handle(struct http_req *r, enum http_phase phase, void
     q.method = http_req_method(r);
     q.path = http_req_path(r);
     q.body = http_req_body(r, &q.body_len);
+    q.minimal = dav_wants_minimal(r);
     if (!q.acct) {
         http_respond_text(r, 500, "Internal Server Error\n");
         return HTTP_RESPOND;

@@ -71,6 +71,7 @@ struct dav_req {
     struct dav_res res;
     const char *body;
     size_t body_len;
+    int minimal; /* Prefer: return=minimal (RFC 8144) or Brief: t: no 404 propstats */
     /* The last collection found by segment: multiget and COPY resolve many hrefs of the
      * same collection, and each lookup would list the folders again. */
     int coll_cached;

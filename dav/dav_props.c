@@ -792,11 +792,11 @@ int dav_props_response(struct dav_req *q, const struct dav_res *res, const struc
     for (i = 0; i < ps->n; i++)
         dav_prop_one(&c, ps->p[i].ns, ps->p[i].name, &ok, &missing);
     dav_ms_response_open(b, res->href);
-    if (!ok.len && !missing.len)
-        dav_buf_puts(&ok, " "); /* an empty prop request still gets its 200 propstat */
+    if (!ok.len && (!missing.len || q->minimal))
+        dav_buf_puts(&ok, " "); /* a response always carries a propstat */
     dav_propstat(b, &ok, 200);
     /* allprop lists only what exists: a getter with nothing to say is left out there. */
-    if (ps->mode != DAV_PM_ALLPROP || ps->n)
+    if ((ps->mode != DAV_PM_ALLPROP || ps->n) && !q->minimal)
         dav_propstat(b, &missing, 404);
     dav_ms_response_close(b);
     dav_buf_free(&ok);

@@ -190,6 +190,19 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(pr[D + 'displayname'][0], 200)
         self.assertEqual(pr['{urn:x}nope'][0], 404)
 
+    def test_prefer_minimal_drops_404_propstats(self):
+        body = ('<d:propfind xmlns:d="DAV:"><d:prop><d:displayname/><x:nope xmlns:x="urn:x"/>'
+                '</d:prop></d:propfind>')
+        for headers in ({'Prefer': 'return=minimal'}, {'Brief': 't'}):
+            headers['Depth'] = '1'
+            st, h, b = self.dav.req('PROPFIND', ACAL, body, headers)
+            self.assertEqual(st, 207)
+            props, _ = ms(b)
+            self.assertNotIn(b'404', b)
+            self.assertEqual(props[ACAL + 'calendar/'][D + 'displayname'][0], 200)
+            if 'Prefer' in headers:
+                self.assertEqual(h.get('preference-applied'), 'return=minimal')
+
     def test_propname_and_allprop(self):
         st, _, b = self.dav.req('PROPFIND', ACAL + 'calendar/',
                                 '<d:propfind xmlns:d="DAV:"><d:propname/></d:propfind>',
