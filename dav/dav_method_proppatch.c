@@ -76,6 +76,28 @@ static int dav_pp_collect(struct dav_req *q, xmlNodePtr root, struct dav_pp_op *
     return 0;
 }
 
+/* Tries the operations on a copy first: values that do not fit (the props field holds
+ * 1 KiB in all, a time zone 64 KiB) are refused per property with 507 rather than
+ * failing the whole request later. */
+static void dav_pp_check_room(struct dav_req *q, struct dav_pp_op *ops, size_t n)
+{
+    char props[sizeof(q->res.folder.props)];
+    size_t i;
+
+    snprintf(props, sizeof(props), "%s", q->res.folder.props);
+    for (i = 0; i < n; i++) {
+        char *v = ops[i].remove ? NULL : dav_xml_text(ops[i].node);
+        if (ops[i].status != 200 || (!ops[i].remove && !v)) {
+            free(v);
+            continue;
+        }
+        if (*ops[i].key ? dav_fprop_set(props, sizeof(props), ops[i].key, v) != 0
+                        : (v && strlen(v) > DAV_TZ_MAX))
+            ops[i].status = 507;
+        free(v);
+    }
+}
+
 /* Applies the operations inside one transaction. */
 static int dav_pp_apply(struct dav_req *q, struct dav_pp_op *ops, size_t n)
 {
@@ -159,12 +181,14 @@ void dav_method_proppatch(struct dav_req *q)
         dav_send_status(q, 400);
         goto out;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         if (q->res.kind != DAV_K_COLL)
             ops[i].status = 403; /* only collections carry settable properties */
+    if (q->res.kind == DAV_K_COLL)
+        dav_pp_check_room(q, ops, n);
+    for (i = 0; i < n; i++)
         if (ops[i].status != 200)
             failed = 1;
-    }
     if (!failed && n && dav_pp_apply(q, ops, n) != 0) {
         dav_send_status(q, 500);
         goto out;

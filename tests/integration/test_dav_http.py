@@ -344,6 +344,17 @@ class DavHttp(unittest.TestCase):
         st, _, b = self.dav.propfind(href, '<d:displayname/>')
         self.assertNotEqual(ms(b)[0][href][D + 'displayname'][1].text, 'New')
 
+    def test_proppatch_value_too_large_507(self):
+        href = self.mkcal('roomy')
+        body = ('<d:propertyupdate %s><d:set><d:prop><d:displayname>ok</d:displayname>'
+                '<c:calendar-description>%s</c:calendar-description></d:prop></d:set>'
+                '</d:propertyupdate>' % (NSDECL, 'x' * 2000))
+        st, _, b = self.dav.req('PROPPATCH', href, body)
+        self.assertEqual(st, 207)
+        pr = ms(b)[0][href]
+        self.assertEqual(pr[C + 'calendar-description'][0], 507)
+        self.assertEqual(pr[D + 'displayname'][0], 424)
+
     def test_mkcalendar_vtodo_makes_a_task_list(self):
         href = self.mkcal('chores', comps=('VTODO',))
         st, _, b = self.dav.propfind(href, '<c:supported-calendar-component-set/>')
