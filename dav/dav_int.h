@@ -23,7 +23,8 @@
 #define DAV_XML_MAX      (1024 * 1024) /* largest XML request body we parse */
 #define DAV_XML_DEPTH    32            /* deepest element nesting accepted */
 #define DAV_HREF_MAX     2048
-#define DAV_MULTIGET_MAX 5000 /* hrefs in one multiget */
+#define DAV_MULTIGET_MAX 5000        /* hrefs in one multiget */
+#define DAV_TZ_MAX       (64 * 1024) /* calendar-timezone value */
 #define DAV_SYNC_PREFIX  "http://polaris/sync/"
 /* Recurring events are indexed this far ahead when written; queries past it re-expand. */
 #define DAV_HORIZON_SECS (2LL * 366 * 86400)

@@ -77,12 +77,13 @@ static int dav_mk_prop(struct dav_req *q, struct dav_mk *mk, xmlNodePtr p)
     if (dav_xml_is(p, NS_CAL, "calendar-timezone")) {
         free(mk->tz);
         mk->tz = dav_xml_text(p);
-        return mk->tz ? 0 : -1;
+        return !mk->tz ? -1 : strlen(mk->tz) > DAV_TZ_MAX ? -4 : 0;
     }
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (dav_xml_is(p, keys[i].ns, keys[i].name)) {
             char *v = dav_xml_text(p);
-            rc = v ? dav_fprop_set(mk->props, sizeof(mk->props), keys[i].key, v) : -1;
+            /* -4: the values do not fit the folder's props (1 KiB in all) */
+            rc = v && dav_fprop_set(mk->props, sizeof(mk->props), keys[i].key, v) == 0 ? 0 : -4;
             free(v);
             return rc;
         }
@@ -91,7 +92,7 @@ static int dav_mk_prop(struct dav_req *q, struct dav_mk *mk, xmlNodePtr p)
 }
 
 /* Reads the body (mkcalendar or mkcol, each with set/prop); -1 on 400, -2 on 403, -3 on
- * 415. */
+ * 415, -4 on 507. */
 static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
 {
     xmlDocPtr doc;
@@ -114,7 +115,7 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
             continue;
         prop = dav_xml_child(set, NS_DAV, "prop");
         for (p = prop ? prop->children : NULL; p && rc == 0; p = p->next)
-            if (p->type == XML_ELEMENT_NODE && dav_mk_prop(q, mk, p) != 0)
+            if (p->type == XML_ELEMENT_NODE && (rc = dav_mk_prop(q, mk, p)) == -1)
                 rc = -2;
     }
 out:
@@ -190,6 +191,8 @@ void dav_method_mkcol(struct dav_req *q)
         dav_send_status(q, 400);
     } else if (rc == -3) {
         dav_send_status(q, 415);
+    } else if (rc == -4) {
+        dav_send_status(q, 507);
     } else if (rc == -2) {
         dav_send_error(q, 403, NS_DAV, "valid-resourcetype", NULL);
     } else if (dav_mk_create(q, &mk) != 0) {

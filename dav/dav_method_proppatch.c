@@ -14,7 +14,6 @@
 #include "dav/dav_int.h"
 
 #define DAV_PP_MAX 64
-#define DAV_TZ_MAX (64 * 1024)
 
 struct dav_pp_op {
     const char *ns, *name;

@@ -355,6 +355,14 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(pr[C + 'calendar-description'][0], 507)
         self.assertEqual(pr[D + 'displayname'][0], 424)
 
+    def test_mkcalendar_values_too_large_507(self):
+        body = ('<c:mkcalendar %s><d:set><d:prop><d:displayname>%s</d:displayname></d:prop>'
+                '</d:set></c:mkcalendar>' % (NSDECL, 'y' * 3000))
+        st, _, _ = self.dav.req('MKCALENDAR', ACAL + 'too-big/', body)
+        self.assertEqual(st, 507)
+        st, _, _ = self.dav.propfind(ACAL + 'too-big/', '<d:resourcetype/>')
+        self.assertEqual(st, 404)
+
     def test_mkcalendar_vtodo_makes_a_task_list(self):
         href = self.mkcal('chores', comps=('VTODO',))
         st, _, b = self.dav.propfind(href, '<c:supported-calendar-component-set/>')
