@@ -140,6 +140,40 @@ static int pl_type_remove(struct conv *c, struct plist *l, const char *item)
     return found;
 }
 
+/* Drops empty items from TYPE lists ("TYPE=" or "TYPE=,cell" say nothing more than
+ * "TYPE=cell") so both versions write the same lists. */
+static void pl_type_clean(struct conv *c, struct plist *l)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const char *v = l->p[i].value;
+        if (dav_vc_ieq(l->p[i].name, "TYPE") &&
+            (!*v || *v == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,"))) {
+            char *out = scratch(c, strlen(v) + 1), *o = out;
+            if (!out)
+                return;
+            for (const char *s = v; *s;) {
+                size_t n = strcspn(s, ",");
+                if (n) {
+                    if (o != out)
+                        *o++ = ',';
+                    memcpy(o, s, n);
+                    o += n;
+                }
+                s += n + (s[n] == ',');
+            }
+            *o = '\0';
+            if (!*out)
+                continue;
+            l->p[i].value = out;
+        }
+        l->p[w] = l->p[i];
+        l->q[w++] = l->q[i];
+    }
+    l->n = w;
+}
+
 static void pl_type_add(struct conv *c, struct plist *l, const char *item)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -443,14 +477,12 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
     } else {
         pl_take(l, "VALUE");
         pl_add(l, "VALUE", "uri", 0);
-        if (mt) {
-            const char *word = media_word(c, mt, strlen(mt));
-            /* a type 3.0 has no word for stays as it was rather than being lost */
-            if (word)
-                pl_add(l, "TYPE", word, 0);
-            else
-                pl_add(l, "MEDIATYPE", mt, 0);
-        }
+        const char *word;
+        /* a type 3.0 has no TYPE for stays as it was rather than being lost */
+        if (mt && inline_word(c, p->p.name, mt, strlen(mt), NULL, &word) && word)
+            pl_add(l, "TYPE", word, 0);
+        else if (mt)
+            pl_add(l, "MEDIATYPE", mt, 0);
     }
     emit_same(c, p, p->p.name, l, value);
 }
@@ -569,6 +601,7 @@ static void prop_to4(struct conv *c, size_t idx)
     struct plist l;
 
     pl_load(&l, p);
+    pl_type_clean(c, &l);
     if (pl_type_remove(c, &l, "PREF") && !pl_get(&l, "PREF"))
         pl_add(&l, "PREF", "1", 0);
     if (is_media(name)) {
@@ -634,6 +667,7 @@ static void prop_to3(struct conv *c, size_t idx)
     struct plist l;
 
     pl_load(&l, p);
+    pl_type_clean(c, &l);
     const char *pref = pl_take(&l, "PREF");
     if (pref && !strcmp(pref, "1"))
         pl_type_add(c, &l, "pref"); /* 3.0 has one preferred value, no ranking */
