@@ -451,25 +451,24 @@ static int inline_word(struct conv *c, const char *prop, const char *mt, size_t 
 
 static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist *l)
 {
-    const char *value = p->p.value;
+    const char *value = p->p.value, *word = NULL;
+    /* MEDIATYPE becomes a TYPE where 3.0 has one for it; otherwise it stays as it was */
     const char *mt = pl_take(l, "MEDIATYPE");
 
     if (pl_get(l, "ENCODING")) {
-        ; /* already written the 3.0 way */
+        ; /* already written the 3.0 way: left alone */
     } else if (!strncasecmp(value, "data:", 5) && strchr(value, ',')) {
         const char *hdr = value + 5, *comma = strchr(value, ',');
         size_t hl = (size_t)(comma - hdr);
         size_t ml = strcspn(hdr, ";,");
-        const char *word = NULL;
+        pl_take(l, "VALUE");
         if (ml + 7 == hl && !strncasecmp(comma - 7, ";base64", 7) &&
             inline_word(c, p->p.name, hdr, ml, comma + 1, &word)) {
-            pl_take(l, "VALUE");
             pl_add(l, "ENCODING", "b", 0);
             if (word)
                 pl_add(l, "TYPE", word, 0);
             value = comma + 1;
         } else {
-            pl_take(l, "VALUE");
             pl_add(l, "VALUE", "uri", 0);
         }
     } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
@@ -477,13 +476,13 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
     } else {
         pl_take(l, "VALUE");
         pl_add(l, "VALUE", "uri", 0);
-        const char *word;
-        /* a type 3.0 has no TYPE for stays as it was rather than being lost */
-        if (mt && inline_word(c, p->p.name, mt, strlen(mt), NULL, &word) && word)
+        if (mt && inline_word(c, p->p.name, mt, strlen(mt), NULL, &word) && word) {
             pl_add(l, "TYPE", word, 0);
-        else if (mt)
-            pl_add(l, "MEDIATYPE", mt, 0);
+            mt = NULL;
+        }
     }
+    if (mt)
+        pl_add(l, "MEDIATYPE", mt, 0);
     emit_same(c, p, p->p.name, l, value);
 }
 
