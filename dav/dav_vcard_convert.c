@@ -566,7 +566,15 @@ static int same_types(const struct dav_vcard_prop *a, const struct dav_vcard_pro
     return 1;
 }
 
-/* 3→4: each LABEL goes onto the first ADR with the same types that has none yet. */
+static int label_fits(struct conv *c, size_t adr, size_t label)
+{
+    const struct dav_vcard_prop *a = &c->src->props[adr].p;
+    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && !dav_vcard_param_get(a, "LABEL") &&
+           same_types(a, &c->src->props[label].p);
+}
+
+/* 3→4: each LABEL goes onto an ADR with the same types that has none yet: the one just
+ * before it (where 4→3 writes it), else the first. */
 static int plan_labels(struct conv *c)
 {
     const struct dav_vcard *v = c->src;
@@ -578,14 +586,15 @@ static int plan_labels(struct conv *c)
     for (size_t i = 0; i < v->nprops; i++) {
         if (strcmp(v->props[i].p.name, "LABEL"))
             continue;
-        for (size_t j = 0; j < v->nprops; j++) {
-            const struct dav_vcard_prop *adr = &v->props[j].p;
-            if (!strcmp(adr->name, "ADR") && !c->adr_label[j] &&
-                !dav_vcard_param_get(adr, "LABEL") && same_types(adr, &v->props[i].p)) {
-                c->adr_label[j] = v->props[i].p.value;
-                c->placed[i] = 1;
-                break;
-            }
+        size_t j = 0;
+        if (i && label_fits(c, i - 1, i))
+            j = i - 1;
+        else
+            while (j < v->nprops && !label_fits(c, j, i))
+                j++;
+        if (j < v->nprops) {
+            c->adr_label[j] = v->props[i].p.value;
+            c->placed[i] = 1;
         }
     }
     return 0;
