@@ -207,48 +207,72 @@ static void emit_same(struct conv *c, const struct dav_vc_prop *p, const char *n
 
 /* ---- dates ---- */
 
-/* 3.0 extended ("1985-04-12", "1985-04-12T10:00:00-05:00") → 4.0 basic ("19850412",
- * "19850412T100000-0500"). Anything not date-like is returned as it is. */
-static const char *date_basic(struct conv *c, const char *s, int omit_year)
-{
-    if (omit_year && strlen(s) >= 10 && !strncmp(s, OMIT_YEAR, 4) && s[4] == '-' && s[7] == '-') {
-        char *o = scratch(c, 7);
-        if (o) {
-            memcpy(o, "--", 2);
-            memcpy(o + 2, s + 5, 2);
-            memcpy(o + 4, s + 8, 2);
-            o[6] = '\0';
-        }
-        return o;
-    }
-    if (!isdigit((unsigned char)s[0]) && s[0] != '-')
-        return s;
-    char *out = scratch(c, strlen(s) + 1), *o = out;
-    int time = 0;
-    if (!out)
-        return NULL;
-    if (!strncmp(s, "--", 2)) {
-        memcpy(o, "--", 2);
-        o += 2;
-        s += 2;
-    }
-    for (; *s; s++) {
-        if (*s == 'T')
-            time = 1;
-        if ((*s == '-' && !time) || *s == ':')
-            continue;
-        *o++ = *s;
-    }
-    *o = '\0';
-    return out;
-}
-
 static int digits(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!isdigit((unsigned char)s[i]))
             return 0;
     return 1;
+}
+
+/* The length of an extended time "hh:mm[:ss]" then "", "Z" or "±hh[:mm]" filling all of
+ * s, or 0 when s is not that. */
+static size_t ext_time(const char *s)
+{
+    size_t n = 5;
+
+    if (!digits(s, 2) || s[2] != ':' || !digits(s + 3, 2))
+        return 0;
+    if (s[5] == ':') {
+        if (!digits(s + 6, 2))
+            return 0;
+        n = 8;
+    }
+    const char *tz = s + n;
+    if (!*tz || !strcmp(tz, "Z"))
+        return n;
+    if ((*tz == '+' || *tz == '-') && digits(tz + 1, 2) &&
+        (!tz[3] || (tz[3] == ':' && digits(tz + 4, 2) && !tz[6])))
+        return n;
+    return 0;
+}
+
+/* 3.0 extended ("1985-04-12", "--04-12", "1985-04-12T10:00:00-05:00") → 4.0 basic
+ * ("19850412", "--0412", "19850412T100000-0500"); Apple's 1604 year with
+ * X-APPLE-OMIT-YEAR → "--MMDD". Any other shape is returned as it is, so that a value
+ * this does not understand is never half-rewritten. */
+static const char *date_basic(struct conv *c, const char *s, int omit_year)
+{
+    size_t n = strlen(s), dl;
+    char *out, *o;
+
+    if (n >= 10 && digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' &&
+        digits(s + 8, 2))
+        dl = 10;
+    else if (n >= 7 && !strncmp(s, "--", 2) && digits(s + 2, 2) && s[4] == '-' && digits(s + 5, 2))
+        dl = 7;
+    else
+        return s;
+    if (n > dl && (s[dl] != 'T' || !ext_time(s + dl + 1)))
+        return s;
+    out = o = scratch(c, n + 1);
+    if (!out)
+        return NULL;
+    if (dl == 10 && !(omit_year && n == 10 && !strncmp(s, OMIT_YEAR, 4))) {
+        memcpy(o, s, 4);
+        o += 4;
+    } else {
+        memcpy(o, "--", 2); /* no year */
+        o += 2;
+    }
+    memcpy(o, s + dl - 5, 2);
+    memcpy(o + 2, s + dl - 2, 2);
+    o += 4;
+    for (s += dl; *s; s++)
+        if (*s != ':')
+            *o++ = *s; /* the time: 'T', digits, 'Z' or the offset's sign kept */
+    *o = '\0';
+    return out;
 }
 
 /* 4.0 basic → 3.0 extended; "--MMDD" (no year) becomes 1604-MM-DD with *omit set. Values
