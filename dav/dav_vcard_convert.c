@@ -95,6 +95,21 @@ static const char *pl_take(struct plist *l, const char *name)
     return first;
 }
 
+/* Removes the first parameter called name; returns its value. */
+static const char *pl_take_one(struct plist *l, const char *name)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if (dav_vc_ieq(l->p[i].name, name)) {
+            const char *v = l->p[i].value;
+            memmove(&l->p[i], &l->p[i + 1], (l->n - i - 1) * sizeof(l->p[0]));
+            memmove(&l->q[i], &l->q[i + 1], l->n - i - 1);
+            l->n--;
+            return v;
+        }
+    }
+    return NULL;
+}
+
 static void pl_add(struct plist *l, const char *name, const char *value, int quoted)
 {
     if (l->n == DAV_VC_MAX_PARAMS)
@@ -477,7 +492,7 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
 {
     const char *value = p->p.value, *word = NULL;
     /* MEDIATYPE becomes a TYPE where 3.0 has one for it; otherwise it stays as it was */
-    const char *mt = pl_take(l, "MEDIATYPE");
+    const char *mt = pl_take_one(l, "MEDIATYPE");
 
     if (pl_get(l, "ENCODING")) {
         ; /* already written the 3.0 way: left alone */
