@@ -3,7 +3,8 @@
  * as an address object resource and, when it is accepted, checks what the rest of the
  * server relies on: writing it back and parsing that again gives the same card, a
  * conversion to either version is itself a valid card of that version with the same UID
- * and, after one round trip, converting again changes nothing; the value helpers, a
+ * and, after one round trip, converting again changes nothing (but the order of
+ * parameters); the value helpers, a
  * filter and an address-data subset run on every property.
  */
 #include <stdint.h>
@@ -80,6 +81,36 @@ static char *check_convert(const struct dav_vcard *v, int version, size_t *n)
     return out;
 }
 
+static int same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* The same properties in the same order with the same parameters (in any order: their
+ * order means nothing in a vCard). */
+static int same_card(const struct dav_vcard *a, const struct dav_vcard *b)
+{
+    if (dav_vcard_nprops(a) != dav_vcard_nprops(b))
+        return 0;
+    for (size_t i = 0; i < dav_vcard_nprops(a); i++) {
+        const struct dav_vcard_prop *p = dav_vcard_prop(a, i), *q = dav_vcard_prop(b, i);
+        unsigned char used[64] = {0};
+        if (!same_str(p->group, q->group) || strcmp(p->name, q->name) ||
+            strcmp(p->value, q->value) || p->nparams != q->nparams || p->nparams > 64)
+            return 0;
+        for (size_t j = 0; j < p->nparams; j++) {
+            size_t k = 0;
+            while (k < q->nparams && (used[k] || strcmp(p->params[j].name, q->params[k].name) ||
+                                      strcmp(p->params[j].value, q->params[k].value)))
+                k++;
+            if (k == q->nparams)
+                return 0;
+            used[k] = 1;
+        }
+    }
+    return 1;
+}
+
 /* After one trip to the other version and back, further trips change nothing. */
 static void check_stable(const struct dav_vcard *v)
 {
@@ -92,8 +123,10 @@ static void check_stable(const struct dav_vcard *v)
     char *c3 = check_convert(w2, other, &n3);
     struct dav_vcard *w3 = must_parse(c3, n3);
     char *c4 = check_convert(w3, dav_vcard_version(v), &n3);
-    if (strcmp(c2, c4))
+    struct dav_vcard *w4 = must_parse(c4, n3);
+    if (!same_card(w2, w4))
         abort();
+    dav_vcard_free(w4);
     dav_vcard_free(w1);
     dav_vcard_free(w2);
     dav_vcard_free(w3);
