@@ -25,6 +25,8 @@
 #define DAV_HREF_MAX     2048
 #define DAV_MULTIGET_MAX 5000        /* hrefs in one multiget */
 #define DAV_TZ_MAX       (64 * 1024) /* calendar-timezone value */
+#define DAV_DEAD_MAX     4096        /* one dead property, serialised */
+#define DAV_DEAD_COUNT   64          /* dead properties per collection */
 #define DAV_SYNC_PREFIX  "http://polaris/sync/"
 /* Recurring events are indexed this far ahead when written; queries past it re-expand. */
 #define DAV_HORIZON_SECS (2LL * 366 * 86400)
@@ -171,6 +173,20 @@ void dav_fprop_get(const char *json, const char *key, char *out, size_t outlen);
 int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val);
 /* Components (DAV_ICAL_* bits) a folder class holds. */
 unsigned dav_class_comps(enum store_class c);
+
+/* --- dead properties of collections (dav_dead.c) ---------------------------------------- */
+/* 0 when the element may be kept (not too large, not one too many), else -1. */
+int dav_dead_check(struct dav_req *q, int64_t folder_id, xmlNodePtr el);
+/* Keeps the element as sent; -1 when it is too large or the store failed. */
+int dav_dead_set(struct dav_req *q, int64_t folder_id, xmlNodePtr el);
+int dav_dead_del(struct dav_req *q, int64_t folder_id, const char *ns, const char *name);
+/* Appends the stored element: 1, or 0 when there is none. */
+int dav_dead_get(struct dav_req *q, int64_t folder_id, const char *ns, const char *name,
+                 struct dav_buf *out);
+/* Every dead property of the collection (names_only: empty elements, for propname). */
+void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct dav_buf *out);
+/* Drops them all (the collection is being deleted, inside its transaction). */
+int dav_dead_drop(struct dav_req *q, int64_t folder_id);
 
 /* --- properties (dav_props.c) ---------------------------------------------------------- */
 /* A property asked for: namespace, name and the request element (calendar-data etc.). */

@@ -7,8 +7,9 @@
  * displayname or ActiveSync never move the collection.
  *
  * Properties set at creation: displayname, the descriptions, calendar-color,
- * calendar-order, calendar-timezone. Other properties in the body are ignored (we keep
- * no dead properties, docs/dav.md); a resourcetype naming the other space's collection
+ * calendar-order, calendar-timezone; properties we do not interpret are kept as dead
+ * properties (dav_dead.c, up to DAV_MK_DEAD of them; one that does not fit is dropped);
+ * other live properties are ignored. A resourcetype naming the other space's collection
  * type is refused with valid-resourcetype.
  */
 #include <inttypes.h>
@@ -19,10 +20,15 @@
 
 #include "dav/dav_int.h"
 
+#define DAV_MK_DEAD 32
+
 struct dav_mk {
     enum store_class cls;
     char props[1024];
     char *tz;
+    xmlDocPtr doc;                /* the request, which dead[] points into */
+    xmlNodePtr dead[DAV_MK_DEAD]; /* properties we do not interpret, kept as dead ones */
+    size_t ndead;
 };
 
 static unsigned dav_mk_comps(xmlNodePtr set)
@@ -88,6 +94,8 @@ static int dav_mk_prop(struct dav_req *q, struct dav_mk *mk, xmlNodePtr p)
             return rc;
         }
     }
+    if (!dav_prop_is_live(dav_xml_ns(p), (const char *)p->name) && mk->ndead < DAV_MK_DEAD)
+        mk->dead[mk->ndead++] = p;
     return 0;
 }
 
@@ -119,8 +127,7 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
                 rc = -2;
     }
 out:
-    if (doc)
-        xmlFreeDoc(doc);
+    mk->doc = doc; /* freed by the caller: dead[] points into it */
     return rc;
 }
 
@@ -130,6 +137,7 @@ static int dav_mk_create(struct dav_req *q, struct dav_mk *mk)
     struct store_err e;
     int64_t id = 0;
     char name[64], key[32];
+    size_t i;
     int rc;
 
     if (store_txn_begin(q->u, &e) != 0)
@@ -149,6 +157,9 @@ static int dav_mk_create(struct dav_req *q, struct dav_mk *mk)
     snprintf(key, sizeof(key), "%" PRId64, id);
     if (mk->tz && store_state_put(q->u, "dav.tz", key, mk->tz, strlen(mk->tz), &e) != 0)
         goto err;
+    for (i = 0; i < mk->ndead; i++)
+        if (dav_dead_check(q, id, mk->dead[i]) == 0 && dav_dead_set(q, id, mk->dead[i]) != 0)
+            goto err;
     if (store_txn_commit(q->u, NULL, &e) != 0)
         return -1;
     return 0;
@@ -203,4 +214,6 @@ void dav_method_mkcol(struct dav_req *q)
     }
 out:
     free(mk.tz);
+    if (mk.doc)
+        xmlFreeDoc(mk.doc);
 }

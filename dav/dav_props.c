@@ -746,7 +746,9 @@ static void dav_prop_one(struct dav_pctx *c, const char *ns, const char *name, s
     const struct dav_pdef *d = dav_pdef_find(ns, name);
     struct dav_buf v = {0};
 
-    if (d && dav_pdef_applies(d, c->res) && d->get(c, &v) && !v.oom) {
+    if (!d && c->res->kind == DAV_K_COLL && dav_dead_get(c->q, c->res->folder.id, ns, name, ok)) {
+        /* a dead property: stored as the whole element */
+    } else if (d && dav_pdef_applies(d, c->res) && d->get(c, &v) && !v.oom) {
         dav_xml_open_el(ok, ns, name);
         if (v.len) {
             dav_buf_puts(ok, ">");
@@ -789,6 +791,8 @@ int dav_props_response(struct dav_req *q, const struct dav_res *res, const struc
             dav_prop_one(&c, d->ns, d->name, &ok, &missing);
         }
     }
+    if (ps->mode != DAV_PM_PROP && res->kind == DAV_K_COLL)
+        dav_dead_all(q, res->folder.id, ps->mode == DAV_PM_PROPNAME, &ok);
     for (i = 0; i < ps->n; i++)
         dav_prop_one(&c, ps->p[i].ns, ps->p[i].name, &ok, &missing);
     dav_ms_response_open(b, res->href);

@@ -339,10 +339,65 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(st, 207)
         pr = ms(b)[0][href]
         self.assertEqual(pr[D + 'displayname'][0], 424)
-        self.assertEqual(pr['{urn:x}dead'][0], 403)
+        self.assertEqual(pr['{urn:x}dead'][0], 424)
         self.assertEqual(pr[D + 'resourcetype'][0], 403)
+        import xml.etree.ElementTree as ET
+        err = [ps for ps in ET.fromstring(b).iter(D + 'propstat')
+               if ps.find(D + 'prop')[0].tag == D + 'resourcetype'][0].find(D + 'error')
+        self.assertIsNotNone(err.find(D + 'cannot-modify-protected-property'))
         st, _, b = self.dav.propfind(href, '<d:displayname/>')
         self.assertNotEqual(ms(b)[0][href][D + 'displayname'][1].text, 'New')
+
+    def test_dead_properties_of_collections(self):
+        href = self.mkcal('deadprops')
+        body = ('<d:propertyupdate %s xmlns:x="urn:x"><d:set><d:prop><x:rate>PT5M</x:rate>'
+                '<x:tree><x:leaf a="1">t &amp; u</x:leaf><y:other xmlns:y="urn:y"/></x:tree>'
+                '</d:prop></d:set></d:propertyupdate>' % NSDECL)
+        st, _, b = self.dav.req('PROPPATCH', href, body)
+        self.assertEqual(st, 207)
+        self.assertEqual({k: v[0] for k, v in ms(b)[0][href].items()},
+                         {'{urn:x}rate': 200, '{urn:x}tree': 200})
+        st, _, b = self.dav.propfind(href, '<x:rate xmlns:x="urn:x"/><x:tree xmlns:x="urn:x"/>'
+                                     '<x:none xmlns:x="urn:x"/>')
+        pr = ms(b)[0][href]
+        self.assertEqual(pr['{urn:x}rate'][1].text, 'PT5M')
+        leaf = pr['{urn:x}tree'][1].find('{urn:x}leaf')
+        self.assertEqual((leaf.text, leaf.get('a')), ('t & u', '1'))
+        self.assertIsNotNone(pr['{urn:x}tree'][1].find('{urn:y}other'))
+        self.assertEqual(pr['{urn:x}none'][0], 404)
+        # allprop and propname include them
+        st, _, b = self.dav.req('PROPFIND', href, '', {'Depth': '0'})
+        self.assertEqual(ms(b)[0][href]['{urn:x}rate'][1].text, 'PT5M')
+        st, _, b = self.dav.req('PROPFIND', href, '<d:propfind xmlns:d="DAV:"><d:propname/>'
+                                '</d:propfind>', {'Depth': '0'})
+        self.assertIn('{urn:x}tree', ms(b)[0][href])
+        # removal
+        body = ('<d:propertyupdate %s xmlns:x="urn:x"><d:remove><d:prop><x:rate/></d:prop>'
+                '</d:remove></d:propertyupdate>' % NSDECL)
+        self.assertEqual(self.dav.req('PROPPATCH', href, body)[0], 207)
+        st, _, b = self.dav.propfind(href, '<x:rate xmlns:x="urn:x"/>')
+        self.assertEqual(ms(b)[0][href]['{urn:x}rate'][0], 404)
+        # items keep none
+        self.assertEqual(self.dav.put(href + 'i.ics', vevent('dead-item'))[0], 201)
+        body = ('<d:propertyupdate %s xmlns:x="urn:x"><d:set><d:prop><x:rate>1</x:rate>'
+                '</d:prop></d:set></d:propertyupdate>' % NSDECL)
+        st, _, b = self.dav.req('PROPPATCH', href + 'i.ics', body)
+        self.assertEqual(ms(b)[0][href + 'i.ics']['{urn:x}rate'][0], 403)
+        # too large
+        body = ('<d:propertyupdate %s xmlns:x="urn:x"><d:set><d:prop><x:big>%s</x:big>'
+                '</d:prop></d:set></d:propertyupdate>' % (NSDECL, 'z' * 5000))
+        st, _, b = self.dav.req('PROPPATCH', href, body)
+        self.assertEqual(ms(b)[0][href]['{urn:x}big'][0], 507)
+        # they go with the collection
+        self.assertEqual(self.dav.req('DELETE', href)[0], 204)
+        self.mkcal('deadprops')
+        st, _, b = self.dav.propfind(href, '<x:tree xmlns:x="urn:x"/>')
+        self.assertEqual(ms(b)[0][href]['{urn:x}tree'][0], 404)
+
+    def test_mkcalendar_keeps_unknown_properties(self):
+        href = self.mkcal('mk-dead', extra='<x:transp xmlns:x="urn:x">opaque</x:transp>')
+        st, _, b = self.dav.propfind(href, '<x:transp xmlns:x="urn:x"/>')
+        self.assertEqual(ms(b)[0][href]['{urn:x}transp'][1].text, 'opaque')
 
     def test_proppatch_value_too_large_507(self):
         href = self.mkcal('roomy')

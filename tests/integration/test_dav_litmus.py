@@ -10,7 +10,8 @@ Many litmus tests cannot pass on a CalDAV server and are expected to fail (docs/
   propset/propget/propmove...) is skipped;
 - collections cannot nest (no calendar inside a calendar): mkcol (and with it
   mkcol_again, delete_coll), copy_coll, copy_shallow, move_coll fail with 403;
-- we keep no dead properties, so propmanyns fails (its resource was never stored);
+- dead properties are kept on collections only, and litmus sets them on the text file it
+  could not store: propset and the rest are skipped, propmanyns fails;
 - locks (class 2) are not offered: options passes with a warning and the locks suite is
   not run.
 
