@@ -577,6 +577,12 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(props[href + 'one.ics'][C + 'calendar-data'][1].text, data)
         self.assertEqual(bare[href + 'missing.ics'], 404)
         self.assertEqual(bare['/caldav/bob@example.com/calendar/x.ics'], 404)
+        # an href written another way comes back as written
+        other = href.replace('@', '%40') + 'one.ics'
+        body = ('<c:calendar-multiget %s><d:prop><d:getetag/></d:prop><d:href>%s</d:href>'
+                '</c:calendar-multiget>' % (NSDECL, other))
+        st, _, b = self.dav.report(href, body)
+        self.assertEqual(list(ms(b)[0]), [other])
 
     def test_unsupported_report(self):
         st, _, b = self.dav.report(ACAL + 'calendar/', '<d:principal-property-search xmlns:d="DAV:"/>')
