@@ -610,6 +610,13 @@ class DavHttp(unittest.TestCase):
         self.assertEqual(st, 412)
         st, _, _ = self.dav.req('COPY', src + 'c.ics', headers={'Destination': dst + 'c.ics'})
         self.assertEqual(st, 204)
+        # moved and copied events are in the destination's occurrence index at once
+        q = ('<c:calendar-query %s><d:prop><d:getetag/></d:prop><c:filter>'
+             '<c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT"><c:time-range '
+             'start="20260105T000000Z" end="20260106T000000Z"/></c:comp-filter></c:comp-filter>'
+             '</c:filter></c:calendar-query>' % NSDECL)
+        st, _, b = self.dav.report(dst, q)
+        self.assertEqual(sorted(ms(b)[0]), [dst + 'c.ics', dst + 'm.ics'])
         # a copy next to the original would duplicate its UID
         st, _, b = self.dav.req('COPY', src + 'c.ics', headers={'Destination': src + 'c2.ics'})
         self.assertEqual(st, 403)
