@@ -496,6 +496,8 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
 
     if (pl_get(l, "ENCODING")) {
         ; /* already written the 3.0 way: left alone */
+    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
+        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else if (!strncasecmp(value, "data:", 5) && strchr(value, ',')) {
         const char *hdr = value + 5, *comma = strchr(value, ',');
         size_t hl = (size_t)(comma - hdr);
@@ -510,8 +512,6 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
         } else {
             pl_add(l, "VALUE", "uri", 0);
         }
-    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
-        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else {
         pl_take(l, "VALUE");
         pl_add(l, "VALUE", "uri", 0);
