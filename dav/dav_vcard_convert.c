@@ -369,7 +369,8 @@ static int is_media(const char *name)
            !strcmp(name, "KEY");
 }
 
-/* 3.0 TYPE (JPEG, image/png) → a media type; without one, sniffed from the base64. */
+/* 3.0 TYPE (JPEG, image/png) → a media type; without a usable one, sniffed from the
+ * base64 when there is some (else NULL). */
 static const char *media_type(struct conv *c, const char *prop, const char *type, const char *b64)
 {
     static const struct {
@@ -406,7 +407,7 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
         return "image/png";
     if (b64 && !strncmp(b64, "R0lGOD", 6))
         return "image/gif";
-    return "application/octet-stream";
+    return b64 ? "application/octet-stream" : NULL;
 }
 
 /* A media type → the 3.0 TYPE word (image/jpeg → JPEG). */
@@ -457,10 +458,13 @@ static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist 
             pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
     } else if (!vt || dav_vc_ieq(vt, "uri")) {
         /* a URI (a 3.0 PHOTO with neither ENCODING nor VALUE is taken as one too) */
-        const char *type = pl_take(l, "TYPE");
+        const char *type = pl_get(l, "TYPE");
+        const char *mt = type ? media_type(c, p->p.name, type, NULL) : NULL;
         pl_take(l, "VALUE");
-        if (type)
-            pl_add(l, "MEDIATYPE", media_type(c, p->p.name, type, NULL), 0);
+        if (mt) {
+            pl_take(l, "TYPE");
+            pl_add(l, "MEDIATYPE", mt, 0);
+        } /* else a TYPE that names no media type stays as it came */
     }
     emit_same(c, p, p->p.name, l, value);
 }
