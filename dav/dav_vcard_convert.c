@@ -612,8 +612,7 @@ static int same_types(const struct dav_vcard_prop *a, const struct dav_vcard_pro
 static int label_fits(struct conv *c, size_t adr, size_t label)
 {
     const struct dav_vcard_prop *a = &c->src->props[adr].p;
-    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && !dav_vcard_param_get(a, "LABEL") &&
-           same_types(a, &c->src->props[label].p);
+    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && same_types(a, &c->src->props[label].p);
 }
 
 /* 3→4: each LABEL goes onto an ADR with the same types that has none yet: the one just
@@ -697,7 +696,7 @@ static void prop_to4(struct conv *c, size_t idx)
         value = g;
     } else if (!strcmp(name, "ADR") && c->adr_label[idx]) {
         pl_add(&l, "LABEL", text_to_param(c, c->adr_label[idx]), 1);
-    } else if (!strcmp(name, "N") && c->sort_string && !pl_get(&l, "SORT-AS")) {
+    } else if (!strcmp(name, "N") && c->sort_string) {
         pl_add(&l, "SORT-AS", text_to_param(c, c->sort_string), 1);
     }
     if (!strcmp(name, "BDAY") || !strcmp(name, "ANNIVERSARY")) {
@@ -760,9 +759,9 @@ static void prop_to3(struct conv *c, size_t idx)
         pl_take(&l, "VALUE");
         value += 4;
     } else if (!strcmp(name, "ADR")) {
-        label = pl_take(&l, "LABEL");
+        label = pl_take_one(&l, "LABEL");
     } else if (!strcmp(name, "N")) {
-        sort = pl_take(&l, "SORT-AS");
+        sort = pl_take_one(&l, "SORT-AS");
     } else if (!strcmp(name, "ORG")) {
         pl_take(&l, "SORT-AS");
     }
