@@ -388,13 +388,13 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
         if (n && n < sizeof(first) && strspn(type, TOKEN "/") >= n) {
             memcpy(first, type, n);
             first[n] = '\0';
-            if (strchr(first, '/'))
-                return dav_vc_strdup(c->dst, first);
             for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
                 if (dav_vc_ieq(first, known[i].t))
                     return known[i].mt;
             for (char *p = first; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
+                *p = (char)tolower((unsigned char)*p); /* media types are case-insensitive */
+            if (strchr(first, '/'))
+                return dav_vc_strdup(c->dst, first);
             const char *top = !strcmp(prop, "SOUND") ? "audio/"
                               : !strcmp(prop, "KEY") ? "application/"
                                                      : "image/";
