@@ -95,10 +95,11 @@ static const char *pl_take(struct plist *l, const char *name)
     return first;
 }
 
-/* Removes the first parameter called name; returns its value. */
-static const char *pl_take_one(struct plist *l, const char *name)
+/* Removes the first (last: the last) parameter called name; returns its value. */
+static const char *pl_take_at(struct plist *l, const char *name, int last)
 {
-    for (size_t i = 0; i < l->n; i++) {
+    for (size_t k = 0; k < l->n; k++) {
+        size_t i = last ? l->n - 1 - k : k;
         if (dav_vc_ieq(l->p[i].name, name)) {
             const char *v = l->p[i].value;
             memmove(&l->p[i], &l->p[i + 1], (l->n - i - 1) * sizeof(l->p[0]));
@@ -108,6 +109,11 @@ static const char *pl_take_one(struct plist *l, const char *name)
         }
     }
     return NULL;
+}
+
+static const char *pl_take_one(struct plist *l, const char *name)
+{
+    return pl_take_at(l, name, 0);
 }
 
 static void pl_add(struct plist *l, const char *name, const char *value, int quoted)
@@ -759,7 +765,7 @@ static void prop_to3(struct conv *c, size_t idx)
         pl_take(&l, "VALUE");
         value += 4;
     } else if (!strcmp(name, "ADR")) {
-        label = pl_take_one(&l, "LABEL");
+        label = pl_take_at(&l, "LABEL", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "N")) {
         sort = pl_take_one(&l, "SORT-AS");
     } else if (!strcmp(name, "ORG")) {
