@@ -491,7 +491,8 @@ static int inline_word(struct conv *c, const char *prop, const char *mt, size_t 
         return 0;
     char *full = scratch(c, ml + 1);
     if (full) {
-        memcpy(full, mt, ml);
+        for (size_t i = 0; i < ml; i++)
+            full[i] = (char)tolower((unsigned char)mt[i]);
         full[ml] = '\0';
     }
     *word = full;
