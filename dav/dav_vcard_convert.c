@@ -95,10 +95,11 @@ static const char *pl_take(struct plist *l, const char *name)
     return first;
 }
 
-/* Removes the first parameter called name; returns its value. */
-static const char *pl_take_one(struct plist *l, const char *name)
+/* Removes the first (last: the last) parameter called name; returns its value. */
+static const char *pl_take_at(struct plist *l, const char *name, int last)
 {
-    for (size_t i = 0; i < l->n; i++) {
+    for (size_t k = 0; k < l->n; k++) {
+        size_t i = last ? l->n - 1 - k : k;
         if (dav_vc_ieq(l->p[i].name, name)) {
             const char *v = l->p[i].value;
             memmove(&l->p[i], &l->p[i + 1], (l->n - i - 1) * sizeof(l->p[0]));
@@ -108,6 +109,11 @@ static const char *pl_take_one(struct plist *l, const char *name)
         }
     }
     return NULL;
+}
+
+static const char *pl_take_one(struct plist *l, const char *name)
+{
+    return pl_take_at(l, name, 0);
 }
 
 static void pl_add(struct plist *l, const char *name, const char *value, int quoted)
@@ -369,7 +375,8 @@ static int is_media(const char *name)
            !strcmp(name, "KEY");
 }
 
-/* 3.0 TYPE (JPEG, image/png) → a media type; without one, sniffed from the base64. */
+/* 3.0 TYPE (JPEG, image/png) → a media type; without a usable one, sniffed from the
+ * base64 when there is some (else NULL). */
 static const char *media_type(struct conv *c, const char *prop, const char *type, const char *b64)
 {
     static const struct {
@@ -387,13 +394,13 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
         if (n && n < sizeof(first) && strspn(type, TOKEN "/") >= n) {
             memcpy(first, type, n);
             first[n] = '\0';
-            if (strchr(first, '/'))
-                return dav_vc_strdup(c->dst, first);
             for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
                 if (dav_vc_ieq(first, known[i].t))
                     return known[i].mt;
             for (char *p = first; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
+                *p = (char)tolower((unsigned char)*p); /* media types are case-insensitive */
+            if (strchr(first, '/'))
+                return dav_vc_strdup(c->dst, first);
             const char *top = !strcmp(prop, "SOUND") ? "audio/"
                               : !strcmp(prop, "KEY") ? "application/"
                                                      : "image/";
@@ -406,7 +413,7 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
         return "image/png";
     if (b64 && !strncmp(b64, "R0lGOD", 6))
         return "image/gif";
-    return "application/octet-stream";
+    return b64 ? "application/octet-stream" : NULL;
 }
 
 /* A media type → the 3.0 TYPE word (image/jpeg → JPEG). */
@@ -457,10 +464,13 @@ static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist 
             pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
     } else if (!vt || dav_vc_ieq(vt, "uri")) {
         /* a URI (a 3.0 PHOTO with neither ENCODING nor VALUE is taken as one too) */
-        const char *type = pl_take(l, "TYPE");
+        const char *type = pl_get(l, "TYPE");
+        const char *mt = type ? media_type(c, p->p.name, type, NULL) : NULL;
         pl_take(l, "VALUE");
-        if (type)
-            pl_add(l, "MEDIATYPE", media_type(c, p->p.name, type, NULL), 0);
+        if (mt) {
+            pl_take(l, "TYPE");
+            pl_add(l, "MEDIATYPE", mt, 0);
+        } /* else a TYPE that names no media type stays as it came */
     }
     emit_same(c, p, p->p.name, l, value);
 }
@@ -481,7 +491,8 @@ static int inline_word(struct conv *c, const char *prop, const char *mt, size_t 
         return 0;
     char *full = scratch(c, ml + 1);
     if (full) {
-        memcpy(full, mt, ml);
+        for (size_t i = 0; i < ml; i++)
+            full[i] = (char)tolower((unsigned char)mt[i]);
         full[ml] = '\0';
     }
     *word = full;
@@ -496,6 +507,8 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
 
     if (pl_get(l, "ENCODING")) {
         ; /* already written the 3.0 way: left alone */
+    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
+        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else if (!strncasecmp(value, "data:", 5) && strchr(value, ',')) {
         const char *hdr = value + 5, *comma = strchr(value, ',');
         size_t hl = (size_t)(comma - hdr);
@@ -510,8 +523,6 @@ static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist 
         } else {
             pl_add(l, "VALUE", "uri", 0);
         }
-    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
-        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else {
         pl_take(l, "VALUE");
         pl_add(l, "VALUE", "uri", 0);
@@ -608,8 +619,7 @@ static int same_types(const struct dav_vcard_prop *a, const struct dav_vcard_pro
 static int label_fits(struct conv *c, size_t adr, size_t label)
 {
     const struct dav_vcard_prop *a = &c->src->props[adr].p;
-    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && !dav_vcard_param_get(a, "LABEL") &&
-           same_types(a, &c->src->props[label].p);
+    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && same_types(a, &c->src->props[label].p);
 }
 
 /* 3→4: each LABEL goes onto an ADR with the same types that has none yet: the one just
@@ -693,7 +703,7 @@ static void prop_to4(struct conv *c, size_t idx)
         value = g;
     } else if (!strcmp(name, "ADR") && c->adr_label[idx]) {
         pl_add(&l, "LABEL", text_to_param(c, c->adr_label[idx]), 1);
-    } else if (!strcmp(name, "N") && c->sort_string && !pl_get(&l, "SORT-AS")) {
+    } else if (!strcmp(name, "N") && c->sort_string) {
         pl_add(&l, "SORT-AS", text_to_param(c, c->sort_string), 1);
     }
     if (!strcmp(name, "BDAY") || !strcmp(name, "ANNIVERSARY")) {
@@ -756,9 +766,9 @@ static void prop_to3(struct conv *c, size_t idx)
         pl_take(&l, "VALUE");
         value += 4;
     } else if (!strcmp(name, "ADR")) {
-        label = pl_take(&l, "LABEL");
+        label = pl_take_at(&l, "LABEL", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "N")) {
-        sort = pl_take(&l, "SORT-AS");
+        sort = pl_take_one(&l, "SORT-AS");
     } else if (!strcmp(name, "ORG")) {
         pl_take(&l, "SORT-AS");
     }
