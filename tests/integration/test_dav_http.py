@@ -557,6 +557,34 @@ class DavHttp(unittest.TestCase):
         st, _, b = self.dav.propfind(href, '<d:getetag/>', depth='1')
         self.assertEqual(sorted(ms(b)[0]), [href, href + 'd.ics'])
 
+    def test_concurrent_puts_of_one_uid(self):
+        import threading
+        href = self.mkcal('race')
+        results = []
+
+        def put(i):
+            results.append(self.dav.put(href + 'r%d.ics' % i, vevent('race-uid'))[0])
+        threads = [threading.Thread(target=put, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [201] + [403] * 7)
+        st, _, b = self.dav.propfind(href, '<d:getetag/>', depth='1')
+        self.assertEqual(len(ms(b)[0]), 2)  # the collection and one event
+        # and If-None-Match: * races on one name: one wins, the others get 412
+        results.clear()
+
+        def create(i):
+            results.append(self.dav.put(href + 'same.ics', vevent('race-%d' % i),
+                                        headers={'If-None-Match': '*'})[0])
+        threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted(results), [201] + [412] * 7)
+
     def test_put_outside_a_collection(self):
         st, _, _ = self.dav.put(ACAL + 'loose.ics', vevent('loose'))
         self.assertEqual(st, 409)
