@@ -17,6 +17,8 @@
 #include "dav/dav_int.h"
 
 /* --- folder props: a flat JSON object of strings --------------------------------------- */
+#define DAV_JSON_MEMBERS 32 /* members of the props object we read */
+
 struct dav_jmember {
     const char *k, *v; /* raw spans including quotes */
     size_t klen, vlen;
@@ -43,13 +45,21 @@ static const char *dav_json_str_end(const char *p)
     return NULL;
 }
 
-/* The end of any JSON value (strings, numbers, literals, nested objects/arrays). */
+/* The end of any JSON value: a string, a number or literal, or a nested object/array
+ * (brackets balanced, strings skipped). NULL when it is none of those: a props field we
+ * cannot read is then rewritten afresh rather than copied through half-understood. */
 static const char *dav_json_val_end(const char *p)
 {
     int depth = 0;
 
     if (*p == '"')
         return dav_json_str_end(p);
+    if (*p != '{' && *p != '[') {
+        const char *s = p;
+        while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p && strchr("+-.E", *p)))
+            p++;
+        return p > s && *p ? p : NULL;
+    }
     for (; *p; p++) {
         if (*p == '"') {
             p = dav_json_str_end(p);
@@ -58,17 +68,11 @@ static const char *dav_json_val_end(const char *p)
             p--;
         } else if (*p == '{' || *p == '[') {
             depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (depth == 0)
-                return p;
-            depth--;
-            if (depth == 0)
-                return p + 1;
-        } else if (*p == ',' && depth == 0) {
-            return p;
+        } else if ((*p == '}' || *p == ']') && --depth == 0) {
+            return p + 1;
         }
     }
-    return depth == 0 ? p : NULL;
+    return NULL;
 }
 
 /* Splits the object into members; returns the count or -1 when it is not an object. */
@@ -103,8 +107,10 @@ static int dav_json_members(const char *json, struct dav_jmember *m, int max)
         p = dav_json_ws(e);
         if (*p == ',')
             p = dav_json_ws(p + 1);
+        else if (*p != '}')
+            return -1;
     }
-    return n;
+    return *p == '}' ? n : -1;
 }
 
 static size_t dav_utf8_put(char *o, unsigned cp)
@@ -161,8 +167,8 @@ static int dav_json_key_is(const struct dav_jmember *m, const char *key)
 
 void dav_fprop_get(const char *json, const char *key, char *out, size_t outlen)
 {
-    struct dav_jmember m[32];
-    int n = dav_json_members(json, m, 32), i;
+    struct dav_jmember m[DAV_JSON_MEMBERS];
+    int n = dav_json_members(json, m, DAV_JSON_MEMBERS), i;
 
     out[0] = '\0';
     for (i = 0; i < n; i++) {
@@ -190,13 +196,17 @@ static void dav_json_quote(struct dav_buf *b, const char *s)
 
 int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
 {
-    struct dav_jmember m[32];
+    struct dav_jmember m[DAV_JSON_MEMBERS];
     struct dav_buf b = {0};
-    int n = dav_json_members(json, m, 32), i, first = 1, rc = -1;
+    int n = dav_json_members(json, m, DAV_JSON_MEMBERS), i, kept, first = 1, rc = -1;
 
     if (n < 0)
         n = 0; /* not ours to read: start afresh rather than fail every PROPPATCH */
     dav_buf_puts(&b, "{");
+    for (i = 0, kept = 0; i < n; i++)
+        kept += !dav_json_key_is(&m[i], key);
+    if (val && kept == DAV_JSON_MEMBERS)
+        goto out; /* one more member could not be read back */
     for (i = 0; i < n; i++) {
         if (dav_json_key_is(&m[i], key))
             continue;
@@ -217,6 +227,7 @@ int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
         memcpy(json, b.p, b.len + 1);
         rc = 0;
     }
+out:
     dav_buf_free(&b);
     return rc;
 }

@@ -162,6 +162,36 @@ static void test_fprops(void **state)
     assert_string_equal(out, "\xc3\xa9");
 }
 
+static void test_fprops_garbage_and_bounds(void **state)
+{
+    char json[1024], out[64];
+    int i;
+
+    (void)state;
+    /* values that are not JSON: the field is rewritten afresh, and reads back */
+    strcpy(json, "{\"a\":\xff\xfe,\"seg\":\"old\"}");
+    dav_fprop_get(json, "seg", out, sizeof(out));
+    assert_string_equal(out, "");
+    assert_int_equal(dav_fprop_set(json, sizeof(json), "seg", "new"), 0);
+    assert_string_equal(json, "{\"seg\":\"new\"}");
+    /* unterminated nesting, trailing junk */
+    strcpy(json, "{\"o\":{\"x\":1}");
+    dav_fprop_get(json, "o", out, sizeof(out));
+    assert_string_equal(out, "");
+    strcpy(json, "{\"s\":\"v\" junk}");
+    dav_fprop_get(json, "s", out, sizeof(out));
+    assert_string_equal(out, "");
+    /* at most 32 members: a 33rd is refused rather than written unreadable */
+    strcpy(json, "{");
+    for (i = 0; i < 32; i++)
+        snprintf(json + strlen(json), sizeof(json) - strlen(json), "%s\"k%d\":1", i ? "," : "", i);
+    strcat(json, "}");
+    assert_int_equal(dav_fprop_set(json, sizeof(json), "seg", "x"), -1);
+    assert_int_equal(dav_fprop_set(json, sizeof(json), "k3", "x"), 0);
+    dav_fprop_get(json, "k3", out, sizeof(out));
+    assert_string_equal(out, "x");
+}
+
 static void test_fprops_overflow(void **state)
 {
     char json[64] = "";
@@ -296,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_element_names),
         cmocka_unit_test(test_fprops),
+        cmocka_unit_test(test_fprops_garbage_and_bounds),
         cmocka_unit_test(test_fprops_overflow),
         cmocka_unit_test(test_href_and_decode),
         cmocka_unit_test(test_resolve_paths),
