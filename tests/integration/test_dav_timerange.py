@@ -128,6 +128,18 @@ class TimeRange(unittest.TestCase):
         st, _, b = self.dav.report(self.cal, body)
         self.assertEqual(ms(b)[0], {})
 
+    def test_text_match_with_time_range(self):
+        body = ('<c:calendar-query %s><d:prop><d:getetag/></d:prop><c:filter>'
+                '<c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
+                '<c:time-range start="20260101T000000Z" end="20260301T000000Z"/>'
+                '<c:prop-filter name="SUMMARY"><c:text-match collation="i;ascii-casemap">%s'
+                '</c:text-match></c:prop-filter></c:comp-filter></c:comp-filter></c:filter>'
+                '</c:calendar-query>')
+        for text, want in (('weekly', ['weekly']), ('SINGLE', ['single']), ('nothing', [])):
+            st, _, b = self.dav.report(self.cal, body % (NSDECL, text))
+            self.assertEqual(st, 207)
+            self.assertEqual(sorted(h.rsplit('/', 1)[1][:-4] for h in ms(b)[0]), want, text)
+
     def test_invalid_filter(self):
         body = ('<c:calendar-query %s><d:prop><d:getetag/></d:prop><c:filter>'
                 '<c:comp-filter name="VCALENDAR"><c:comp-filter name="VEVENT">'
