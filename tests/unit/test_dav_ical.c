@@ -662,6 +662,17 @@ static void test_filter_text_props(void **state)
                              ev),
                      1);
     assert_int_equal(matches(VCAL_EV("<C:is-not-defined/>"), ev), 0);
+    /* RDATE occurrences tested with a prop-filter (which reads the same component) */
+    const char *rd = EV("DTSTART:20240101T100000Z\r\nRDATE:20240105T100000Z\r\n"
+                        "RDATE:20240110T100000Z\r\nRDATE:20240115T100000Z\r\nSUMMARY:rd\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20240115T000000Z", "20240116T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     1);
+    assert_int_equal(matches(VCAL_EV(TR("20240116T000000Z", "20240117T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     0);
     /* prop-filter and time-range together test the same occurrence's component */
     const char *ovr = EV("DTSTART:20240101T100000Z\r\nSUMMARY:regular\r\nRRULE:FREQ=DAILY;COUNT="
                          "3\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240102T100000Z\r\n"
