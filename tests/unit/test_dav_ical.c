@@ -851,6 +851,14 @@ static void test_data_expand(void **state)
     assert_null(strstr(out, "RANGE="));
     free(out);
 
+    /* floating times come back in UTC too */
+    out = render("<C:expand start=\"20240101T000000Z\" end=\"20240103T000000Z\"/>",
+                 EV("DTSTART:20240101T100000\r\nDTEND:20240101T110000\r\n"), NULL);
+    assert_non_null(strstr(out, "DTSTART:20240101T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTEND:20240101T110000Z\r\n"));
+    assert_null(strstr(out, "RECURRENCE-ID"));
+    free(out);
+
     /* all-day instances keep DATE values */
     out = render("<C:expand start=\"20240101T000000Z\" end=\"20240103T000000Z\"/>",
                  EV("DTSTART;VALUE=DATE:20240101\r\nRRULE:FREQ=DAILY\r\n"), NULL);
