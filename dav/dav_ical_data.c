@@ -360,15 +360,16 @@ static void remove_all(icalcomponent *c, icalproperty_kind k)
     }
 }
 
-/* Every DATE-TIME with a TZID in c (and its alarms) rewritten in UTC. */
+/* Every DATE-TIME in c (and its alarms) that is not UTC rewritten in UTC, as §9.6.5
+ * asks; floating times are UTC already in this server's reading of them. */
 static void to_utc(const struct dav_ical *ic, icalcomponent *c)
 {
     for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ANY_PROPERTY); p;
          p = icalcomponent_get_next_property(c, ICAL_ANY_PROPERTY)) {
         icalvalue *v = icalproperty_get_value(p);
         int64_t t;
-        if (!icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER) || !v ||
-            icalvalue_isa(v) != ICAL_DATETIME_VALUE || dav_ical_prop_unix(ic, p, &t, NULL) < 0)
+        if (!v || icalvalue_isa(v) != ICAL_DATETIME_VALUE ||
+            icaltime_is_utc(icalvalue_get_datetime(v)) || dav_ical_prop_unix(ic, p, &t, NULL) < 0)
             continue;
         icalproperty_remove_parameter_by_kind(p, ICAL_TZID_PARAMETER);
         icalproperty_set_value(p, icalvalue_new_datetime(utc_time(t, 0)));

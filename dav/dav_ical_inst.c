@@ -355,10 +355,33 @@ static int master_occurrence(struct exp *x, struct icaltimetype L, const int64_t
     return emit(x, &in);
 }
 
+/* The RDATE properties of m, gathered first: the callbacks read the same component, and
+ * libical keeps one property cursor per component. */
+static icalproperty **gather(icalcomponent *m, icalproperty_kind k, size_t *n)
+{
+    icalproperty **v = NULL;
+    size_t cnt = 0, i = 0;
+
+    for (icalproperty *p = icalcomponent_get_first_property(m, k); p;
+         p = icalcomponent_get_next_property(m, k))
+        cnt++;
+    *n = 0;
+    if (!cnt || !(v = malloc(cnt * sizeof(*v))))
+        return NULL;
+    for (icalproperty *p = icalcomponent_get_first_property(m, k); p && i < cnt;
+         p = icalcomponent_get_next_property(m, k))
+        v[i++] = p;
+    *n = i;
+    return v;
+}
+
 static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more, int64_t *next)
 {
-    for (icalproperty *p = icalcomponent_get_first_property(m, ICAL_RDATE_PROPERTY); p && !x->stop;
-         p = icalcomponent_get_next_property(m, ICAL_RDATE_PROPERTY)) {
+    size_t np;
+    icalproperty **ps = gather(m, ICAL_RDATE_PROPERTY, &np);
+
+    for (size_t i = 0; i < np && !x->stop; i++) {
+        icalproperty *p = ps[i];
         struct icaldatetimeperiodtype dp = icalproperty_get_rdate(p);
         struct icaltimetype t = icaltime_is_null_time(dp.time) ? dp.period.start : dp.time;
         icaltimezone *z;
@@ -370,7 +393,7 @@ static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more,
             t = dav_ical_tz_from_unix(dav_ical_tz_to_unix(t, z), x->msp.zone);
         t.zone = NULL;
         per[0] = dav_ical_tz_to_unix(t, x->msp.zone);
-        if (per[0] >= until) {
+        if (per[0] >= until || x->emitted >= x->max_inst) {
             if (!*more || per[0] < *next)
                 *next = per[0];
             *more = 1;
@@ -388,8 +411,9 @@ static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more,
         }
         t.is_date = x->msp.is_date;
         if (master_occurrence(x, t, pp))
-            return 0;
+            break;
     }
+    free(ps);
     return 0;
 }
 
