@@ -768,7 +768,7 @@ static void prop_to3(struct conv *c, size_t idx)
     } else if (!strcmp(name, "ADR")) {
         label = pl_take_at(&l, "LABEL", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "N")) {
-        sort = pl_take_one(&l, "SORT-AS");
+        sort = pl_take_at(&l, "SORT-AS", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "ORG")) {
         pl_take(&l, "SORT-AS");
     }

@@ -690,6 +690,21 @@ static void test_convert_details(void **state)
     assert_non_null(strstr(v3, "\r\nLABEL;TYPE=WORK:PO Box 7\\nTown\r\n"));
     free(v3);
     free(v4);
+    /* dates: only the exact extended / basic shapes are rewritten */
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nBDAY:--04-12\r\n"
+                      "X-ANNIVERSARY:1985-04-12T10:00Z\r\n"),
+                 4);
+    assert_non_null(strstr(v4, "\r\nBDAY:--0412\r\nANNIVERSARY:19850412T1000Z\r\n"));
+    v3 = convert(v4, 3);
+    assert_non_null(strstr(v3, "\r\nBDAY;X-APPLE-OMIT-YEAR=1604:1604-04-12\r\n"
+                               "X-ANNIVERSARY:1985-04-12T10:00Z\r\n"));
+    free(v3);
+    free(v4);
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nBDAY:1985-4-12\r\n"
+                      "X-ANNIVERSARY:1985-04-12T25\r\n"),
+                 4);
+    assert_non_null(strstr(v4, "\r\nBDAY:1985-4-12\r\nANNIVERSARY:1985-04-12T25\r\n"));
+    free(v4);
     /* same version: a faithful rewrite; unknown version: nothing */
     struct dav_vcard *v = parse_ok(apple_group);
     size_t len;
