@@ -351,6 +351,11 @@ static void test_ranges_recurring(void **state)
     expect_starts(EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=3\r\n"
                      "EXDATE:20240102T100000Z\r\nRDATE:20240111T100000Z\r\n"),
                   T0 + 3650 * DAY, ex, 3, 1);
+    /* an EXDATE list in a zone: each value keeps the zone */
+    const int64_t exl[] = {1710748800, 1712559600};
+    expect_starts(EV("DTSTART;TZID=Europe/Berlin:20240318T090000\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n"
+                     "EXDATE;TZID=Europe/Berlin:20240325T090000,20240401T090000\r\n"),
+                  T0 + 3650 * DAY, exl, 2, 1);
     /* UNTIL in UTC */
     const int64_t un[] = {T0, T0 + DAY, T0 + 2 * DAY};
     expect_starts(EV("DTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY;UNTIL=20240103T100000Z\r\n"),
