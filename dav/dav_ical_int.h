@@ -22,7 +22,7 @@
 /* Occurrences listed for the index before it is marked incomplete. */
 #define DAV_ICAL_MAX_RANGES 10000
 /* Rule steps one expansion may take (filters, expand, free-busy) before giving up. */
-#define DAV_ICAL_MAX_STEPS 200000
+#define DAV_ICAL_MAX_STEPS 100000
 
 struct dav_ical_tz {
     char *tzid;

@@ -326,9 +326,10 @@ static int check_prop(struct parse *ps, const char *group, const char *name, con
     }
     if (!strcmp(name, "FN"))
         ps->nfn++;
-    else if (!strcmp(name, "N"))
-        ps->nn++;
-    else if (!strcmp(name, "UID")) {
+    else if (!strcmp(name, "N")) {
+        if (ps->nn++)
+            return fail(ps, PRECOND_VALID, "more than one N", lineno);
+    } else if (!strcmp(name, "UID")) {
         if (ps->nuid++)
             return fail(ps, PRECOND_VALID, "more than one UID", lineno);
         if (!*value)

@@ -36,7 +36,7 @@ struct dav_vcard;
  * supported-address-data: VERSION other than 3.0/4.0 (2.1), ENCODING=QUOTED-PRINTABLE or
  * 8BIT, a CHARSET other than UTF-8. Refused as valid-address-data: bytes that are not
  * UTF-8, control characters, a logical line over 1 MiB, more than 10,000 properties or
- * 64 parameters on one, a body over 32 MiB, bad syntax, two UIDs. */
+ * 64 parameters on one, a body over 32 MiB, bad syntax, two UIDs or two N. */
 int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const char **precond,
                     char *err, size_t errlen);
 void dav_vcard_free(struct dav_vcard *v);

@@ -291,6 +291,15 @@ static void test_ranges_single(void **state)
         "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV("DTSTART;TZID=Europe/Berlin:20240101T150000\r\n"
                                                "DURATION:PT1H\r\n"),
         T0, T0 + 3600);
+    /* Outlook's VTIMEZONE: observances from 1601, Windows TZID */
+    one_range("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+              "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+              "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n" EV(
+                  "DTSTART;TZID=W. Europe Standard Time:20240701T100000\r\n"
+                  "DTEND;TZID=W. Europe Standard Time:20240701T110000\r\n"),
+              1719820800, 1719820800 + 3600);
     /* end before start is read as zero length */
     one_range(EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T090000Z\r\n"), T0, T0);
 }
@@ -342,6 +351,11 @@ static void test_ranges_recurring(void **state)
     expect_starts(EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=3\r\n"
                      "EXDATE:20240102T100000Z\r\nRDATE:20240111T100000Z\r\n"),
                   T0 + 3650 * DAY, ex, 3, 1);
+    /* an EXDATE list in a zone: each value keeps the zone */
+    const int64_t exl[] = {1710748800, 1712559600};
+    expect_starts(EV("DTSTART;TZID=Europe/Berlin:20240318T090000\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\n"
+                     "EXDATE;TZID=Europe/Berlin:20240325T090000,20240401T090000\r\n"),
+                  T0 + 3650 * DAY, exl, 2, 1);
     /* UNTIL in UTC */
     const int64_t un[] = {T0, T0 + DAY, T0 + 2 * DAY};
     expect_starts(EV("DTSTART:20240101T100000Z\r\nRRULE:FREQ=DAILY;UNTIL=20240103T100000Z\r\n"),
@@ -550,8 +564,19 @@ static void test_filter_time_range(void **state)
                          "RRULE:FREQ=DAILY\r\n");
     assert_int_equal(matches(VCAL_EV(TR("20260309T165959Z", "20260309T170001Z")), old), 1);
     assert_int_equal(matches(VCAL_EV(TR("20260309T170000Z", "20260310T160000Z")), old), 0);
+    /* fast-forwarded rules keep their phase: every other Monday since 2000-01-03 */
+    const char *biweekly = EV("DTSTART:20000103T100000Z\r\nDURATION:PT1H\r\n"
+                              "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TU\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260105T000000Z", "20260107T000000Z")), biweekly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260112T000000Z", "20260113T000000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260113T103000Z", "20260113T110000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260114T000000Z", "20260126T000000Z")), biweekly), 0);
+    const char *days = EV("DTSTART;VALUE=DATE:19900101\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n");
+    /* 2026-01-01 is day 13149 after 1990-01-01, a multiple of 3 */
+    assert_int_equal(matches(VCAL_EV(TR("20260101T120000Z", "20260101T130000Z")), days), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260102T000000Z", "20260104T000000Z")), days), 0);
     /* past its step budget an expansion answers yes rather than hide the event */
-    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY\r\n");
+    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY;COUNT=400000\r\n");
     assert_int_equal(matches(VCAL_EV(TR("19900101T010001Z", "19900101T015959Z")), hourly), 0);
     assert_int_equal(matches(VCAL_EV(TR("20260101T010001Z", "20260101T015959Z")), hourly), 1);
 }
@@ -642,6 +667,17 @@ static void test_filter_text_props(void **state)
                              ev),
                      1);
     assert_int_equal(matches(VCAL_EV("<C:is-not-defined/>"), ev), 0);
+    /* RDATE occurrences tested with a prop-filter (which reads the same component) */
+    const char *rd = EV("DTSTART:20240101T100000Z\r\nRDATE:20240105T100000Z\r\n"
+                        "RDATE:20240110T100000Z\r\nRDATE:20240115T100000Z\r\nSUMMARY:rd\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20240115T000000Z", "20240116T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     1);
+    assert_int_equal(matches(VCAL_EV(TR("20240116T000000Z", "20240117T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     0);
     /* prop-filter and time-range together test the same occurrence's component */
     const char *ovr = EV("DTSTART:20240101T100000Z\r\nSUMMARY:regular\r\nRRULE:FREQ=DAILY;COUNT="
                          "3\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240102T100000Z\r\n"
@@ -787,6 +823,47 @@ static void test_data_expand(void **state)
     assert_true(strstr(out, "20240102T100000Z") < strstr(out, "20240104T130000Z"));
     free(out);
 
+    /* THISANDFUTURE: later occurrences move with the override */
+    out = render(
+        "<C:expand start=\"20240103T000000Z\" end=\"20240105T000000Z\"/>",
+        EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=5\r\n") "BEGIN:"
+                                                                                        "VEVENT\r\n"
+                                                                                        "UID:"
+                                                                                        "ev1\r\nREC"
+                                                                                        "URRENCE-"
+                                                                                        "ID;RANGE="
+                                                                                        "THISANDFUT"
+                                                                                        "URE:"
+                                                                                        "20240103T1"
+                                                                                        "00000Z\r\n"
+                                                                                        "DTSTART:"
+                                                                                        "20240103T1"
+                                                                                        "20000Z\r\n"
+                                                                                        "DURATION:"
+                                                                                        "PT1H\r\nSU"
+                                                                                        "MMARY:"
+                                                                                        "later\r\nE"
+                                                                                        "ND:"
+                                                                                        "VEVENT\r"
+                                                                                        "\n",
+        NULL);
+    assert_int_equal(count(out, "BEGIN:VEVENT\r\n"), 2);
+    assert_int_equal(count(out, "SUMMARY:later\r\n"), 2);
+    assert_non_null(strstr(out, "DTSTART:20240103T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240103T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTSTART:20240104T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240104T100000Z\r\n"));
+    assert_null(strstr(out, "RANGE="));
+    free(out);
+
+    /* floating times come back in UTC too */
+    out = render("<C:expand start=\"20240101T000000Z\" end=\"20240103T000000Z\"/>",
+                 EV("DTSTART:20240101T100000\r\nDTEND:20240101T110000\r\n"), NULL);
+    assert_non_null(strstr(out, "DTSTART:20240101T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTEND:20240101T110000Z\r\n"));
+    assert_null(strstr(out, "RECURRENCE-ID"));
+    free(out);
+
     /* all-day instances keep DATE values */
     out = render("<C:expand start=\"20240101T000000Z\" end=\"20240103T000000Z\"/>",
                  EV("DTSTART;VALUE=DATE:20240101\r\nRRULE:FREQ=DAILY\r\n"), NULL);
@@ -870,6 +947,8 @@ static void test_data_invalid(void **state)
         "<C:expand start=\"20240101T000000Z\" end=\"20240102T000000Z\"/>"
         "<C:limit-recurrence-set start=\"20240101T000000Z\" end=\"20240102T000000Z\"/>",
         "<C:comp name=\"VEVENT\"/>",
+        /* regression: a selection failing halfway leaked (LeakSanitizer in the ASan run) */
+        "<C:comp name=\"VCALENDAR\"><C:comp x=\"1\"/></C:comp>",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char xml[1024];
@@ -1054,6 +1133,110 @@ static void test_hostile(void **state)
     dav_ical_free(c);
 }
 
+/* ---- what real clients send (written for these tests in the shape each client uses) ---- */
+
+static void test_client_shapes(void **state)
+{
+    /* Thunderbird: its own VTIMEZONE, X-MOZ properties, an alarm, folded description */
+    const char *tb =
+        "BEGIN:VCALENDAR\r\nPRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN\r\n"
+        "VERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nX-LIC-LOCATION:Europe/Berlin\r\n"
+        "BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nTZNAME:CEST\r\n"
+        "DTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\n"
+        "BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n"
+        "DTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nCREATED:20240601T120000Z\r\n"
+        "LAST-MODIFIED:20240601T120500Z\r\nDTSTAMP:20240601T120500Z\r\n"
+        "UID:5d8a1c2e-tb-test\r\nSUMMARY:Planning\r\nRRULE:FREQ=WEEKLY;UNTIL=20240729T070000Z\r\n"
+        "DTSTART;TZID=Europe/Berlin:20240701T090000\r\nDTEND;TZID=Europe/Berlin:20240701T100000\r\n"
+        "TRANSP:OPAQUE\r\nX-MOZ-GENERATION:2\r\nX-MOZ-LASTACK:20240601T120600Z\r\n"
+        "DESCRIPTION:A description long enough that Thunderbird folds it onto a second \r\n"
+        " line\\, as it "
+        "does.\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;VALUE=DURATION:-PT15M\r\n"
+        "DESCRIPTION:Default Mozilla Description\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    /* iOS: Apple properties, structured location, alarm with an acknowledged time */
+    const char *ios =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//iOS "
+        "17.5//EN\r\nCALSCALE:GREGORIAN\r\n"
+        "BEGIN:VEVENT\r\nCREATED:20240601T090000Z\r\nDTEND;VALUE=DATE:20240703\r\n"
+        "DTSTAMP:20240601T090000Z\r\nDTSTART;VALUE=DATE:20240701\r\nLAST-MODIFIED:"
+        "20240601T090000Z\r\n"
+        "SEQUENCE:0\r\nSUMMARY:Trip\r\nTRANSP:TRANSPARENT\r\nUID:C3A1B2C4-IOS-TEST\r\n"
+        "X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-APPLE-RADIUS=70;X-TITLE=\"Hotel, Main St\":"
+        "geo:52.5,13.4\r\nX-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC\r\nBEGIN:VALARM\r\n"
+        "ACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT9H\r\nUID:A1-ALARM\r\n"
+        "X-WR-ALARMUID:A1-ALARM\r\nACKNOWLEDGED:20240630T150000Z\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    /* Outlook CalDAV Synchronizer: Windows zone name with its VTIMEZONE, Microsoft props */
+    const char *ol =
+        "BEGIN:VCALENDAR\r\nPRODID:-//github.com/aluxnimm/outlookcaldavsynchronizer//NONSGML//"
+        "EN\r\n"
+        "VERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16011028T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\n"
+        "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+        "DTSTART:16010325T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\n"
+        "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+        "BEGIN:VEVENT\r\nDTSTAMP:20240601T100000Z\r\nDTSTART;TZID=W. Europe Standard "
+        "Time:20240701T090000\r\n"
+        "DTEND;TZID=W. Europe Standard Time:20240701T093000\r\nSUMMARY:Standup\r\n"
+        "UID:040000008200E00074C5B7101A82E008-OL\r\nRRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR\r\n"
+        "CLASS:PUBLIC\r\nPRIORITY:5\r\nX-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n"
+        "X-MICROSOFT-CDO-IMPORTANCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    /* DAVx5 (ical4android): a task with DUE in a zone and no VTIMEZONE, percent complete */
+    const char *dx =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:+//IDN bitfire.at//ical4android "
+        "(org.dmfs.tasks)\r\n"
+        "BEGIN:VTODO\r\nDTSTAMP:20240601T100000Z\r\nUID:3d8e-dx-task\r\nSUMMARY:Pay rent\r\n"
+        "DUE;TZID=Europe/Vienna:20240701T180000\r\nPERCENT-COMPLETE:0\r\nSTATUS:NEEDS-ACTION\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    /* eM Client: an invitation copy with organizer, attendees and a local UNTIL */
+    const char *em =
+        "BEGIN:VCALENDAR\r\nPRODID:-//eM Client/9.2.2038.0\r\nVERSION:2.0\r\n"
+        "BEGIN:VEVENT\r\nUID:em-test-1\r\nDTSTART;TZID=America/New_York:20240102T100000\r\n"
+        "DTEND;TZID=America/New_York:20240102T110000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240116T100000\r\n"
+        "ORGANIZER;CN=Ann:mailto:ann@example.com\r\n"
+        "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;CN=Bob;RSVP=TRUE:"
+        "mailto:bob@example.com\r\nSEQUENCE:1\r\nSUMMARY:Sync\r\nDTSTAMP:20240101T000000Z\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const struct {
+        const char *name;
+        size_t n;
+        int64_t first, first_len;
+    } want[] = {
+        {"thunderbird", 5, 1719817200, 3600}, /* 2024-07-01 07:00Z, weekly to 07-29 */
+        {"ios", 1, 1719792000, 2 * 86400},    /* two all-day days */
+        {"outlook", 2608, 1719817200, 1800},  /* weekdays for ten years */
+        {"davx5", 1, 1719849600 - 1, 1},      /* DUE 18:00 Vienna = 16:00Z */
+        {"emclient", 3, 1704207600, 3600},
+    };
+    const char *bodies[] = {tb, ios, ol, dx, em};
+    for (size_t i = 0; i < 5; i++) {
+        struct dav_ical *c = NULL;
+        const char *pre = NULL;
+        char err[256];
+        struct store_range *r;
+        size_t n;
+        int64_t cu;
+        if (dav_ical_parse(bodies[i], strlen(bodies[i]), &c, &pre, err, sizeof(err)) != 0)
+            fail_msg("%s refused: %s (%s)", want[i].name, err, pre);
+        assert_int_equal(dav_ical_ranges(c, 1719792000 + 3650 * DAY, &r, &n, &cu), 0);
+        if (n != want[i].n || r[0].start != want[i].first ||
+            r[0].end - r[0].start != want[i].first_len)
+            fail_msg("%s: %zu ranges, first [%lld, %lld)", want[i].name, n, (long long)r[0].start,
+                     (long long)r[0].end);
+        free(r);
+        /* the whole object renders and parses again */
+        size_t len;
+        char *out = dav_ical_data_render(NULL, c, &len);
+        struct dav_ical *back = NULL;
+        assert_int_equal(dav_ical_parse(out, len, &back, &pre, err, sizeof(err)), 0);
+        assert_string_equal(dav_ical_uid(back), dav_ical_uid(c));
+        dav_ical_free(back);
+        free(out);
+        dav_ical_free(c);
+    }
+}
+
 /* ---- threads ---- */
 
 struct tcase {
@@ -1141,6 +1324,7 @@ int main(void)
         cmocka_unit_test(test_data_invalid),
         cmocka_unit_test(test_freebusy),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_client_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
