@@ -5,7 +5,8 @@ adds, changes and deletes land in the store as iCalendar / vCard (`polaris item 
 device's Change keeping what ActiveSync cannot carry; changes travel between two devices;
 recurring events with exceptions, all-day events, time zones; FilterType windows for
 calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
-GetItemEstimate on PIM folders; Ping woken by a calendar write; ghosting (Supported); bad items answered with Status 6 / 8; MeetingResponse from
+GetItemEstimate on PIM folders; Ping woken by a calendar write; ghosting (Supported); the same
+items over CalDAV/CardDAV (PUT reaches the device, its Change comes back merged); bad items answered with Status 6 / 8; MeetingResponse from
 the Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
 the Calendar. Versions 2.5, 12.1, 14.1 and 16.1."""
 import base64
@@ -592,6 +593,56 @@ def test_ping(p):
     assert got == {'pinged'}, got
 
 
+def test_caldav(p):
+    """The same items over CalDAV/CardDAV: what a CalDAV client PUTs reaches the device, the
+    device's Change comes back to the CalDAV client merged (its X- properties kept), and
+    what the device creates is served under <UID>.ics / .vcf."""
+    host = p.label_host('example.com')
+    auth = (USER, PW)
+    c = device(p, 'dav141', '14.1')
+    sync(c, 8)
+    ics = ('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Thunderbird//EN\r\nBEGIN:VEVENT\r\n'
+           'UID:tb-1@example.com\r\nDTSTAMP:20240101T000000Z\r\nDTSTART:20301110T100000Z\r\n'
+           'DTEND:20301110T110000Z\r\nSUMMARY:From Thunderbird\r\n'
+           'X-MOZ-GENERATION:3\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n')
+    st, _, _ = p.request('PUT', '/caldav/%s/calendar/tb-event.ics' % USER, host, ics.encode(),
+                         {'Content-Type': 'text/calendar; charset=utf-8'}, auth)
+    assert st in (201, 204), st
+    adds = commands(sync(c, 8), 'Add')
+    sid, app = by_subject(adds, 'Calendar', 'From Thunderbird')
+    assert text(app, 'Calendar:StartTime') == '20301110T100000Z'
+    sync(c, 8, '<Change><ServerId>%s</ServerId><ApplicationData>'
+               '<StartTime xmlns="Calendar:">20301110T120000Z</StartTime>'
+               '<EndTime xmlns="Calendar:">20301110T130000Z</EndTime>'
+               '<Subject xmlns="Calendar:">Moved on the phone</Subject></ApplicationData>'
+               '</Change>' % sid)
+    st, _, body = p.request('GET', '/caldav/%s/calendar/tb-event.ics' % USER, host, None, None,
+                            auth)
+    body = body.decode().replace('\r\n ', '')
+    assert st == 200 and 'SUMMARY:Moved on the phone' in body, (st, body)
+    assert 'X-MOZ-GENERATION:3' in body and 'DTSTART:20301110T120000Z' in body, body
+    # the phone's own event, under its UID
+    col = sync(c, 8, '<Add><ClientId>d1</ClientId><ApplicationData>'
+                     '<StartTime xmlns="Calendar:">20301111T100000Z</StartTime>'
+                     '<EndTime xmlns="Calendar:">20301111T110000Z</EndTime>'
+                     '<Subject xmlns="Calendar:">From the phone</Subject>'
+                     '<UID xmlns="Calendar:">phone-ev-1</UID></ApplicationData></Add>')
+    assert text(response(col, 'Add', cid='d1'), 'AirSync:Status') == '1'
+    st, _, body = p.request('GET', '/caldav/%s/calendar/phone-ev-1.ics' % USER, host, None, None,
+                            auth)
+    assert st == 200 and b'SUMMARY:From the phone' in body, (st, body)
+    # a contact from the phone, read over CardDAV
+    sync(c, 9)
+    col = sync(c, 9, '<Add><ClientId>k9</ClientId><ApplicationData>'
+                     '<FirstName xmlns="Contacts:">Dora</FirstName>'
+                     '<LastName xmlns="Contacts:">Dav</LastName></ApplicationData></Add>')
+    assert text(response(col, 'Add', cid='k9'), 'AirSync:Status') == '1'
+    uid = [row[1] for row in item_list(p, 'Contacts') if 'FN:Dora Dav' in item_get(p, row[1])][0]
+    st, _, body = p.request('GET', '/carddav/%s/contacts/%s.vcf' % (USER, uid), host, None, None,
+                            auth)
+    assert st == 200 and b'FN:Dora Dav' in body and b'VERSION:3.0' in body, (st, body)
+
+
 def test_v25(p):
     """2.5: the class named in the collection, bodies in the class's own Body element."""
     c = device(p, 'cal25', '2.5')
@@ -783,6 +834,7 @@ def main():
         test_calendar(p, '16.1')
         test_v121_class(p)
         test_v25(p)
+        test_caldav(p)
         test_ping(p)
         test_filter(p)
         for version in ('14.1', '16.1'):
