@@ -1,13 +1,14 @@
-"""ActiveSync calendar, contacts, tasks and notes, and MeetingResponse, against the real server, with the
-libwbxml-checked client (eas_client.py): items put into the store (`polaris item put`, as a
-CalDAV/CardDAV client would) reach devices as Adds with the right fields; items a device
-adds, changes and deletes land in the store as iCalendar / vCard (`polaris item get`), a
-device's Change keeping what ActiveSync cannot carry; changes travel between two devices;
-recurring events with exceptions, all-day events, time zones; FilterType windows for
-calendars (occurrence based) and tasks (incomplete only); Fetch, ItemOperations and
-GetItemEstimate on PIM folders; Ping woken by a calendar write; ghosting (Supported); the same
-items over CalDAV/CardDAV (PUT reaches the device, its Change comes back merged); bad items answered with Status 6 / 8; MeetingResponse from
-the Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
+"""ActiveSync calendar, contacts, tasks and notes, and MeetingResponse, against the real
+server, with the libwbxml-checked client (eas_client.py): items put into the store
+(`polaris item put`, as a CalDAV/CardDAV client would) reach devices as Adds with the right
+fields; items a device adds, changes and deletes land in the store as iCalendar / vCard
+(`polaris item get`), a device's Change keeping what ActiveSync cannot carry; changes
+travel between two devices; recurring events with exceptions, all-day events, time zones;
+FilterType windows for calendars (occurrence based) and tasks (incomplete only); Fetch,
+ItemOperations and GetItemEstimate on PIM folders; Ping woken by a calendar write;
+ghosting (Supported); the same items over CalDAV/CardDAV (a PUT reaches the device, its
+Change comes back merged); bad items answered with Status 6 / 8; MeetingResponse from the
+Inbox (the event enters the calendar, the organizer gets an iTIP REPLY by mail) and from
 the Calendar. Versions 2.5, 12.1, 14.1 and 16.1."""
 import base64
 import os
