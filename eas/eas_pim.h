@@ -72,11 +72,14 @@ int eas_calendar_instance(const struct eas_node *app, const struct eas_pim_ctx *
 /* The override of an occurrence in a parsed object, made when there is none (the event
  * itself when it is not a series). */
 icalcomponent *eas_calendar_override(icalcomponent *root, int64_t instance);
-/* The TIME_ZONE_INFORMATION blob (172 bytes) of a zone, and back (exposed for tests). */
+/* The TIME_ZONE_INFORMATION blob (172 bytes) of a zone, and back (eas_tz.c). */
 #define EAS_TZ_BLOB 172
 int eas_tz_blob(icaltimezone *zone, int year, unsigned char blob[EAS_TZ_BLOB]);
 /* A VTIMEZONE (as iCalendar text, malloc'd) for a blob; tzid receives its TZID. */
 char *eas_tz_vtimezone(const unsigned char blob[EAS_TZ_BLOB], char *tzid, size_t tzidlen);
+/* 1 when two blobs say the same rules (names aside); 1 when a blob is plain UTC. */
+int eas_tz_blob_same(const unsigned char a[EAS_TZ_BLOB], const unsigned char b[EAS_TZ_BLOB]);
+int eas_tz_blob_is_utc(const unsigned char b[EAS_TZ_BLOB]);
 
 /* iCalendar helpers the calendar, task and note conversions share (eas_calendar.c). */
 icalcomponent *eas_ical_parse(const char *text, size_t len); /* a VCALENDAR or NULL */
