@@ -983,10 +983,20 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
     return 0;
 }
 
+/* An element the device left out that keeps its stored value: from 16.0 every top-level
+ * Calendar element is ghosted when absent (MS-ASCAL 3.1.5.3); before, those outside the
+ * device's Supported list. */
+static int eas_cal_ghosted(const struct eas_pim_ctx *c, const struct eas_node *app, unsigned tag)
+{
+    if (c->version >= EAS_V160 && !eas_child(app, tag))
+        return 1;
+    return eas_pim_ghosted(c, app, tag);
+}
+
 /* Whether an element the device left out is removed: for the series, unless it is
  * ghosted (not in the device's Supported list); never for an exception, where absent
  * means "as the series". */
-#define EAS_IN_ALL(tag) (!exception && !eas_pim_ghosted(c, app, (tag)))
+#define EAS_IN_ALL(tag) (!exception && !eas_cal_ghosted(c, app, (tag)))
 
 /* The fields a device sends for an event or an exception. For an exception, absent
  * fields mean "as the series" and leave the override's copy alone. */
@@ -1220,13 +1230,13 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
     if (rec) {
         if (eas_in_rrule(&in, ev, rec, allday, &eas_rec_calendar) < 0)
             goto out;
-    } else if (!eas_pim_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) {
+    } else if (!eas_cal_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) {
         eas_ical_remove(ev, ICAL_RRULE_PROPERTY);
         eas_ical_remove(ev, ICAL_RDATE_PROPERTY);
     }
     /* the exceptions follow the rule, unless the device does not do exceptions at all */
-    if (!eas_pim_ghosted(c, app, EAS_CALENDAR_EXCEPTIONS) &&
-        (rec || !eas_pim_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) &&
+    if (!eas_cal_ghosted(c, app, EAS_CALENDAR_EXCEPTIONS) &&
+        (rec || !eas_cal_ghosted(c, app, EAS_CALENDAR_RECURRENCE)) &&
         eas_in_exceptions(&in, ev, rec ? eas_child(app, EAS_CALENDAR_EXCEPTIONS) : NULL, allday) <
             0)
         goto out;

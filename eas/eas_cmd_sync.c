@@ -353,6 +353,10 @@ static int eas_coll_item(struct eas_coll_run *cr, const char *sid, struct store_
     return STORE_OK;
 }
 
+static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
+                          const struct eas_node *app, const int64_t *instance,
+                          struct store_item *out);
+
 static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
 {
     const char *cid = eas_child_text(n, EAS_AIRSYNC_CLIENTID);
@@ -386,14 +390,28 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
         eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
         return;
     }
-    /* a UID the folder has already (an invitation the device imported itself...) is not
-     * overwritten: the new event gets a UID of its own */
     if (cr->f.cls != STORE_CLASS_CONTACTS &&
-        store_item_by_ext_uid(cr->run->req->u, cr->f.id, po.uid, &out) == STORE_OK &&
-        eas_pim_reuid(&po) < 0) {
+        store_item_by_ext_uid(cr->run->req->u, cr->f.id, po.uid, &out) == STORE_OK) {
+        const char *cuid = eas_child_text(app, EAS_CALENDAR_CLIENTUID);
         eas_pim_out_free(&po);
-        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_SERVER);
-        return;
+        /* 16.x: the same ClientUid again is the same event again (MS-ASCAL 2.2.2.13): the
+         * device's fields go into it rather than into a second copy */
+        if (cr->f.cls == STORE_CLASS_CALENDAR && cuid && !strcmp(cuid, out.ext_uid)) {
+            struct store_item same = out;
+            rc = eas_pim_change(cr, &same, app, NULL, &out);
+            if (rc != EAS_STATUS_OK) {
+                eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, rc);
+                return;
+            }
+            goto added;
+        }
+        /* any other UID the folder has already (an invitation the device imported itself)
+         * is not overwritten: the new event gets a UID of its own */
+        if (eas_pim_from_eas(app, &pc, cr->f.cls, NULL, 0, &po) < 0 || eas_pim_reuid(&po) < 0) {
+            eas_pim_out_free(&po);
+            eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_SERVER);
+            return;
+        }
     }
     rc = eas_pim_store(cr->run->req->u, &cr->f, NULL, &po, &out);
     eas_pim_out_free(&po);
@@ -402,6 +420,7 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
                  rc == STORE_EINVAL ? EAS_STATUS_CONVERT : EAS_STATUS_SERVER);
         return;
     }
+added:
     eas_server_id(sid, sizeof(sid), cr->f.id, out.id);
     eas_sync_cid_add(&cr->newcids, cid, out.id);
     /* the device has this version: it is not sent back to it */

@@ -238,19 +238,35 @@ def test_calendar(p, version):
     assert text(app, 'Calendar:Attendees/Calendar:Attendee/Calendar:Email') == 'bob@example.net'
     assert text(app, 'Calendar:Sensitivity') == '2'
 
-    # another device adds an event with the same UID: a new event with a UID of its own,
-    # the first one untouched (a collection holds one object per UID)
-    col = sync(b, 8, '<Add><ClientId>dup</ClientId><ApplicationData>%s'
-                     '<StartTime xmlns="Calendar:">20300716T120000Z</StartTime>'
-                     '<EndTime xmlns="Calendar:">20300716T130000Z</EndTime>'
-                     '<Subject xmlns="Calendar:">Same UID</Subject></ApplicationData></Add>'
-                     % uid_el)
-    r = response(col, 'Add', cid='dup')
-    assert text(r, 'AirSync:Status') == '1' and text(r, 'AirSync:ServerId') != lunch_sid
-    assert 'SUMMARY:Lunch with Bob' in item_get(p, 'dev-%s@example.com' % v)
-    dup = [row for row in item_list(p, 'Calendar') if 'Same UID' in item_get(p, row[1])]
-    assert len(dup) == 1 and dup[0][1] != 'dev-%s@example.com' % v, dup
-    sync(b, 8, '<Delete><ServerId>%s</ServerId></Delete>' % text(r, 'AirSync:ServerId'))
+    if version < '16.0':
+        # another device adds an event with the same UID: a new event with a UID of its
+        # own, the first one untouched (a collection holds one object per UID)
+        col = sync(b, 8, '<Add><ClientId>dup</ClientId><ApplicationData>%s'
+                         '<StartTime xmlns="Calendar:">20300716T120000Z</StartTime>'
+                         '<EndTime xmlns="Calendar:">20300716T130000Z</EndTime>'
+                         '<Subject xmlns="Calendar:">Same UID</Subject></ApplicationData></Add>'
+                         % uid_el)
+        r = response(col, 'Add', cid='dup')
+        assert text(r, 'AirSync:Status') == '1' and text(r, 'AirSync:ServerId') != lunch_sid
+        assert 'SUMMARY:Lunch with Bob' in item_get(p, 'dev-%s@example.com' % v)
+        dup = [row for row in item_list(p, 'Calendar') if 'Same UID' in item_get(p, row[1])]
+        assert len(dup) == 1 and dup[0][1] != 'dev-%s@example.com' % v, dup
+        sync(b, 8, '<Delete><ServerId>%s</ServerId></Delete>' % text(r, 'AirSync:ServerId'))
+    else:
+        # 16.x: the same ClientUid again is the same event again (a device that lost
+        # track of its Add): no second copy, the same ServerId
+        col = sync(b, 8, '<Add><ClientId>again</ClientId><ApplicationData>%s'
+                         '<StartTime xmlns="Calendar:">20300715T120000Z</StartTime>'
+                         '<EndTime xmlns="Calendar:">20300715T130000Z</EndTime>'
+                         '<Subject xmlns="Calendar:">Lunch with Bob</Subject></ApplicationData>'
+                         '</Add>' % uid_el)
+        r = response(col, 'Add', cid='again')
+        assert text(r, 'AirSync:Status') == '1' and text(r, 'AirSync:ServerId') == lunch_sid
+        ical = item_get(p, 'dev-%s@example.com' % v)
+        # ghosted (16.x): what the second Add left out stays
+        assert 'LOCATION:Cafe' in ical and 'TRIGGER:-PT15M' in ical, ical
+        assert len([row for row in item_list(p, 'Calendar')
+                    if row[1] == 'dev-%s@example.com' % v]) == 1
     sync(a, 8)
 
     # the device changes the foreign event: what EAS cannot carry survives

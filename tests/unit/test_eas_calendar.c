@@ -379,6 +379,28 @@ static void test_ghosted(void **state)
     free(ical);
 }
 
+/* 16.x: every top-level element the device leaves out is ghosted (kept). */
+static void test_ghosted_16(void **state)
+{
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+        "<c:StartTime>20300610T080000Z</c:StartTime><c:EndTime>20300610T090000Z</c:EndTime>"
+        "<c:Subject>Renamed</c:Subject><c:Categories/></ApplicationData>";
+    char *ical = pim_from(eas_calendar_from_eas, EAS_V161, dev, weekly);
+
+    (void)state;
+    assert_non_null(ical);
+    assert_has(ical, "SUMMARY:Renamed");
+    assert_has(ical, "LOCATION:Room 1");
+    assert_has(ical, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO");
+    assert_has(ical, "SUMMARY:Moved meeting");
+    assert_has(ical, "CLASS:PRIVATE");
+    assert_has(ical, "TRIGGER:-PT15M");
+    /* an element sent empty is emptied */
+    assert_hasnt(ical, "CATEGORIES");
+    free(ical);
+}
+
 /* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
 static void test_instance(void **state)
 {
@@ -437,6 +459,7 @@ int main(void)
         cmocka_unit_test(test_device_exceptions),
         cmocka_unit_test(test_instance),
         cmocka_unit_test(test_ghosted),
+        cmocka_unit_test(test_ghosted_16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
