@@ -23,7 +23,7 @@
 #define MR_MAILBOX   3
 #define MR_SERVER    4
 #define MR_MAX_REQS  100
-#define MR_MAX_PARTS 64
+#define MR_MAX_PARTS 16 /* invitations have a few parts; each look re-reads the message */
 
 /* One request being answered. */
 struct eas_mr {
