@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dav/dav_ical_int.h"
 #include "eas/eas_pim.h"
 
 #define EAS_CAL_MAX_EXCEPTIONS 1000
@@ -32,16 +33,16 @@ icaltimezone *eas_prop_zone(icalcomponent *root, icalproperty *p)
         return NULL;
     if ((z = icalcomponent_get_timezone(root, tzid)))
         return z;
-    return icaltimezone_get_builtin_timezone(tzid);
+    /* through the DAV module: libical's built-in zones are shared between threads and
+     * must be reached under its time-zone lock (also resolves Windows names) */
+    return dav_ical_tz_builtin(tzid);
 }
 
 /* A time value as unix seconds; floating and DATE values as UTC. */
 int64_t eas_ical_tt(struct icaltimetype t, icaltimezone *zone)
 {
-    if (t.is_date || icaltime_is_utc(t) || !zone)
-        zone = icaltimezone_get_utc_timezone();
-    t.zone = NULL;
-    return (int64_t)icaltime_as_timet_with_zone(t, zone);
+    /* under the DAV module's time-zone lock (zone caches are filled lazily) */
+    return dav_ical_tz_to_unix(t, t.is_date || icaltime_is_utc(t) ? NULL : zone);
 }
 
 int64_t eas_ical_prop_time(icalcomponent *root, icalproperty *p)
@@ -577,6 +578,8 @@ icalcomponent *eas_ical_master(icalcomponent *root, icalcomponent_kind kind)
 
 icalcomponent *eas_ical_parse(const char *text, size_t len)
 {
+    dav_ical_lib_init(); /* libical errors must not abort the server */
+
     char *t = strndup(text, len);
     icalcomponent *root = t ? icalparser_parse_string(t) : NULL;
 
@@ -678,14 +681,13 @@ static icalproperty *eas_time_prop(struct eas_cal_in *in, icalproperty_kind k, i
     icalproperty *p;
 
     if (date) {
-        v = icaltime_from_timet_with_zone((time_t)t, 0,
-                                          in->zone ? in->zone : icaltimezone_get_utc_timezone());
+        v = dav_ical_tz_from_unix(t, in->zone);
         v.is_date = 1;
         v.hour = v.minute = v.second = 0;
         v.zone = NULL;
     } else if (in->zone) {
-        v = icaltime_from_timet_with_zone((time_t)t, 0, in->zone);
-        v.zone = NULL; /* written as local time with the TZID below */
+        v = dav_ical_tz_from_unix(t, in->zone); /* local time, with the TZID below */
+        v.zone = NULL;
     } else {
         v = icaltime_from_timet_with_zone((time_t)t, 0, icaltimezone_get_utc_timezone());
     }
@@ -730,10 +732,17 @@ static int eas_in_zone(struct eas_cal_in *in, const struct eas_node *app, icalco
             icalparameter *tz = icalproperty_get_first_parameter(ps, ICAL_TZID_PARAMETER);
             snprintf(in->tzid, sizeof(in->tzid), "%s", icalparameter_get_tzid(tz));
             in->zone = z;
-            /* a built-in zone the calendar does not define yet gets its VTIMEZONE */
+            /* a built-in zone the calendar does not define yet gets its VTIMEZONE, under
+             * the TZID the event uses (libical's own carries a vendor prefix); the zone is
+             * loaded already (eas_tz_blob) and its component only read */
             if (!icalcomponent_get_timezone(in->root, in->tzid) &&
-                (vtz = icaltimezone_get_component(z)))
-                icalcomponent_add_component(in->root, icalcomponent_new_clone(vtz));
+                (vtz = icaltimezone_get_component(z))) {
+                icalcomponent *copy = icalcomponent_new_clone(vtz);
+                icalproperty *id = icalcomponent_get_first_property(copy, ICAL_TZID_PROPERTY);
+                if (id)
+                    icalproperty_set_tzid(id, in->tzid);
+                icalcomponent_add_component(in->root, copy);
+            }
             return 0;
         }
     }
@@ -961,8 +970,7 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
     else if (eas_in_time(rec, t->until, &until)) {
         char u[32];
         if (allday) {
-            struct icaltimetype d = icaltime_from_timet_with_zone(
-                (time_t)until, 0, in->zone ? in->zone : icaltimezone_get_utc_timezone());
+            struct icaltimetype d = dav_ical_tz_from_unix(until, in->zone);
             snprintf(u, sizeof(u), "%04d%02d%02d", d.year, d.month, d.day);
         } else {
             eas_pim_compact_time(u, sizeof(u), until);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dav/dav_ical_int.h"
 #include "eas/eas_pim.h"
 
 struct eas_systime {
@@ -176,10 +177,23 @@ static int eas_tz_rule(icalcomponent *o, int year, struct eas_systime *s)
 int eas_tz_blob(icaltimezone *zone, int year, unsigned char blob[EAS_TZ_BLOB])
 {
     struct eas_tzi z;
-    icalcomponent *vtz = zone ? icaltimezone_get_component(zone) : NULL;
+    struct icaltimetype mid = icaltime_null_time();
+    icalcomponent *vtz = NULL, *shared;
     icalcomponent *std = NULL, *dst = NULL;
-    const char *name = zone ? icaltimezone_get_location(zone) : NULL;
+    const char *name;
 
+    mid.year = year;
+    mid.month = 7;
+    mid.day = 1;
+    /* A built-in zone is shared between threads: a conversion through the DAV module's
+     * time-zone lock loads its component, which is then only copied (libical keeps an
+     * iteration cursor inside components, so the shared one is not walked). */
+    if (zone)
+        (void)dav_ical_tz_to_unix(mid, zone);
+    shared = zone ? icaltimezone_get_component(zone) : NULL;
+    if (shared)
+        vtz = icalcomponent_new_clone(shared);
+    name = zone ? icaltimezone_get_location(zone) : NULL;
     memset(&z, 0, sizeof(z));
     if (!name && zone)
         name = icaltimezone_get_tzid(zone);
@@ -193,15 +207,13 @@ int eas_tz_blob(icaltimezone *zone, int year, unsigned char blob[EAS_TZ_BLOB])
         z.dst_bias = -(eas_tz_offset(dst) - eas_tz_offset(std)) / 60;
     } else if (zone) {
         /* no yearly rule in force: the offset of the middle of the year, no DST */
-        struct icaltimetype mid = icaltime_null_time();
-        int dst_flag = 0;
-        mid.year = year;
-        mid.month = 7;
-        mid.day = 1;
-        z.bias = -icaltimezone_get_utc_offset(zone, &mid, &dst_flag) / 60;
+        int64_t offset = dav_ical_tz_to_unix(mid, NULL) - dav_ical_tz_to_unix(mid, zone);
+        z.bias = (int)(-offset / 60);
         memset(&z.std, 0, sizeof(z.std));
         memset(&z.dst, 0, sizeof(z.dst));
     }
+    if (vtz)
+        icalcomponent_free(vtz);
     eas_tzi_encode(&z, blob);
     return 0;
 }

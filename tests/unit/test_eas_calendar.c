@@ -87,6 +87,52 @@ static void test_timezone_blob(void **state)
     free(xml);
 }
 
+/* A TZID without VTIMEZONE: libical's built-in zone (IANA or Windows name), reached
+ * through the DAV module's lock; a device's Change with the same rules keeps the TZID and
+ * gets the zone's VTIMEZONE under that TZID. */
+static void test_builtin_zone(void **state)
+{
+    static const char ev[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:ny\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART;TZID=America/New_York:20300715T090000\r\n"
+        "DTEND;TZID=America/New_York:20300715T100000\r\nSUMMARY:NY\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    static const char win[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:w\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART;TZID=W. Europe Standard Time:20300115T090000\r\n"
+        "DTEND;TZID=W. Europe Standard Time:20300115T100000\r\nSUMMARY:W\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    char *x = pim_to(eas_calendar_to_eas, EAS_V141, ev), *ical, b64[400], *p;
+    unsigned char blob[EAS_TZ_BLOB + 4];
+
+    (void)state;
+    assert_non_null(x);
+    /* 09:00 EDT = 13:00 UTC */
+    assert_has(x, "<StartTime xmlns=\"Calendar:\">20300715T130000Z</StartTime>");
+    p = strchr(strstr(x, "<Timezone"), '>') + 1;
+    snprintf(b64, sizeof(b64), "%.*s", (int)strcspn(p, "<"), p);
+    assert_int_equal(b64_decode(b64, strlen(b64), blob, sizeof(blob), 0), EAS_TZ_BLOB);
+    assert_int_equal(blob[0] | blob[1] << 8, 300); /* Bias: UTC-5 */
+    assert_int_equal(blob[68 + 2], 11);            /* standard: November */
+    assert_int_equal(blob[68 + 6], 1);             /* first Sunday */
+    assert_int_equal(blob[152 + 2], 3);            /* daylight: March */
+    assert_int_equal(blob[152 + 6], 2);            /* second Sunday */
+    /* the device sends it back changed, with the same zone */
+    memcpy(strstr(x, ">NY<") + 1, "NZ", 2);
+    ical = pim_from(eas_calendar_from_eas, EAS_V141, x, ev);
+    assert_non_null(ical);
+    assert_has(ical, "SUMMARY:NZ");
+    assert_has(ical, "DTSTART;TZID=America/New_York:20300715T090000");
+    assert_has(ical, "BEGIN:VTIMEZONE\r\nTZID:America/New_York\r\n");
+    free(ical);
+    free(x);
+    /* a Windows zone name: Berlin's rules, 09:00 CET = 08:00 UTC */
+    x = pim_to(eas_calendar_to_eas, EAS_V141, win);
+    assert_non_null(x);
+    assert_has(x, "<StartTime xmlns=\"Calendar:\">20300115T080000Z</StartTime>");
+    free(x);
+}
+
 static void test_weekly_to_eas(void **state)
 {
     char *xml = pim_to(eas_calendar_to_eas, EAS_V141, weekly);
@@ -449,17 +495,12 @@ static void test_instance(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timezone_blob),
-        cmocka_unit_test(test_weekly_to_eas),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_change_merges),
-        cmocka_unit_test(test_allday),
-        cmocka_unit_test(test_meeting),
-        cmocka_unit_test(test_device_recurrences),
-        cmocka_unit_test(test_device_exceptions),
-        cmocka_unit_test(test_instance),
-        cmocka_unit_test(test_ghosted),
-        cmocka_unit_test(test_ghosted_16),
+        cmocka_unit_test(test_timezone_blob),     cmocka_unit_test(test_builtin_zone),
+        cmocka_unit_test(test_weekly_to_eas),     cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_change_merges),     cmocka_unit_test(test_allday),
+        cmocka_unit_test(test_meeting),           cmocka_unit_test(test_device_recurrences),
+        cmocka_unit_test(test_device_exceptions), cmocka_unit_test(test_instance),
+        cmocka_unit_test(test_ghosted),           cmocka_unit_test(test_ghosted_16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
