@@ -182,24 +182,6 @@ static void eas_mr_copy(icalcomponent *to, icalcomponent *from, icalproperty_kin
         icalcomponent_add_property(to, icalproperty_new_clone(p));
 }
 
-/* RFC 2047 for a header value that is not plain ASCII. */
-static void eas_mr_header_text(char *out, size_t outlen, const char *s)
-{
-    int ascii = 1;
-
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p >= 0x80 || *p < 0x20)
-            ascii = 0;
-    if (ascii) {
-        snprintf(out, outlen, "%s", s);
-    } else {
-        char b[600];
-        size_t n = strlen(s) > 400 ? 400 : strlen(s);
-        b64_encode((const unsigned char *)s, n, b, sizeof(b));
-        snprintf(out, outlen, "=?utf-8?B?%s?=", b);
-    }
-}
-
 /* The REPLY message (RFC 5546 §3.2.3 in an RFC 6047 mail), malloc'd. */
 static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char *organizer,
                                size_t *len)
@@ -207,14 +189,10 @@ static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char 
     static const char *const verbs[] = {"", "Accepted", "Tentative", "Declined"};
     icalcomponent *cal = icalcomponent_new_vcalendar(), *r = icalcomponent_new_vevent();
     const char *summary = icalcomponent_get_summary(ev) ?: "";
-    char *ics, *msg = NULL, subject[700], date[64], uri[400];
+    char *ics, *msg = NULL, subject[700], text[500], uri[400];
     struct icaltimetype now =
         icaltime_from_timet_with_zone(time(NULL), 0, icaltimezone_get_utc_timezone());
-    time_t t = time(NULL);
-    struct tm tm;
     icalproperty *att;
-    size_t cap;
-    int n;
 
     icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
     icalcomponent_add_property(cal, icalproperty_new_prodid("-//Polaris//ActiveSync//EN"));
@@ -236,37 +214,12 @@ static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char 
     icalcomponent_free(cal);
     if (!ics)
         return NULL;
-    gmtime_r(&t, &tm);
-    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    {
-        char s[600];
-        snprintf(s, sizeof(s), "%s: %s", verbs[mr->response], summary);
-        eas_mr_header_text(subject, sizeof(subject), s);
-    }
-    cap = strlen(ics) + 2048;
-    if (!(msg = malloc(cap)))
-        goto out;
-    n = snprintf(msg, cap,
-                 "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
-                 "Message-ID: <%08x%08x.mr@%s>\r\nMIME-Version: 1.0\r\n"
-                 "Content-Type: multipart/alternative; boundary=\"=_mr_%08x\"\r\n\r\n"
-                 "--=_mr_%08x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                 "%s has %s the invitation.\r\n\r\n"
-                 "--=_mr_%08x\r\nContent-Type: text/calendar; charset=utf-8; method=REPLY\r\n"
-                 "Content-Transfer-Encoding: 8bit\r\n\r\n%s\r\n--=_mr_%08x--\r\n",
-                 mr->req->acct->address, organizer, subject, date, eas_random32(), eas_random32(),
-                 mr->req->acct->domain, (unsigned)t, (unsigned)t, mr->req->acct->address,
-                 mr->response == 1   ? "accepted"
-                 : mr->response == 2 ? "tentatively accepted"
-                                     : "declined",
-                 (unsigned)t, ics, (unsigned)t);
-    if (n < 0 || (size_t)n >= cap) {
-        free(msg);
-        msg = NULL;
-        goto out;
-    }
-    *len = (size_t)n;
-out:
+    snprintf(subject, sizeof(subject), "%s: %s", verbs[mr->response], summary);
+    snprintf(text, sizeof(text), "%s has %s the invitation.", mr->req->acct->address,
+             mr->response == 1   ? "accepted"
+             : mr->response == 2 ? "tentatively accepted"
+                                 : "declined");
+    msg = eas_itip_mail(mr->req, organizer, subject, text, "REPLY", ics, len);
     free(ics);
     return msg;
 }
@@ -276,25 +229,17 @@ static void eas_mr_send_reply(struct eas_mr *mr, icalcomponent *ev)
 {
     icalproperty *org = ev ? icalcomponent_get_first_property(ev, ICAL_ORGANIZER_PROPERTY) : NULL;
     const char *to = org ? icalproperty_get_organizer(org) : NULL;
-    struct deliver_env env = {.auth_user = mr->req->acct->address,
-                              .mail_from = mr->req->acct->address,
-                              .protocol = "ActiveSync",
-                              .client_ip = http_req_remote_ip(mr->req->http)};
-    struct deliver_reply r;
     char *msg;
     size_t len = 0;
 
     if (to && !strncasecmp(to, "mailto:", 7))
         to += 7;
-    if (!to || !*to || strchr(to, '\r') || strchr(to, '\n') || strlen(to) > 320 ||
+    if (!to || !*to || strpbrk(to, "\r\n,<>\" ") || strlen(to) > 320 ||
         !strcasecmp(to, mr->req->acct->address))
         return; /* no one to tell (or the user organises it) */
     if (!(msg = eas_mr_reply_mail(mr, ev, to, &len)))
         return;
-    if (deliver_check_rcpt(mr->req->e->dl, &env, to, &r) != 0 ||
-        deliver_message(mr->req->e->dl, &env, &to, 1, msg, len, &r, NULL) != 0 || r.code != 250)
-        log_info("eas", "MeetingResponse: reply of %s to %s not sent: %d %s",
-                 mr->req->acct->address, to, r.code, r.text);
+    eas_itip_deliver(mr->req, &to, 1, msg, len);
     free(msg);
 }
 

@@ -110,6 +110,29 @@ const char *eas_meeting_class(const char *ical, size_t len);
 int eas_meeting_request(struct eas_doc *d, struct eas_node *parent, int version, const char *ical,
                         size_t len);
 
+/* ---- iTIP mail (eas_itip.c) ----------------------------------------------------------- */
+/* A header value, RFC 2047-encoded when it is not plain ASCII. */
+void eas_itip_header_text(char *out, size_t outlen, const char *s);
+/* An iTIP message from the user: a text part and the text/calendar part of method,
+ * malloc'd; NULL on failure. */
+char *eas_itip_mail(const struct eas_req *req, const char *to, const char *subject,
+                    const char *text, const char *method, const char *ics, size_t *len);
+/* Sends msg to rcpts through the delivery pipeline; refusals are logged. */
+void eas_itip_deliver(struct eas_req *req, const char *const *rcpts, size_t n, const char *msg,
+                      size_t len);
+struct eas_itip {
+    char *msg;
+    size_t len;
+    char **rcpts;
+    size_t nrcpts;
+};
+void eas_itip_free(struct eas_itip *m);
+/* The REQUEST (cancel: CANCEL) a meeting the user organises sends its attendees after a
+ * 16.x device's Add / Change (Delete): 0 and *out, 1 when there is no one to tell (no
+ * attendees, or someone else organises it), -1 on failure. */
+int eas_itip_organizer(const struct eas_req *req, const char *ical, size_t len, int cancel,
+                       struct eas_itip *out);
+
 /* ---- tasks (eas_task.c) ------------------------------------------------------------- */
 int eas_task_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pim_ctx *c,
                     const char *ical, size_t len);
