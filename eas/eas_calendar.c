@@ -991,6 +991,17 @@ static int eas_in_rrule(struct eas_cal_in *in, icalcomponent *ev, const struct e
     return 0;
 }
 
+/* 1 when the user organises the meeting (it has attendees and the ORGANIZER is the user
+ * or absent). */
+static int eas_cal_organizes(const struct eas_pim_ctx *c, icalcomponent *ev)
+{
+    icalproperty *org = icalcomponent_get_first_property(ev, ICAL_ORGANIZER_PROPERTY);
+
+    if (!icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY))
+        return 0;
+    return !org || eas_is_self(c, eas_mailto(icalproperty_get_organizer(org)));
+}
+
 /* An element the device left out that keeps its stored value: from 16.0 every top-level
  * Calendar element is ghosted when absent (MS-ASCAL 3.1.5.3); before, those outside the
  * device's Supported list. */
@@ -1248,6 +1259,10 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
         eas_in_exceptions(&in, ev, rec ? eas_child(app, EAS_CALENDAR_EXCEPTIONS) : NULL, allday) <
             0)
         goto out;
+    /* 16.x: the server mails attendees an organizer's change (eas_itip.c); a change of
+     * the meeting is a new revision of it (RFC 5546 2.1.4) */
+    if (base && c->version >= EAS_V160 && eas_cal_organizes(c, ev))
+        icalcomponent_set_sequence(ev, icalcomponent_get_sequence(ev) + 1);
     eas_ical_stamp(ev, c->now);
     rc = eas_ical_finish(in.root, out);
 out:

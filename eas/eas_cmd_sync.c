@@ -314,7 +314,41 @@ struct eas_coll_run {
     int cmds_done; /* client commands processed */
     int sent;      /* server commands sent */
     int more;
+    /* iTIP mail a 16.x organizer's changes send attendees, once the collection is
+     * committed (never for changes rolled back) */
+    struct eas_itip *itip;
+    size_t nitip;
 };
+
+#define EAS_SYNC_MAX_ITIP 64 /* meetings mailed per collection and request */
+
+/* Queues the REQUEST / CANCEL of a meeting the device changed (16.x: the server sends
+ * meeting mail for its devices). */
+static void eas_itip_queue(struct eas_coll_run *cr, const char *ical, size_t len, int cancel)
+{
+    struct eas_itip m;
+
+    if (cr->run->req->version < EAS_V160 || cr->f.cls != STORE_CLASS_CALENDAR ||
+        cr->nitip >= EAS_SYNC_MAX_ITIP)
+        return;
+    if (!cr->itip && !(cr->itip = calloc(EAS_SYNC_MAX_ITIP, sizeof(*cr->itip))))
+        return;
+    if (eas_itip_organizer(cr->run->req, ical, len, cancel, &m) == 0)
+        cr->itip[cr->nitip++] = m;
+}
+
+static void eas_itip_flush(struct eas_coll_run *cr, int send)
+{
+    for (size_t i = 0; i < cr->nitip; i++) {
+        if (send)
+            eas_itip_deliver(cr->run->req, (const char *const *)cr->itip[i].rcpts,
+                             cr->itip[i].nrcpts, cr->itip[i].msg, cr->itip[i].len);
+        eas_itip_free(&cr->itip[i]);
+    }
+    free(cr->itip);
+    cr->itip = NULL;
+    cr->nitip = 0;
+}
 
 static void eas_resp(struct eas_coll_run *cr, unsigned tag, const char *sid, const char *cid,
                      int status)
@@ -414,6 +448,8 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
         }
     }
     rc = eas_pim_store(cr->run->req->u, &cr->f, NULL, &po, &out);
+    if (rc == STORE_OK)
+        eas_itip_queue(cr, po.text, po.len, 0);
     eas_pim_out_free(&po);
     if (rc != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid,
@@ -461,6 +497,8 @@ static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
     if (rc < 0)
         return EAS_STATUS_CONVERT;
     rc = eas_pim_store(cr->run->req->u, &cr->f, it, &po, out);
+    if (rc == STORE_OK)
+        eas_itip_queue(cr, po.text, po.len, 0);
     eas_pim_out_free(&po);
     if (rc == STORE_OK)
         return EAS_STATUS_OK;
@@ -524,6 +562,8 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
     struct store_folder trash;
     struct store_item it, moved;
     int64_t inst;
+    char *body = NULL;
+    size_t blen = 0;
     int rc;
 
     if (eas_coll_item(cr, sid, &it) != STORE_OK) {
@@ -545,6 +585,11 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
                           eas_pim_reach(cr->run->req->u, cr->f.cls, &moved));
         return;
     }
+    /* a meeting the user organises is canceled for its attendees (16.x): its text is
+     * read before it goes */
+    if (cr->f.cls == STORE_CLASS_CALENDAR && cr->run->req->version >= EAS_V160 &&
+        store_item_body(cr->run->req->u, it.id, &body, &blen, NULL) != STORE_OK)
+        body = NULL;
     if (cr->st.opts.deletes_as_moves && cr->f.role != STORE_ROLE_TRASH &&
         store_folder_by_role_nocount(cr->run->req->u, STORE_ROLE_TRASH, &trash) == STORE_OK &&
         trash.cls == cr->f.cls)
@@ -553,8 +598,12 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
         rc = store_item_delete(cr->run->req->u, it.id, NULL);
     if (rc != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, EAS_STATUS_SERVER);
+        free(body);
         return;
     }
+    if (body)
+        eas_itip_queue(cr, body, blen, 1);
+    free(body);
     eas_snap_unhold(&cr->st.cur, it.id);
 }
 
@@ -879,7 +928,9 @@ static int eas_sync_collection(struct eas_sync_run *run, struct eas_sync_coll *c
         status = rc == STORE_EBUSY ? EAS_STATUS_RETRY : EAS_STATUS_SERVER;
         goto status_only;
     }
-    /* committed: the scratch response goes out, in the order the schema wants */
+    /* committed: the meeting mail goes, and the scratch response, in the order the
+     * schema wants */
+    eas_itip_flush(&cr, 1);
     {
         struct eas_node *o = eas_add(req->out, out_colls, EAS_AIRSYNC_COLLECTION);
         if (c->cls[0])
@@ -907,11 +958,13 @@ status_only : {
     run->content = 1;
 }
 done:
+    eas_itip_flush(&cr, 0);
     eas_sync_state_free(&cr.st);
     eas_sync_state_free(&cr.newcids);
     eas_doc_free(cr.d);
     return 0;
 fail:
+    eas_itip_flush(&cr, 0);
     eas_sync_state_free(&cr.st);
     eas_sync_state_free(&cr.newcids);
     eas_doc_free(cr.d);

@@ -207,9 +207,10 @@ def test_calendar(p, version):
            '<Body xmlns="AirSyncBase:"><Type>1</Type><Data>Bring the contract</Data></Body>'
            '<Reminder xmlns="Calendar:">15</Reminder><BusyStatus xmlns="Calendar:">2</BusyStatus>'
            '<Sensitivity xmlns="Calendar:">2</Sensitivity>'
-           '<Attendees xmlns="Calendar:"><Attendee><Email>bob@example.net</Email><Name>Bob</Name>'
+           '<Attendees xmlns="Calendar:"><Attendee><Email>bob@example.com</Email><Name>Bob</Name>'
            '<AttendeeType>1</AttendeeType></Attendee></Attendees>'
            '</ApplicationData></Add>' % (tz_blob(name='W. Europe Standard Time'), uid_el, loc))
+    bob_before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
     col = sync(a, 8, add)
     r = response(col, 'Add', cid='e1')
     assert text(r, 'AirSync:Status') == '1', tostring(col)
@@ -222,10 +223,19 @@ def test_calendar(p, version):
     assert 'SUMMARY:Lunch with Bob' in ical and 'LOCATION:Cafe' in ical
     assert 'DESCRIPTION:Bring the contract' in ical and 'TRIGGER:-PT15M' in ical
     assert 'CLASS:PRIVATE' in ical
-    assert 'ATTENDEE;CN=Bob' in ical and 'mailto:bob@example.net' in ical, ical
+    assert 'ATTENDEE;CN=Bob' in ical and 'mailto:bob@example.com' in ical, ical
     assert 'ORGANIZER:mailto:alice@example.com' in ical, ical
     names = [row[2] for row in item_list(p, 'Calendar')]
     assert 'dev-%s@example.com.ics' % v in names, names
+    # 16.x leaves meeting mail to the server: the attendee gets the invitation (REQUEST);
+    # before 16.0 the device sends it itself
+    mails = wait_mails(p, bob_before + (1 if version >= '16.0' else 0))
+    if version >= '16.0':
+        inv = mails[-1]
+        assert 'Subject: Lunch with Bob' in inv and 'METHOD:REQUEST' in inv, inv
+        assert 'UID:dev-%s@example.com' % v in inv and 'ORGANIZER:mailto:alice@example.com' in inv
+    else:
+        assert len(mails) == bob_before
 
     # the second device gets it, as a meeting the user organises
     col = sync(b, 8)
@@ -235,7 +245,7 @@ def test_calendar(p, version):
     assert text(app, 'Calendar:StartTime') == '20300715T120000Z'
     assert text(app, 'Calendar:MeetingStatus') == '1'
     assert text(app, 'Calendar:Reminder') == '15'
-    assert text(app, 'Calendar:Attendees/Calendar:Attendee/Calendar:Email') == 'bob@example.net'
+    assert text(app, 'Calendar:Attendees/Calendar:Attendee/Calendar:Email') == 'bob@example.com'
     assert text(app, 'Calendar:Sensitivity') == '2'
 
     if version < '16.0':
@@ -380,7 +390,12 @@ def test_calendar(p, version):
     assert text(response(col, 'Change', sid='%s:999999' % a.folders[8]), 'AirSync:Status') == '8'
 
     # the device deletes its meeting: gone from the store and from the other device
+    bob_before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
     col = sync(a, 8, '<Delete><ServerId>%s</ServerId></Delete>' % lunch_sid)
+    if version >= '16.0':
+        cancel = wait_mails(p, bob_before + 1)[-1]
+        assert 'Subject: Canceled: Lunch with Bob' in cancel and 'METHOD:CANCEL' in cancel
+        assert 'STATUS:CANCELLED' in cancel
     r = p.cli('item', 'get', USER, 'dev-%s@example.com' % v)
     assert r.returncode != 0
     assert lunch_sid in [text(d, 'AirSync:ServerId')
@@ -715,6 +730,16 @@ INVITE = (
     'ATTENDEE;CN=Alice;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:alice@example.com\r\n'
     'ATTENDEE;PARTSTAT=ACCEPTED:mailto:bob@example.com\r\nX-BOB:kept\r\n'
     'END:VEVENT\r\nEND:VCALENDAR\r\n--b1--\r\n')
+
+
+def wait_mails(p, n):
+    """bob's INBOX once it holds n messages (delivery is quick but not instant)."""
+    for _ in range(50):
+        mails = imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')
+        if len(mails) >= n:
+            break
+        time.sleep(0.1)
+    return [m.replace('\r\n ', '') for m in mails]
 
 
 def imap_subjects(p, user, pw):
