@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dav/dav_ical_int.h"
+#include "dav/dav_ical.h"
 #include "eas/eas_pim.h"
 
 #define EAS_CAL_MAX_EXCEPTIONS 1000

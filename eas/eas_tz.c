@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dav/dav_ical_int.h"
+#include "dav/dav_ical.h"
 #include "eas/eas_pim.h"
 
 struct eas_systime {
