@@ -277,6 +277,35 @@ class EasMisc(unittest.TestCase):
         self.assertEqual(self.validate([]), ('2', []))
         self.assertEqual(self.validate([b64der(GOOD[0])] * 17), ('2', []))
 
+    # -- a folder gone since the device's FolderSync ---------------------------------------
+    def test_sync_of_a_deleted_folder_is_status_12(self):
+        c = EasClient(self.p, ALICE[0], ALICE[1], device_id='miscdev12', version='14.1')
+        provision(c)
+        st, _, t = c.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0'
+                          '</SyncKey></FolderSync>')
+        st, _, t = c.post('FolderCreate', '<FolderCreate xmlns="FolderHierarchy:"><SyncKey>%s'
+                          '</SyncKey><ParentId>0</ParentId><DisplayName>Short-lived'
+                          '</DisplayName><Type>12</Type></FolderCreate>'
+                          % text(t, 'FolderHierarchy:SyncKey'))
+        self.assertEqual(text(t, 'FolderHierarchy:Status'), '1')
+        fid = text(t, 'FolderHierarchy:ServerId')
+        sync = ('<Sync xmlns="AirSync:"><Collections><Collection><SyncKey>%s</SyncKey>'
+                '<CollectionId>%s</CollectionId></Collection></Collections></Sync>')
+        st, _, t = c.post('Sync', sync % ('0', fid))
+        key = text(t, 'AirSync:Collections/AirSync:Collection/AirSync:SyncKey')
+        self.assertEqual(text(t, 'AirSync:Collections/AirSync:Collection/AirSync:Status'), '1')
+        # another client removes the folder (as an IMAP DELETE would)
+        other = EasClient(self.p, ALICE[0], ALICE[1], device_id='miscdev12b', version='14.1')
+        provision(other)
+        st, _, t = other.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0'
+                              '</SyncKey></FolderSync>')
+        st, _, t = other.post('FolderDelete', '<FolderDelete xmlns="FolderHierarchy:"><SyncKey>%s'
+                              '</SyncKey><ServerId>%s</ServerId></FolderDelete>'
+                              % (text(t, 'FolderHierarchy:SyncKey'), fid))
+        self.assertEqual(text(t, 'FolderHierarchy:Status'), '1')
+        st, _, t = c.post('Sync', sync % (key, fid))
+        self.assertEqual(text(t, 'AirSync:Collections/AirSync:Collection/AirSync:Status'), '12')
+
     # -- GetAttachment --------------------------------------------------------------------
     def test_get_attachment(self):
         m = EmailMessage()
