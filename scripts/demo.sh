@@ -75,10 +75,11 @@ cat <<TXT
   Autoconfig  http://$HOST:$HTTP_PORT/mail/config-v1.1.xml
 
   Try:  curl -u 'alice@example.com:$ALICE_PW' imap://127.0.0.1:$IMAP_PORT/INBOX
-        curl -u 'alice@example.com:$ALICE_PW' -i http://$HOST:$HTTP_PORT/caldav
+        curl -u 'alice@example.com:$ALICE_PW' -X PROPFIND -H 'Depth: 1' http://$HOST:$HTTP_PORT/caldav/alice@example.com/
   Admin: $P --help
 
-  HTTP engines not in this build yet (ActiveSync, DAV, Autodiscover) answer 501.
+  Calendars and address books: paste the CalDAV or CardDAV URL into Thunderbird, DAVx5,
+  iOS or eM Client; phones and Outlook add an Exchange account with server $HOST.
   Stopping: Ctrl-C.
 
 TXT
