@@ -37,6 +37,7 @@ int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const 
 void dav_vcard_free(struct dav_vcard *v);
 const char *dav_vcard_uid(const struct dav_vcard *v);
 int dav_vcard_version(const struct dav_vcard *v); /* 3 or 4 */
+/* The properties between BEGIN and END in order, except VERSION (dav_vcard_version). */
 size_t dav_vcard_nprops(const struct dav_vcard *v);
 const struct dav_vcard_prop *dav_vcard_prop(const struct dav_vcard *v, size_t i);
 /* The value unescaped (\n → newline, \, → ',' ...), malloc'd. */
@@ -64,5 +65,41 @@ int dav_vcard_data_version(const struct dav_vcard_data *d);
 /* 1 when the stored bytes cannot be returned as they are (another version, a subset). */
 int dav_vcard_data_needs_parse(const struct dav_vcard_data *d, int stored_version);
 char *dav_vcard_data_render(const struct dav_vcard_data *d, const struct dav_vcard *v, size_t *len);
+
+/* ---- Helpers on parsed or built cards (ActiveSync's contact conversion reads with
+ * these). Names compare case-insensitively. ---- */
+/* The first parameter named `name` of p (its value as written), NULL when absent. */
+const char *dav_vcard_param_get(const struct dav_vcard_prop *p, const char *name);
+/* 1 when a TYPE parameter of p lists `type` (TYPE=HOME,WORK or TYPE=HOME;TYPE=WORK,
+ * quoted or not), else 0. */
+int dav_vcard_has_type(const struct dav_vcard_prop *p, const char *type);
+/* The next property named `name` (without group) at index >= *iter, advancing *iter past
+ * it; NULL when there is none. Start with *iter = 0. */
+const struct dav_vcard_prop *dav_vcard_find(const struct dav_vcard *v, const char *name,
+                                            size_t *iter);
+/* Splits a raw structured value (N, ADR, ORG: components separated by unescaped `sep`,
+ * usually ';') into at most max components, each unescaped and malloc'd into parts[].
+ * Returns how many were stored (the rest of the value is dropped), -1 on allocation
+ * failure (nothing stored). */
+int dav_vcard_split(const char *value, char sep, char **parts, size_t max);
+
+/* ---- Builder: writing a card from fields (ActiveSync → vCard). ---- */
+/* An empty card of version 3 or 4 (NULL otherwise or out of memory). BEGIN, VERSION and
+ * END are written by dav_vcard_serialize; everything else is added in order. */
+struct dav_vcard *dav_vcard_new(int version);
+/* Appends GROUP.NAME;PARAMS:VALUE. group may be NULL; name is letters, digits and '-'
+ * (upper-cased here; BEGIN, END and VERSION are refused); value is the raw, already
+ * escaped value (see dav_vcard_escape; structured values join escaped components with
+ * ';') and must hold no control character; parameter values are written as given,
+ * quoted when they contain ':' or ';', and must hold no '"' or control character.
+ * Adding UID sets dav_vcard_uid. 0, or -1 on bad input / out of memory (card unchanged). */
+int dav_vcard_add(struct dav_vcard *v, const char *group, const char *name,
+                  const struct dav_vcard_param *params, size_t nparams, const char *value);
+/* The card in its own version, malloc'd, NUL-terminated, CRLF line ends, folded at 75
+ * octets (never inside a UTF-8 sequence). NULL when out of memory. */
+char *dav_vcard_serialize(const struct dav_vcard *v, size_t *len);
+/* A text value escaped for a vCard: a backslash before '\\', ',' and ';', newlines
+ * written as \n, CR dropped. malloc'd. */
+char *dav_vcard_escape(const char *value);
 
 #endif
