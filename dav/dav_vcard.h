@@ -47,7 +47,10 @@ char *dav_vcard_unescape(const char *value);
  * octets. Same version: the stored bytes are returned by the caller instead. */
 char *dav_vcard_convert(const struct dav_vcard *v, int version, size_t *len);
 
-/* addressbook-query: the <CR:filter> element compiled once per REPORT. */
+/* addressbook-query: the <CR:filter> element compiled once per REPORT. filter NULL (no
+ * filter element) compiles to a filter every card matches. On -1, *precond is
+ * "supported-collation" (unknown collation) or "valid-filter" (bad structure, unknown
+ * match-type or test, over the bounds) and err says why. match: 1 or 0 (NULL f: 1). */
 struct dav_vcard_filter;
 int dav_vcard_filter_compile(xmlNodePtr filter, struct dav_vcard_filter **out, const char **precond,
                              char *err, size_t errlen);
@@ -55,7 +58,10 @@ void dav_vcard_filter_free(struct dav_vcard_filter *f);
 int dav_vcard_filter_match(const struct dav_vcard_filter *f, const struct dav_vcard *v);
 
 /* address-data request element (NULL: whole card as stored): content-type/version
- * (text/vcard 3.0 or 4.0) and an optional <CR:prop name="..."/> subset. */
+ * (text/vcard 3.0 or 4.0) and an optional <CR:prop name="..."/> subset. No version
+ * attribute means the card in the version it was stored in. On -1, *precond is
+ * "supported-address-data-conversion" for another media type or version, or NULL when
+ * the element itself is malformed (answer 400). A subset always keeps UID, FN and N. */
 struct dav_vcard_data;
 int dav_vcard_data_compile(xmlNodePtr address_data, struct dav_vcard_data **out,
                            const char **precond, char *err, size_t errlen);

@@ -679,6 +679,386 @@ static void test_convert_details(void **state)
     dav_vcard_free(v);
 }
 
+/* ---- filters and address-data ---- */
+
+#define NS "xmlns:C=\"urn:ietf:params:xml:ns:carddav\""
+
+static xmlDocPtr xdoc(const char *xml)
+{
+    xmlDocPtr d = xmlReadMemory(xml, (int)strlen(xml), "t.xml", NULL, XML_PARSE_NONET);
+    assert_non_null(d);
+    return d;
+}
+
+static const char mueller[] = "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Jürgen Müller-STRASSER\r\n"
+                              "N:Müller-Strasser;Jürgen;;;\r\nNICKNAME:Ελένη\r\n"
+                              "EMAIL;TYPE=home,internet:jm@example.de\r\nUID:m-1\r\n"
+                              "END:VCARD\r\n";
+
+/* How many of the sample cards (in order: ios, tb, apple group, davx5 group, mueller) the
+ * filter matches, as a bit mask; -1 when it does not compile. */
+static int run_filter(const char *body, const char **pre)
+{
+    char xml[8192];
+    const char *cards[] = {ios_card, tb_card, apple_group, davx5_group, mueller};
+    struct dav_vcard_filter *f;
+    char err[256];
+    int mask = 0;
+
+    snprintf(xml, sizeof(xml), "<C:filter %s", body);
+    xmlDocPtr d = xdoc(xml);
+    *pre = NULL;
+    if (dav_vcard_filter_compile(xmlDocGetRootElement(d), &f, pre, err, sizeof(err)) != 0) {
+        xmlFreeDoc(d);
+        assert_non_null(*pre);
+        return -1;
+    }
+    xmlFreeDoc(d); /* the compiled filter keeps nothing from the document */
+    for (int i = 0; i < 5; i++) {
+        struct dav_vcard *v = parse_ok(cards[i]);
+        int r = dav_vcard_filter_match(f, v);
+        assert_true(r == 0 || r == 1);
+        mask |= r << i;
+        dav_vcard_free(v);
+    }
+    dav_vcard_filter_free(f);
+    return mask;
+}
+
+#define IOS   1
+#define TB    2
+#define AGRP  4
+#define DGRP  8
+#define MUELL 16
+
+static void test_filter_match(void **state)
+{
+    static const struct {
+        const char *body;
+        int mask;
+    } cases[] = {
+        {NS "/>", 31},
+        {NS "><C:prop-filter name=\"FN\"/></C:filter>", 31},
+        {NS "><C:prop-filter name=\"PHOTO\"/></C:filter>", IOS | TB},
+        /* match types, default collation i;unicode-casemap folds case */
+        {NS "><C:prop-filter name=\"FN\"><C:text-match>appleSEED</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         IOS},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match match-type=\"equals\">jane doe"
+            "</C:text-match></C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match match-type=\"equals\">jane"
+            "</C:text-match></C:prop-filter></C:filter>",
+         0},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match match-type=\"starts-with\">dr."
+            "</C:text-match></C:prop-filter></C:filter>",
+         IOS},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match match-type=\"ends-with\">Y"
+            "</C:text-match></C:prop-filter></C:filter>",
+         AGRP},
+        {NS "><C:prop-filter name=\"EMAIL\"><C:text-match match-type=\"ends-with\">.EXAMPLE"
+            "</C:text-match></C:prop-filter></C:filter>",
+         IOS | TB},
+        /* collations */
+        {NS "><C:prop-filter name=\"FN\"><C:text-match collation=\"i;octet\">jane"
+            "</C:text-match></C:prop-filter></C:filter>",
+         0},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match collation=\"i;octet\">Jane"
+            "</C:text-match></C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match collation=\"i;ascii-casemap\">"
+            "JÜRGEN</C:text-match></C:prop-filter></C:filter>",
+         0},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match collation=\"i;ascii-casemap\">"
+            "JüRGEN</C:text-match></C:prop-filter></C:filter>",
+         MUELL},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match>JÜRGEN MÜLLER</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         MUELL},
+        {NS "><C:prop-filter name=\"N\"><C:text-match>müller-straßer</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         MUELL},
+        {NS "><C:prop-filter name=\"NICKNAME\"><C:text-match>ΕΛΈΝΗ</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         MUELL},
+        /* values are matched unescaped */
+        {NS "><C:prop-filter name=\"NOTE\"><C:text-match>wwdc, 2023</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         IOS},
+        /* negate-condition */
+        {NS "><C:prop-filter name=\"FN\"><C:text-match negate-condition=\"yes\">jane"
+            "</C:text-match></C:prop-filter></C:filter>",
+         31 & ~TB},
+        /* anyof (default) / allof between prop-filters */
+        {NS "><C:prop-filter name=\"FN\"><C:text-match>jane</C:text-match></C:prop-filter>"
+            "<C:prop-filter name=\"EMAIL\"><C:text-match>johnny</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         IOS | TB},
+        {NS " test=\"allof\"><C:prop-filter name=\"FN\"><C:text-match>jane</C:text-match>"
+            "</C:prop-filter><C:prop-filter name=\"EMAIL\"><C:text-match>johnny"
+            "</C:text-match></C:prop-filter></C:filter>",
+         0},
+        {NS " test=\"allof\"><C:prop-filter name=\"FN\"><C:text-match>jane</C:text-match>"
+            "</C:prop-filter><C:prop-filter name=\"EMAIL\"><C:text-match>example.org"
+            "</C:text-match></C:prop-filter></C:filter>",
+         TB},
+        /* anyof / allof inside a prop-filter, on one property instance */
+        {NS "><C:prop-filter name=\"EMAIL\" test=\"allof\"><C:text-match>jane</C:text-match>"
+            "<C:text-match>work</C:text-match></C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"EMAIL\" test=\"allof\"><C:text-match>johnny</C:text-match>"
+            "<C:text-match>work</C:text-match></C:prop-filter></C:filter>",
+         0},
+        {NS "><C:prop-filter name=\"EMAIL\"><C:text-match>johnny</C:text-match>"
+            "<C:text-match>jm@</C:text-match></C:prop-filter></C:filter>",
+         IOS | MUELL},
+        /* param-filter: value (comma lists item by item), defined, not defined */
+        {NS "><C:prop-filter name=\"EMAIL\"><C:param-filter name=\"TYPE\">"
+            "<C:text-match match-type=\"equals\">work</C:text-match></C:param-filter>"
+            "</C:prop-filter></C:filter>",
+         IOS | TB},
+        {NS "><C:prop-filter name=\"EMAIL\"><C:param-filter name=\"type\">"
+            "<C:text-match match-type=\"equals\">INTERNET</C:text-match></C:param-filter>"
+            "</C:prop-filter></C:filter>",
+         IOS | MUELL},
+        {NS "><C:prop-filter name=\"EMAIL\"><C:param-filter name=\"PREF\"/>"
+            "</C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"EMAIL\"><C:param-filter name=\"TYPE\">"
+            "<C:is-not-defined/></C:param-filter></C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"TEL\" test=\"allof\"><C:param-filter name=\"TYPE\">"
+            "<C:text-match negate-condition=\"yes\">cell</C:text-match></C:param-filter>"
+            "</C:prop-filter></C:filter>",
+         TB},
+        {NS "><C:prop-filter name=\"PHOTO\" test=\"allof\"><C:text-match>/9j/</C:text-match>"
+            "<C:param-filter name=\"ENCODING\"><C:text-match match-type=\"equals\">B"
+            "</C:text-match></C:param-filter></C:prop-filter></C:filter>",
+         IOS},
+        /* is-not-defined */
+        {NS "><C:prop-filter name=\"N\"><C:is-not-defined/></C:prop-filter></C:filter>", DGRP},
+        {NS " test=\"allof\"><C:prop-filter name=\"X-ADDRESSBOOKSERVER-KIND\"><C:is-not-defined/>"
+            "</C:prop-filter><C:prop-filter name=\"KIND\"><C:is-not-defined/></C:prop-filter>"
+            "</C:filter>",
+         IOS | TB | MUELL},
+        /* a group-qualified name only matches in that group */
+        {NS "><C:prop-filter name=\"item1.EMAIL\"/></C:filter>", IOS},
+        {NS "><C:prop-filter name=\"item9.EMAIL\"/></C:filter>", 0},
+        /* elements of other namespaces are ignored */
+        {NS " xmlns:X=\"urn:x\"><X:hint/><C:prop-filter name=\"UID\"><X:y/><C:text-match>"
+            "group</C:text-match></C:prop-filter></C:filter>",
+         AGRP | DGRP},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *pre;
+        int m = run_filter(cases[i].body, &pre);
+        if (m != cases[i].mask)
+            fail_msg("case %zu: mask %d, wanted %d", i, m, cases[i].mask);
+    }
+    /* no filter element at all: everything matches */
+    struct dav_vcard_filter *f;
+    const char *pre = NULL;
+    assert_int_equal(dav_vcard_filter_compile(NULL, &f, &pre, NULL, 0), 0);
+    struct dav_vcard *v = parse_ok(ios_card);
+    assert_int_equal(dav_vcard_filter_match(f, v), 1);
+    assert_int_equal(dav_vcard_filter_match(NULL, v), 1);
+    dav_vcard_free(v);
+    dav_vcard_filter_free(f);
+    dav_vcard_filter_free(NULL);
+}
+
+static void test_filter_refused(void **state)
+{
+    static const struct {
+        const char *body, *precond;
+    } cases[] = {
+        {NS "><C:prop-filter name=\"FN\"><C:text-match collation=\"i;basic\">x"
+            "</C:text-match></C:prop-filter></C:filter>",
+         "supported-collation"},
+        {NS "><C:prop-filter name=\"FN\"><C:param-filter name=\"X\"><C:text-match "
+            "collation=\"en-US\">x</C:text-match></C:param-filter></C:prop-filter></C:filter>",
+         "supported-collation"},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match match-type=\"regex\">x"
+            "</C:text-match></C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS " test=\"sometimes\"/>", "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\" test=\"oneof\"/></C:filter>", "valid-filter"},
+        {NS "><C:prop-filter/></C:filter>", "valid-filter"},
+        {NS "><C:prop-filter name=\"\"/></C:filter>", "valid-filter"},
+        {NS "><C:prop-filter name=\"F N\"/></C:filter>", "valid-filter"},
+        {NS "><C:prop-filter name=\"a.b.FN\"/></C:filter>", "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:is-not-defined/><C:text-match>x</C:text-match>"
+            "</C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match>x</C:text-match><C:is-not-defined/>"
+            "</C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:text-match negate-condition=\"maybe\">x"
+            "</C:text-match></C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:param-filter/></C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:param-filter name=\"X\"><C:is-not-defined/>"
+            "<C:text-match>x</C:text-match></C:param-filter></C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:prop-filter name=\"FN\"><C:comp-filter/></C:prop-filter></C:filter>",
+         "valid-filter"},
+        {NS "><C:text-match>x</C:text-match></C:filter>", "valid-filter"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *pre;
+        assert_int_equal(run_filter(cases[i].body, &pre), -1);
+        if (strcmp(pre, cases[i].precond))
+            fail_msg("case %zu: %s, wanted %s", i, pre, cases[i].precond);
+    }
+    /* bounds: 101 prop-filters, a text-match of 5000 characters */
+    size_t cap = 16384, n;
+    char *body = malloc(cap);
+    const char *pre;
+    n = (size_t)snprintf(body, cap, NS ">");
+    for (int i = 0; i < 101; i++)
+        n += (size_t)snprintf(body + n, cap - n, "<C:prop-filter name=\"FN\"/>");
+    snprintf(body + n, cap - n, "</C:filter>");
+    assert_int_equal(run_filter(body, &pre), -1);
+    assert_string_equal(pre, "valid-filter");
+    n = (size_t)snprintf(body, cap, NS "><C:prop-filter name=\"FN\"><C:text-match>");
+    memset(body + n, 'a', 5000);
+    snprintf(body + n + 5000, cap - n - 5000, "</C:text-match></C:prop-filter></C:filter>");
+    assert_int_equal(run_filter(body, &pre), -1);
+    assert_string_equal(pre, "valid-filter");
+    free(body);
+    /* the wrong element */
+    xmlDocPtr d = xdoc("<C:limit " NS "/>");
+    struct dav_vcard_filter *f;
+    assert_int_equal(dav_vcard_filter_compile(xmlDocGetRootElement(d), &f, &pre, NULL, 0), -1);
+    assert_null(f);
+    xmlFreeDoc(d);
+}
+
+static struct dav_vcard_data *data_compile(const char *xml, int want_rc, const char **pre)
+{
+    struct dav_vcard_data *dd = (struct dav_vcard_data *)1;
+    char err[256];
+    xmlDocPtr d = xdoc(xml);
+    *pre = "unset";
+    assert_int_equal(dav_vcard_data_compile(xmlDocGetRootElement(d), &dd, pre, err, sizeof(err)),
+                     want_rc);
+    xmlFreeDoc(d);
+    if (want_rc)
+        assert_null(dd);
+    return dd;
+}
+
+static char *render(const struct dav_vcard_data *dd, const char *card)
+{
+    struct dav_vcard *v = parse_ok(card);
+    size_t len;
+    char *out = dav_vcard_data_render(dd, v, &len);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    dav_vcard_free(v);
+    return out;
+}
+
+static void test_address_data(void **state)
+{
+    const char *pre;
+    struct dav_vcard_data *dd;
+    char *out;
+
+    /* no element: as stored */
+    assert_int_equal(dav_vcard_data_compile(NULL, &dd, &pre, NULL, 0), 0);
+    assert_int_equal(dav_vcard_data_version(dd), 0);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 3), 0);
+    dav_vcard_data_free(dd);
+    assert_int_equal(dav_vcard_data_needs_parse(NULL, 4), 0);
+    /* content-type only: as stored too */
+    dd = data_compile("<C:address-data " NS " content-type=\"text/vcard\"/>", 0, &pre);
+    assert_int_equal(dav_vcard_data_version(dd), 0);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 4), 0);
+    out = render(dd, tb_card);
+    assert_memory_equal(out, "BEGIN:VCARD\r\nVERSION:4.0\r\nEMAIL;PREF=1:", 39);
+    free(out);
+    dav_vcard_data_free(dd);
+
+    /* DAVx5 asks for 4.0 */
+    dd = data_compile("<C:address-data " NS " content-type=\"text/vcard\" version=\"4.0\"/>", 0,
+                      &pre);
+    assert_int_equal(dav_vcard_data_version(dd), 4);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 3), 1);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 4), 0);
+    out = render(dd, apple_group);
+    assert_non_null(strstr(out, "\r\nKIND:group\r\nMEMBER:urn:uuid:1A0F7C3E-0001\r\n"));
+    free(out);
+    dav_vcard_data_free(dd);
+    dd = data_compile("<C:address-data " NS " content-type=\"Text/VCard; charset=utf-8; "
+                      "version=3.0\"/>",
+                      0, &pre);
+    assert_int_equal(dav_vcard_data_version(dd), 3);
+    dav_vcard_data_free(dd);
+
+    /* what cannot be produced */
+    data_compile("<C:address-data " NS " content-type=\"application/vcard+json\"/>", -1, &pre);
+    assert_string_equal(pre, "supported-address-data-conversion");
+    data_compile("<C:address-data " NS " content-type=\"text/vcard\" version=\"2.1\"/>", -1, &pre);
+    assert_string_equal(pre, "supported-address-data-conversion");
+    data_compile("<C:address-data " NS " content-type=\"text/vcard;version=5\"/>", -1, &pre);
+    assert_string_equal(pre, "supported-address-data-conversion");
+    /* malformed: 400, no precondition */
+    data_compile("<C:address-data " NS "><C:allprop/><C:prop name=\"FN\"/></C:address-data>", -1,
+                 &pre);
+    assert_null(pre);
+    data_compile("<C:address-data " NS "><C:prop/></C:address-data>", -1, &pre);
+    assert_null(pre);
+    data_compile("<C:address-data " NS "><C:prop name=\"EMAIL\" novalue=\"maybe\"/>"
+                 "</C:address-data>",
+                 -1, &pre);
+    data_compile("<C:address-data " NS "><C:comp name=\"VCARD\"/></C:address-data>", -1, &pre);
+    data_compile("<C:calendar-data " NS "/>", -1, &pre);
+
+    /* allprop: the whole card */
+    dd = data_compile("<C:address-data " NS "><C:allprop/></C:address-data>", 0, &pre);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 3), 0);
+    dav_vcard_data_free(dd);
+
+    /* a subset: the named properties (every group), novalue, and what a card needs */
+    dd = data_compile("<C:address-data " NS "><C:prop name=\"EMAIL\"/>"
+                      "<C:prop name=\"tel\" novalue=\"yes\"/><C:prop name=\"item2.X-ABADR\"/>"
+                      "</C:address-data>",
+                      0, &pre);
+    assert_int_equal(dav_vcard_data_needs_parse(dd, 3), 1);
+    out = render(dd, ios_card);
+    assert_string_equal(out, "BEGIN:VCARD\r\n"
+                             "VERSION:3.0\r\n"
+                             "N:Appleseed;Johnny;Q.;Dr.;Jr.\r\n"
+                             "FN:Dr. Johnny Q. Appleseed Jr.\r\n"
+                             "item1.EMAIL;TYPE=INTERNET;TYPE=pref:johnny@example.com\r\n"
+                             "EMAIL;TYPE=INTERNET;TYPE=WORK:j.appleseed@work.example\r\n"
+                             "TEL;TYPE=CELL;TYPE=VOICE;TYPE=pref:\r\n"
+                             "item2.X-ABADR:us\r\n"
+                             "UID:5AD380FD-B2DE-4261-BA99-DE1D1DB52FBE\r\n"
+                             "END:VCARD\r\n");
+    free(out);
+    dav_vcard_data_free(dd);
+
+    /* subset and version together */
+    dd = data_compile("<C:address-data " NS " version=\"4.0\"><C:prop name=\"EMAIL\"/>"
+                      "<C:prop name=\"KIND\"/></C:address-data>",
+                      0, &pre);
+    out = render(dd, ios_card);
+    assert_non_null(strstr(out, "VERSION:4.0\r\n"));
+    assert_non_null(strstr(out, "item1.EMAIL;TYPE=INTERNET;PREF=1:johnny@example.com\r\n"));
+    assert_null(strstr(out, "PHOTO"));
+    assert_null(strstr(out, "TEL"));
+    free(out);
+    out = render(dd, apple_group);
+    assert_non_null(strstr(out, "\r\nKIND:group\r\n"));
+    assert_null(strstr(out, "MEMBER"));
+    free(out);
+    dav_vcard_data_free(dd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -687,6 +1067,8 @@ int main(void)
         cmocka_unit_test(test_escape),         cmocka_unit_test(test_builder),
         cmocka_unit_test(test_convert_ios),    cmocka_unit_test(test_convert_tb),
         cmocka_unit_test(test_convert_groups), cmocka_unit_test(test_convert_details),
+        cmocka_unit_test(test_filter_match),   cmocka_unit_test(test_filter_refused),
+        cmocka_unit_test(test_address_data),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
