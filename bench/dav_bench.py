@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""CalDAV/CardDAV side by side: Polaris, Radicale, Xandikos and SOGo (with its MariaDB and
-memcached, see sogo_peer.py) on this machine, in the same run, with the same data.
+"""CalDAV/CardDAV side by side: Polaris, Radicale, Xandikos, Cyrus (see cyrus_peer.py) and
+SOGo (with its MariaDB and memcached, see sogo_peer.py) on this machine, in the same run, with the same data.
 
 Each server gets a fresh calendar and address book (MKCALENDAR / extended MKCOL under the
 home its own discovery reports), then the workload of issue 9:
@@ -237,6 +237,41 @@ class Xandikos(Server):
         return 'Xandikos ' + (out.stdout or out.stderr).strip()
 
 
+class CyrusDav(Server):
+    name = 'cyrus'
+
+    def __init__(self, tmp):
+        from cyrus_peer import Cyrus, CYRUS_USER
+        self.cyrus = Cyrus(tmp)
+        self.user = CYRUS_USER
+        self.port = self.cyrus.port
+        self.proc = self.cyrus.proc
+        self.start_path = '/dav/'
+
+    def rss_kb(self):
+        # One process per connection: the whole instance, as for SOGo and Dovecot.
+        return sum_rss(self.cyrus.pids())
+
+    def version(self):
+        return self.cyrus.version()
+
+    def stop(self):
+        self.cyrus.stop()
+
+
+def sum_rss(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open('/proc/%d/status' % pid) as f:
+                for line in f:
+                    if line.startswith('VmRSS:'):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 class SogoDav(Server):
     name = 'sogo'
     user = 'bench'
@@ -250,16 +285,7 @@ class SogoDav(Server):
         self.start_path = '/SOGo/dav/'
 
     def rss_kb(self):
-        total = 0
-        for pid in self.sogo.pids():
-            try:
-                with open('/proc/%d/status' % pid) as f:
-                    for line in f:
-                        if line.startswith('VmRSS:'):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total
+        return sum_rss(self.sogo.pids())
 
     def version(self):
         out = subprocess.run(['dpkg-query', '-W', '-f=${Version}', 'sogo'], capture_output=True,
@@ -444,7 +470,7 @@ def main():
     ap.add_argument('--events', type=int, default=10000)
     ap.add_argument('--contacts', type=int, default=10000)
     ap.add_argument('--runs', type=int, default=5)
-    ap.add_argument('--peers', default='radicale,xandikos,sogo')
+    ap.add_argument('--peers', default='radicale,xandikos,cyrus,sogo')
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='dav-bench-')
     servers = []
@@ -458,6 +484,8 @@ def main():
                 servers.append(Radicale(tmp))
             elif p == 'xandikos':
                 servers.append(Xandikos(tmp))
+            elif p == 'cyrus':
+                servers.append(CyrusDav(tmp))
             elif p == 'sogo':
                 servers.append(SogoDav(tmp))
         state = {}
