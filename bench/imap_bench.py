@@ -27,12 +27,12 @@ import time
 
 from benchlib import PASSWORD, USER, WORDS, free_port, wait_port
 
-def make_corpus(path, n, seed=1):
-    """A Maildir of n plausible messages; every 97th subject carries 'zebra'."""
+def make_corpus(path, n, seed=1, t0=1700000000):
+    """A Maildir of n plausible messages a minute apart from t0; every 97th subject
+    carries 'zebra'."""
     rnd = random.Random(seed)
     for sub in ('cur', 'new', 'tmp'):
         os.makedirs(os.path.join(path, sub), exist_ok=True)
-    t0 = 1700000000
     for i in range(n):
         subj = ' '.join(rnd.choice(WORDS) for _ in range(4))
         if i % 97 == 0:
