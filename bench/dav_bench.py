@@ -408,26 +408,49 @@ def sync_token(conn, path):
     return el.text.strip()
 
 
-def setup(server, events, contacts):
+def create(server):
+    """A fresh calendar and address book under the homes the server's discovery gives."""
     conn = server.conn()
     cal_home, card_home = discover(conn, server.start_path)
-    cal = cal_home.rstrip('/') + '/benchcal/'
-    book = card_home.rstrip('/') + '/benchab/'
-    mkcalendar(conn, cal)
-    mkaddressbook(conn, book)
-    put_events = put_all(server, cal, [('e%d.ics' % i, event(i)) for i in range(events)],
-                         'text/calendar; charset=utf-8')
-    put_cards = put_all(server, book, [('c%d.vcf' % i, vcard(i)) for i in range(contacts)],
-                        'text/vcard; charset=utf-8')
-    return {'cal': cal, 'book': book, 'put_events_s': put_events, 'put_cards_s': put_cards}
+    st = {'cal': cal_home.rstrip('/') + '/benchcal/',
+          'book': card_home.rstrip('/') + '/benchab/', 'put_events_s': 0.0}
+    mkcalendar(conn, st['cal'])
+    mkaddressbook(conn, st['book'])
+    return st
+
+
+def put_events(server, st, first, end):
+    st['put_events_s'] += put_all(server, st['cal'], [('e%d.ics' % i, event(i))
+                                                       for i in range(first, end)],
+                                  'text/calendar; charset=utf-8')
+
+
+def put_cards(server, st, contacts):
+    st['put_cards_s'] = put_all(server, st['book'], [('c%d.vcf' % i, vcard(i))
+                                                     for i in range(contacts)],
+                                'text/vcard; charset=utf-8')
+
+
+YEAR = (T0 + 100 * 86400, T0 + 465 * 86400)
+
+
+def time_query_year(server, st, loaded):
+    """(seconds, None or 'got of expected') of the one-year calendar-query."""
+    dt, data = report(server.conn(), st['cal'], query_body(*YEAR))
+    got, want = count_responses(data), expected_matches(loaded, *YEAR)
+    return dt, (None if got == want else '%d of %d' % (got, want))
+
+
+def curve_sizes(n, points):
+    """Collection sizes at which the scaling curve is measured: n/points, ..., n."""
+    return sorted({max(1, round(n * k / points)) for k in range(1, points + 1)})
 
 
 def one_round(server, st, events, contacts, rnd_round):
     conn = server.conn()
     out = {}
     week = (T0 + 180 * 86400, T0 + 187 * 86400)
-    year = (T0 + 100 * 86400, T0 + 465 * 86400)
-    for label, (a, b) in (('query_week_s', week), ('query_year_s', year)):
+    for label, (a, b) in (('query_week_s', week), ('query_year_s', YEAR)):
         dt, data = report(conn, st['cal'], query_body(a, b))
         got = count_responses(data)
         want = expected_matches(events, a, b)
@@ -470,6 +493,9 @@ def main():
     ap.add_argument('--events', type=int, default=10000)
     ap.add_argument('--contacts', type=int, default=10000)
     ap.add_argument('--runs', type=int, default=5)
+    ap.add_argument('--curve-points', type=int, default=1,
+                    help='collection sizes at which the one-year calendar-query is timed as '
+                         'the events are loaded in steps')
     ap.add_argument('--peers', default='radicale,xandikos,cyrus,sogo')
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix='dav-bench-')
@@ -491,9 +517,32 @@ def main():
         state = {}
         for s in servers:
             result['versions'][s.name] = s.version()
-            print('%s: loading %d events and %d contacts' % (s.name, a.events, a.contacts),
-                  file=sys.stderr)
-            state[s.name] = setup(s, a.events, a.contacts)
+            state[s.name] = create(s)
+        # The events go in in steps; after each, the one-year query is timed (alternating
+        # servers, median of the runs): the curve of query time against collection size.
+        sizes = curve_sizes(a.events, a.curve_points)
+        curve = {'sizes': sizes, 'query_year_s': {s.name: [] for s in servers},
+                 'wrong': {s.name: [] for s in servers}}
+        prev = 0
+        for size in sizes:
+            for s in servers:
+                print('%s: %d events' % (s.name, size), file=sys.stderr)
+                put_events(s, state[s.name], prev, size)
+            times = {s.name: [] for s in servers}
+            for r in range(a.runs):
+                for s in (servers if r % 2 == 0 else list(reversed(servers))):
+                    dt, wrong = time_query_year(s, state[s.name], size)
+                    times[s.name].append(dt)
+                    note = '%d events: %s' % (size, wrong)
+                    if wrong and note not in curve['wrong'][s.name]:
+                        curve['wrong'][s.name].append(note)
+            for s in servers:
+                curve['query_year_s'][s.name].append(statistics.median(times[s.name]))
+            prev = size
+        result['curve'] = curve
+        for s in servers:
+            print('%s: %d contacts' % (s.name, a.contacts), file=sys.stderr)
+            put_cards(s, state[s.name], a.contacts)
             result['servers'][s.name] = {'put_events_s': state[s.name]['put_events_s'],
                                          'put_cards_s': state[s.name]['put_cards_s'],
                                          'rounds': []}

@@ -292,8 +292,9 @@ async def start_pings(pingers, tasks, started, upto):
 async def hold_pings(target, pingers, deliver, steps, wait_s):
     """Starts the Pings in steps (RSS after each: the memory curve), then delivers one
     message and times every answer from the start of the delivery."""
-    started, tasks, curve = [], [], []
+    started, tasks = [], []
     base = rss_kb(target.pids())
+    curve = [{'pings': 0, 'rss_kb': base}]
     for upto in steps:
         await start_pings(pingers, tasks, started, upto)
         rss = await settle(target)
