@@ -25,7 +25,7 @@ import smtplib
 import subprocess
 import time
 
-from benchlib import PASSWORD, free_port, wait_port
+from benchlib import PASSWORD, descendants, free_port, wait_port
 
 CYRUS_USER = 'bench'
 BIN = '/usr/lib/cyrus/bin'
@@ -117,9 +117,7 @@ class Cyrus:
 
     def pids(self):
         """master and its services (httpd, lmtpd: one process per connection)."""
-        out = subprocess.run(['pgrep', '-s', str(self.proc.pid)], capture_output=True,
-                             text=True).stdout.split()
-        return [int(x) for x in out]
+        return descendants(self.proc.pid)
 
     def version(self):
         out = subprocess.run(['dpkg-query', '-W', '-f=${Version}', 'cyrus-caldav'],

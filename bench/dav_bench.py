@@ -11,7 +11,8 @@ home its own discovery reports), then the workload of issue 9:
   - addressbook-multiget of 1,000 out of M contacts.
 Query figures are the median of several runs; the runs alternate between the servers.
 Every answer is checked for the number of results it must have: a wrong time-range answer
-is reported as wrong next to its time, other wrong answers stop the run.
+or sync-collection answer is reported as wrong next to its time, other wrong answers stop
+the run.
 
 Prints JSON to stdout (bench/run.sh turns it into the results file).
 Standard library only; run with Debian's /usr/bin/python3 as root.
@@ -466,6 +467,9 @@ def one_round(server, st, events, contacts, rnd_round):
                                                                   count_responses(data)))
     out['multiget_500_s'] = dt
     token = sync_token(conn, st['cal'])
+    # SOGo's sync tokens are timestamps in seconds: a change in the same second as the token
+    # is not reported. Every server gets the same pause (it is not timed).
+    time.sleep(1.1)
     name = 'e%d.ics' % ((rnd_round * 13) % events)
     body = event((rnd_round * 13) % events).replace('SUMMARY:Bench', 'SUMMARY:Changed %d'
                                                     % rnd_round)
@@ -473,10 +477,9 @@ def one_round(server, st, events, contacts, rnd_round):
     if s not in (201, 204):
         raise RuntimeError('%s PUT change: %d' % (server.name, s))
     dt, data = report(conn, st['cal'], sync_body(token))
-    if count_responses(data) != 1:
-        raise RuntimeError('%s sync-collection: %d changes, expected 1'
-                           % (server.name, count_responses(data)))
+    got = count_responses(data)
     out['sync_one_change_s'] = dt
+    out['sync_one_change_s_wrong'] = None if got == 1 else '%d changes of 1' % got
     hrefs = [st['book'] + 'c%d.vcf' % i
              for i in rnd.sample(range(contacts), min(1000, contacts))]
     dt, data = report(conn, st['book'], multiget_body(CARD, 'address-data', hrefs))

@@ -333,8 +333,9 @@ def smtp_deliver(port, rcpt):
     def go():
         s = smtplib.SMTP('127.0.0.1', port, timeout=60)
         s.sendmail('sender@example.org', [rcpt],
-                   'From: sender@example.org\r\nTo: %s\r\nSubject: wake up\r\n\r\nping\r\n'
-                   % rcpt)
+                   'From: sender@example.org\r\nTo: %s\r\nSubject: wake up\r\nDate: %s\r\n'
+                   '\r\nping\r\n'
+                   % (rcpt, time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())))
         s.quit()
     return go
 
@@ -422,10 +423,13 @@ class SogoEas:
         from sogo_peer import Sogo
         self.dovecot = Dovecot(tmp, corpus)
         self.sogo = Sogo(tmp, imap_port=self.dovecot.port, workers=workers,
-                         extra_users=('pinger',))
+                         extra_users=('pinger', 'holder'))
         self.target = Target(self.sogo.port, '127.0.0.1', '/SOGo/Microsoft-Server-ActiveSync',
                              self.sogo.pids)
         self.sync_user, self.ping_user = 'bench', 'pinger'
+        # The limit is probed with a third account, whose Inbox gets no mail: SOGo answers
+        # at once (Status 2) the Pings of new devices of the account that got the wake-up.
+        self.hold_user = 'holder'
         self.deliver = self._deliver
 
     def _deliver(self):
@@ -435,7 +439,8 @@ class SogoEas:
         tmp = os.path.join(box, 'tmp', '%d.wake.bench' % time.time())
         with open(tmp, 'w') as f:
             f.write('From: sender@example.org\r\nTo: pinger@example.com\r\nSubject: wake up\r\n'
-                    '\r\nping\r\n')
+                    'Date: %s\r\n\r\nping\r\n'
+                    % time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime()))
         shutil.chown(tmp, 'nobody', 'nogroup')
         os.rename(tmp, os.path.join(box, 'new', os.path.basename(tmp)))
 
@@ -527,6 +532,8 @@ def main():
     ap.add_argument('--sogo-devices', type=int, default=64)
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--sogo-workers', type=int, default=8)
+    ap.add_argument('--peer', choices=('sogo', 'none'), default='sogo',
+                    help="'none': Polaris alone, for checking it at scale")
     a = ap.parse_args()
     limit = raise_nofile(2 * a.devices + 2000)
     tmp = tempfile.mkdtemp(prefix='eas-bench-')
@@ -545,8 +552,8 @@ def main():
             pol = PolarisEas(a.polaris, tmp, corpus)
             servers.append(pol)
         try:
-            sogo = SogoEas(tmp, corpus, a.sogo_workers)
-            servers.append(sogo)
+            if a.peer == 'sogo':
+                servers.append(SogoEas(tmp, corpus, a.sogo_workers))
         except Exception as e:  # the peer failing to start is reported, not fatal
             errors['sogo'] = 'did not start: %s' % e
         for s in servers:
@@ -594,7 +601,7 @@ def main():
                 res['servers']['sogo']['ping'] = asyncio.run(hold_pings(
                     sogo.target, pingers, sogo.deliver, [few], 120))
                 print('sogo: Pings until it stops answering', file=sys.stderr)
-                pingers = make_pingers(sogo.target, sogo.ping_user, a.sogo_devices, 's',
+                pingers = make_pingers(sogo.target, sogo.hold_user, a.sogo_devices, 's',
                                        threads=1)
                 res['servers']['sogo']['ping_limit'] = sogo_ping_limit(sogo.target, pingers)
             except Exception as e:

@@ -199,8 +199,8 @@ def dav(data, prefix=None):
            'The same %d events and %d contacts loaded into a fresh calendar and address book on '
            'each server (over HTTP on loopback, Basic auth where the server has it). Query times '
            'are medians of %d alternating runs; ratio = how many times better Polaris is (above '
-           '1.00× Polaris wins, below it loses). A time-range answer with the wrong number of '
-           'results is marked *wrong* with what it returned.' % (
+           '1.00× Polaris wins, below it loses). A time-range or sync-collection answer with the '
+           'wrong number of results is marked *wrong* with what it returned.' % (
                data['events'], data['contacts'], data['runs']), '']
     head = '| workload | Polaris |'
     rule = '|---|---|'
@@ -219,7 +219,8 @@ def dav(data, prefix=None):
             wrong = srv[p].get(key + '_wrong')
             row += ' %.1f ms%s | %s |' % (v * 1000, ' (*wrong: %s*)' % wrong if wrong else '',
                                           ratio(pol, v, False))
-            if pol > v:
+            # A faster wrong answer is no win for the peer.
+            if pol > v and not wrong:
                 losses.append('%s vs %s' % (label % data, names.get(p, p)))
         out.append(row)
     row = '| server memory (RSS) after the runs |'

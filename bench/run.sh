@@ -23,12 +23,13 @@ want() { local s; for s in "${suites[@]}"; do [ "$s" = "$1" ] && return 0; done;
 bash scripts/deps.sh
 # python3-matplotlib draws the scaling curves. Cyrus: cyrus-common's master and
 # cyrus-caldav's httpd only; Debian's cyrus-imapd conflicts with Dovecot (both provide
-# imap-server) and the benchmark does not need it (see bench/cyrus_peer.py).
+# imap-server) and the benchmark does not need it (see bench/cyrus_peer.py). cyrus-common
+# needs a mail transport agent: Postfix (preseeded below), not Debian's default exim4.
 pkgs=(python3-matplotlib)
 want imap && pkgs+=(dovecot-core dovecot-imapd)
 want smtp && pkgs+=(dovecot-core dovecot-lmtpd postfix)
-want dav && pkgs+=(radicale xandikos cyrus-common cyrus-caldav sasl2-bin sogo mariadb-server
-                   memcached)
+want dav && pkgs+=(radicale xandikos postfix cyrus-common cyrus-caldav sasl2-bin sogo
+                   mariadb-server memcached)
 want eas && pkgs+=(dovecot-core dovecot-imapd sogo sogo-activesync mariadb-server memcached
                    libwbxml2-utils)
 missing=()

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from benchlib import PASSWORD, free_port, wait_port
+from benchlib import PASSWORD, descendants, free_port, wait_port
 
 SOGO_USER = 'bench'
 
@@ -116,10 +116,8 @@ class Sogo:
         wait_port(self.port, lambda: p.poll() is None)
 
     def pids(self):
-        """sogod's processes (the watchdog and its children)."""
-        out = subprocess.run(['pgrep', '-s', str(self.sogod.pid)], capture_output=True,
-                             text=True).stdout.split()
-        return [int(x) for x in out]
+        """sogod's processes (the watchdog and its workers)."""
+        return descendants(self.sogod.pid)
 
     def stop(self):
         for p in reversed(self.procs):
