@@ -231,8 +231,9 @@ def dav(data, prefix=None):
     out.append(row)
     c = data.get('curve')
     if c and len(c['sizes']) > 1:
-        series = {names.get(k, k.capitalize()): [v * 1000 for v in c['query_year_s'][k]]
-                  for k in srv}
+        series = {names.get(k, k.capitalize()) + (' (wrong answers)' if c['wrong'].get(k)
+                                                   else ''):
+                  [v * 1000 for v in c['query_year_s'][k]] for k in srv}
         title = 'CalDAV calendar-query (one year) against collection size'
         out += plot(prefix, 'caldav-query', title, 'events in the calendar', 'time (ms)',
                     {k: (c['sizes'], v) for k, v in series.items()})
@@ -288,7 +289,8 @@ def eas(data, prefix=None):
     rows = [
         ('initial Sync of the Inbox, windows of 512 (items/s)', pol.get('sync_items_per_s'),
          sogo.get('sync_items_per_s'), '%.0f', True),
-        ('concurrent Pings held', pp.get('held'), s_held, '%d', True),
+        ('concurrent Pings held (Polaris: of the %d devices run; SOGo: when it stopped '
+         'answering)' % data['devices'], pp.get('held'), s_held, '%d', True),
         ('server memory (RSS) with them held', _mib(pp.get('rss_kb')),
          _mib(sl.get('rss_kb')) if s_held else None, '%.1f MiB', False),
         ('memory per waiting device', pp.get('kib_per_device'), s_per, '%.1f KiB', False),
@@ -320,15 +322,18 @@ def eas(data, prefix=None):
                              p.get('delivery_ms', 0)))
     if pp.get('kib_per_device') is not None:
         notes.append('Polaris\'s memory per device is the growth of its RSS from %.0f KiB '
-                     'before the Pings, divided by the Pings held. SOGo\'s is its RSS (every '
-                     'sogod process) divided by the Pings it held: its workers are started '
-                     'beforehand and each waiting Ping needs one.' % pp.get('rss_before_kb', 0))
+                     'before the Pings, divided by the Pings held.' % pp.get('rss_before_kb', 0))
+    if 'sogo' in srv:
+        notes.append('SOGo\'s memory per device is its RSS (every sogod process) divided by '
+                     'the Pings it held: its workers are started beforehand and each waiting '
+                     'Ping needs one.')
     if sl and not s_held:
         notes.append('SOGo still answered with %d Pings held: raise --sogo-devices.'
                      % sl.get('held_max_tried', 0))
-    notes.append('Delivery: to Polaris over SMTP (the clock includes the SMTP transaction); '
-                 'to SOGo a file written into Dovecot\'s Maildir (no delivery cost), which '
-                 'SOGo sees when it next polls (SOGoInternalSyncInterval).')
+    notes.append('Delivery: to Polaris over SMTP (the clock includes the SMTP transaction)%s.'
+                 % ('; to SOGo a file written into Dovecot\'s Maildir (no delivery cost), '
+                    'which SOGo sees when it next polls (SOGoInternalSyncInterval)'
+                    if 'sogo' in srv else ''))
     nf = data.get('nofile') or {}
     if nf:
         notes.append('Open-file limits: ' + ', '.join('%s %s' % (k, v) for k, v in nf.items())
