@@ -188,17 +188,27 @@ def check_with_libwbxml(data):
         raise RuntimeError('our WBXML decoding differs from libwbxml: %s' % diff[:300])
 
 
-def rss_kb(pids):
-    total = 0
+def mem_kb(pids):
+    """(RSS, PSS) of the processes in KiB. PSS counts a page shared by several processes
+    once in all (SOGo's workers share most of theirs): the fair sum for a multi-process
+    server; for a single process it is its RSS less its share of the shared libraries."""
+    rss = pss = 0
     for pid in pids:
         try:
-            with open('/proc/%d/status' % pid) as f:
+            with open('/proc/%d/smaps_rollup' % pid) as f:
                 for line in f:
-                    if line.startswith('VmRSS:'):
-                        total += int(line.split()[1])
+                    if line.startswith('Rss:'):
+                        rss += int(line.split()[1])
+                    elif line.startswith('Pss:'):
+                        pss += int(line.split()[1])
         except OSError:
             pass
-    return total
+    return rss, pss
+
+
+def mem_point(target, pings):
+    rss, pss = mem_kb(target.pids())
+    return {'pings': pings, 'rss_kb': rss, 'pss_kb': pss}
 
 
 class Pinger:
@@ -265,16 +275,15 @@ class Pinger:
 
 
 async def settle(target, max_s=30):
-    """Waits until the server's RSS stops moving (the Pings it was sent are parked)."""
-    prev, still = rss_kb(target.pids()), 0
+    """Waits until the server's memory stops moving (the Pings it was sent are parked)."""
+    prev, still = mem_kb(target.pids())[0], 0
     t_end = time.perf_counter() + max_s
     await asyncio.sleep(1)
     while time.perf_counter() < t_end and still < 2:
         await asyncio.sleep(0.5)
-        cur = rss_kb(target.pids())
+        cur = mem_kb(target.pids())[0]
         still = still + 1 if abs(cur - prev) <= max(256, cur // 200) else 0
         prev = cur
-    return prev
 
 
 async def start_pings(pingers, tasks, started, upto):
@@ -293,21 +302,22 @@ async def hold_pings(target, pingers, deliver, steps, wait_s):
     """Starts the Pings in steps (RSS after each: the memory curve), then delivers one
     message and times every answer from the start of the delivery."""
     started, tasks = [], []
-    base = rss_kb(target.pids())
-    curve = [{'pings': 0, 'rss_kb': base}]
+    curve = [mem_point(target, 0)]
     for upto in steps:
         await start_pings(pingers, tasks, started, upto)
-        rss = await settle(target)
+        await settle(target)
         early = sum(1 for p in pingers if p.answered)
-        curve.append({'pings': len(started) - early, 'rss_kb': rss})
-        print('  %d Pings held, RSS %d KiB' % (curve[-1]['pings'], rss), file=sys.stderr)
+        curve.append(mem_point(target, len(started) - early))
+        print('  %d Pings held, RSS %d KiB, PSS %d KiB' % (
+            curve[-1]['pings'], curve[-1]['rss_kb'], curve[-1]['pss_kb']), file=sys.stderr)
     early = [p for p in pingers if p.answered]
-    out = {'rss_before_kb': base, 'held': len(started) - len(early),
-           'answered_early': len(early), 'rss_kb': curve[-1]['rss_kb'], 'curve': curve}
+    out = {'rss_before_kb': curve[0]['rss_kb'], 'pss_before_kb': curve[0]['pss_kb'],
+           'held': len(started) - len(early), 'answered_early': len(early),
+           'rss_kb': curve[-1]['rss_kb'], 'pss_kb': curve[-1]['pss_kb'], 'curve': curve}
     if early:
         out['early_statuses'] = sorted({'%s/%s' % (p.status, p.ping_status) for p in early})
     if out['held']:
-        out['kib_per_device'] = max(0, out['rss_kb'] - base) / out['held']
+        out['kib_per_device'] = max(0, out['pss_kb'] - out['pss_before_kb']) / out['held']
     loop = asyncio.get_running_loop()
     t0 = time.perf_counter()
     # The delivery runs in a thread: the event loop keeps reading answers meanwhile.
@@ -496,13 +506,14 @@ def sogo_ping_limit(target, pingers):
             await asyncio.sleep(0.5)
             held = len(started) - sum(1 for x in pingers if x.answered)
             answered = await probe()
-            curve.append({'pings': held, 'rss_kb': rss_kb(target.pids())})
+            curve.append(mem_point(target, held))
             if p.answered:
                 curve[-1]['answered_at_once'] = '%s/%s' % (p.status, p.ping_status)
             if not answered:
                 break
         out = {'held_before_unresponsive': curve[-1]['pings'] if not answered else None,
                'held_max_tried': curve[-1]['pings'], 'rss_kb': curve[-1]['rss_kb'],
+               'pss_kb': curve[-1]['pss_kb'],
                'curve': curve}
         for t in tasks:
             t.cancel()

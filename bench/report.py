@@ -138,9 +138,10 @@ def smtp(data):
     return '\n'.join(out) + '\n'
 
 
-def plot(prefix, name, title, xlabel, ylabel, series):
+def plot(prefix, name, title, xlabel, ylabel, series, symlog_x=False):
     """Draws series {label: (xs, ys)} to PREFIX-name.png; returns the markdown line linking
-    it (or saying why there is no picture)."""
+    it (or saying why there is no picture). symlog_x: a logarithmic x axis that still shows
+    0, for series whose ranges differ by orders of magnitude."""
     series = {k: v for k, v in series.items() if v and v[0]}
     if not prefix or not series:
         return []
@@ -158,6 +159,9 @@ def plot(prefix, name, title, xlabel, ylabel, series):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(bottom=0)
+    if symlog_x:
+        ax.set_xscale('symlog', linthresh=1)
+        ax.set_xlim(0, max(max(xs) for xs, _ in series.values()) * 1.5)
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -271,7 +275,7 @@ def eas(data, prefix=None):
     pol, sogo = srv.get('polaris', {}), srv.get('sogo', {})
     pp, sp, sl = pol.get('ping') or {}, sogo.get('ping') or {}, sogo.get('ping_limit') or {}
     s_held = sl.get('held_before_unresponsive')
-    s_per = sl['rss_kb'] / s_held if s_held else None
+    s_per = sl['pss_kb'] / s_held if s_held else None
     out = ['# ActiveSync: Polaris vs SOGo', '',
            'Run %s UTC on %s.' % (time.strftime('%Y-%m-%d %H:%M', time.gmtime()), machine()), '',
            'Versions: %s.' % '; '.join(data['versions'].values()), '',
@@ -291,9 +295,12 @@ def eas(data, prefix=None):
          sogo.get('sync_items_per_s'), '%.0f', True),
         ('concurrent Pings held (Polaris: of the %d devices run; SOGo: when it stopped '
          'answering)' % data['devices'], pp.get('held'), s_held, '%d', True),
-        ('server memory (RSS) with them held', _mib(pp.get('rss_kb')),
+        ('server memory with them held, PSS', _mib(pp.get('pss_kb')),
+         _mib(sl.get('pss_kb')) if s_held else None, '%.1f MiB', False),
+        ('server memory with them held, RSS', _mib(pp.get('rss_kb')),
          _mib(sl.get('rss_kb')) if s_held else None, '%.1f MiB', False),
-        ('memory per waiting device', pp.get('kib_per_device'), s_per, '%.1f KiB', False),
+        ('memory per waiting device (PSS)', pp.get('kib_per_device'), s_per, '%.1f KiB',
+         False),
         ('delivery → Ping answer, p50', pp.get('wake_p50_ms'), sp.get('wake_p50_ms'),
          '%.0f ms', False),
         ('delivery → Ping answer, p99', pp.get('wake_p99_ms'), sp.get('wake_p99_ms'),
@@ -321,12 +328,14 @@ def eas(data, prefix=None):
                              p.get('woken', 0), p.get('woken_status2', 0),
                              p.get('delivery_ms', 0)))
     if pp.get('kib_per_device') is not None:
-        notes.append('Polaris\'s memory per device is the growth of its RSS from %.0f KiB '
-                     'before the Pings, divided by the Pings held.' % pp.get('rss_before_kb', 0))
+        notes.append('Memory is PSS (a page shared by several processes counted once in '
+                     'all) unless marked RSS. Polaris\'s memory per device is the growth of its '
+                     'PSS from %.0f KiB before the Pings, divided by the Pings held.'
+                     % pp.get('pss_before_kb', 0))
     if 'sogo' in srv:
-        notes.append('SOGo\'s memory per device is its RSS (every sogod process) divided by '
-                     'the Pings it held: its workers are started beforehand and each waiting '
-                     'Ping needs one.')
+        notes.append('SOGo\'s memory per device is its PSS (every sogod process; not '
+                     'MariaDB, memcached nor Dovecot) divided by the Pings it held: its '
+                     'workers are started beforehand and each waiting Ping needs one.')
     if sl and not s_held:
         notes.append('SOGo still answered with %d Pings held: raise --sogo-devices.'
                      % sl.get('held_max_tried', 0))
@@ -342,16 +351,16 @@ def eas(data, prefix=None):
     curves = {}
     if pp.get('curve'):
         curves['Polaris'] = ([c['pings'] for c in pp['curve']],
-                             [c['rss_kb'] / 1024 for c in pp['curve']])
+                             [c['pss_kb'] / 1024 for c in pp['curve']])
     if sl.get('curve'):
         curves['SOGo (%d workers)' % data['sogo_workers']] = (
-            [c['pings'] for c in sl['curve']], [c['rss_kb'] / 1024 for c in sl['curve']])
+            [c['pings'] for c in sl['curve']], [c['pss_kb'] / 1024 for c in sl['curve']])
     if curves:
         out += plot(prefix, 'ping-memory', 'Server memory against waiting Pings',
-                    'Pings held', 'RSS (MiB)', curves)
+                    'Pings held (logarithmic)', 'PSS (MiB)', curves, symlog_x=True)
         for label, (xs, ys) in curves.items():
-            out += curve_table('%s, RSS against Pings held' % label, 'Pings held', '%.1f MiB',
-                               xs, {label: ys})
+            out += curve_table('%s, PSS against Pings held' % label, 'Pings held',
+                               '%.1f MiB', xs, {label: ys})
     out += ['', 'Where Polaris loses: %s.' % (', '.join(losses) if losses else
                                               'nowhere in this run')]
     if data.get('errors'):
