@@ -195,15 +195,43 @@ static int dav_find_cb(const struct store_folder *f, void *vctx)
     return 1;
 }
 
+int dav_folder_list(struct dav_req *q, enum dav_space sp, store_folder_cb cb, void *ctx)
+{
+    static const enum store_class cal[] = {STORE_CLASS_CALENDAR, STORE_CLASS_TASKS,
+                                           STORE_CLASS_NOTES};
+    static const enum store_class card[] = {STORE_CLASS_CONTACTS};
+    const enum store_class *cls = sp == DAV_SPACE_CARD ? card : cal;
+    size_t i, n = sp == DAV_SPACE_CARD ? 1 : 3;
+    struct store_err e;
+    int rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++)
+        rc = store_folder_list(q->u, cls[i], cb, ctx, &e);
+    return rc < 0 ? rc : 0;
+}
+
 int dav_find_coll(struct dav_req *q, enum dav_space sp, const char *seg, struct store_folder *out)
 {
     struct dav_find_ctx c = {sp, seg, out, 0};
-    struct store_err e;
-    int rc = store_folder_list(q->u, 0, dav_find_cb, &c, &e);
+    char cseg[256];
+    int rc;
 
+    if (q->coll_cached && q->coll_sp == sp) {
+        dav_folder_seg(&q->coll, cseg, sizeof(cseg));
+        if (strcmp(cseg, seg) == 0) {
+            *out = q->coll;
+            return 0;
+        }
+    }
+    rc = dav_folder_list(q, sp, dav_find_cb, &c);
     if (rc < 0)
         return rc;
-    return c.found ? 0 : STORE_ENOTFOUND;
+    if (!c.found)
+        return STORE_ENOTFOUND;
+    q->coll_cached = 1;
+    q->coll_sp = sp;
+    q->coll = *out;
+    return 0;
 }
 
 int dav_find_item(struct dav_req *q, const struct store_folder *f, const char *name,
@@ -411,6 +439,19 @@ static const struct {
     {"REPORT", dav_method_report},
 };
 
+/* RFC 8144 (and the older Brief header Apple clients send): leave out what is missing. */
+static int dav_wants_minimal(struct http_req *r)
+{
+    const char *prefer = http_req_header(r, "Prefer");
+    const char *brief = http_req_header(r, "Brief");
+
+    if (prefer && strstr(prefer, "return=minimal")) {
+        http_add_header(r, "Preference-Applied", "return=minimal");
+        return 1;
+    }
+    return brief && (brief[0] == 't' || brief[0] == 'T');
+}
+
 enum http_action dav_http_handle(struct http_req *r, enum http_phase phase, void *ctx)
 {
     struct dav_req q = {0};
@@ -424,6 +465,7 @@ enum http_action dav_http_handle(struct http_req *r, enum http_phase phase, void
     q.method = http_req_method(r);
     q.path = http_req_path(r);
     q.body = http_req_body(r, &q.body_len);
+    q.minimal = dav_wants_minimal(r);
     if (!q.acct) {
         http_respond_text(r, 500, "Internal Server Error\n");
         return HTTP_RESPOND;

@@ -22,7 +22,8 @@ struct perr {
     size_t errlen;
 };
 
-static int fail(struct perr *pe, const char *precond, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct perr *pe, const char *precond,
+                                                      const char *fmt, ...)
 {
     va_list ap;
 
@@ -347,12 +348,16 @@ static int check_vtimezone(icalcomponent *tz, struct perr *pe)
         p = icalcomponent_get_first_property(o, ICAL_DTSTART_PROPERTY);
         if (!p || prop_time(p, &t) < 0 || !dav_ical_time_valid(t))
             return fail(pe, PRE_DATA, "time zone observance without a valid DTSTART");
+        /* libical expands observances from their start on every conversion past its
+         * cache; Outlook's 1601 is the earliest any client writes */
+        if (t.year < 1600)
+            return fail(pe, PRE_DATA, "time zone observance before 1600");
         if (!icalcomponent_get_first_property(o, ICAL_TZOFFSETTO_PROPERTY))
             return fail(pe, PRE_DATA, "time zone observance without TZOFFSETTO");
         for (p = icalcomponent_get_first_property(o, ICAL_RRULE_PROPERTY); p;
              p = icalcomponent_get_next_property(o, ICAL_RRULE_PROPERTY)) {
             struct icalrecurrencetype r = icalproperty_get_rrule(p);
-            if (r.freq != ICAL_YEARLY_RECURRENCE && r.freq != ICAL_MONTHLY_RECURRENCE)
+            if (r.freq != ICAL_YEARLY_RECURRENCE)
                 return fail(pe, PRE_DATA, "time zone rule is not yearly");
             if (check_rule(&r, pe) < 0)
                 return fail(pe, PRE_DATA, "bad time zone rule");

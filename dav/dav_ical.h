@@ -45,7 +45,9 @@ int dav_ical_ranges(const struct dav_ical *c, int64_t horizon, struct store_rang
 /* calendar-query: the <C:filter> element compiled once per REPORT. */
 struct dav_ical_filter;
 /* -1 with err (the request is answered 400 / valid-filter) when the filter is invalid;
- * *precond then names the precondition ("valid-filter", "supported-filter"). */
+ * *precond then names the precondition ("valid-filter", "supported-filter", or
+ * "supported-collation" for a text-match collation other than i;ascii-casemap/i;octet),
+ * all in the CalDAV namespace. */
 int dav_ical_filter_compile(xmlNodePtr filter, struct dav_ical_filter **out, const char **precond,
                             char *err, size_t errlen);
 void dav_ical_filter_free(struct dav_ical_filter *f);

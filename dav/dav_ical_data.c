@@ -360,15 +360,16 @@ static void remove_all(icalcomponent *c, icalproperty_kind k)
     }
 }
 
-/* Every DATE-TIME with a TZID in c (and its alarms) rewritten in UTC. */
+/* Every DATE-TIME in c (and its alarms) that is not UTC rewritten in UTC, as §9.6.5
+ * asks; floating times are UTC already in this server's reading of them. */
 static void to_utc(const struct dav_ical *ic, icalcomponent *c)
 {
     for (icalproperty *p = icalcomponent_get_first_property(c, ICAL_ANY_PROPERTY); p;
          p = icalcomponent_get_next_property(c, ICAL_ANY_PROPERTY)) {
         icalvalue *v = icalproperty_get_value(p);
         int64_t t;
-        if (!icalproperty_get_first_parameter(p, ICAL_TZID_PARAMETER) || !v ||
-            icalvalue_isa(v) != ICAL_DATETIME_VALUE || dav_ical_prop_unix(ic, p, &t, NULL) < 0)
+        if (!v || icalvalue_isa(v) != ICAL_DATETIME_VALUE ||
+            icaltime_is_utc(icalvalue_get_datetime(v)) || dav_ical_prop_unix(ic, p, &t, NULL) < 0)
             continue;
         icalproperty_remove_parameter_by_kind(p, ICAL_TZID_PARAMETER);
         icalproperty_set_value(p, icalvalue_new_datetime(utc_time(t, 0)));
@@ -381,7 +382,6 @@ static void to_utc(const struct dav_ical *ic, icalcomponent *c)
 static icalcomponent *instance_comp(const struct dav_ical *ic, const struct dav_ical_inst *in)
 {
     icalcomponent *x = icalcomponent_new_clone(in->comp);
-    int is_master = in->comp == ic->master;
 
     if (!x)
         return NULL;
@@ -389,7 +389,9 @@ static icalcomponent *instance_comp(const struct dav_ical *ic, const struct dav_
     remove_all(x, ICAL_RDATE_PROPERTY);
     remove_all(x, ICAL_EXDATE_PROPERTY);
     remove_all(x, ICAL_EXRULE_PROPERTY);
-    if (is_master && in->recurring) {
+    /* An occurrence of the master, or one shifted by a THISANDFUTURE override, takes the
+     * occurrence's times; an override's own occurrence has them already. */
+    if (in->recurring && icalcomponent_get_first_property(x, ICAL_DTSTART_PROPERTY)) {
         int had_end = icalcomponent_get_first_property(x, ICAL_DTEND_PROPERTY) != NULL;
         int had_due = icalcomponent_get_first_property(x, ICAL_DUE_PROPERTY) != NULL;
         remove_all(x, ICAL_DTSTART_PROPERTY);
@@ -452,7 +454,7 @@ static int collect(const struct dav_ical *c, int64_t s, int64_t e, struct collec
     memset(co, 0, sizeof(*co));
     co->s = s;
     co->e = e;
-    if (dav_ical_instances(c, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
+    if (dav_ical_instances(c, s, e, SIZE_MAX, collect_cb, co, &more, &next) < 0 || co->oom)
         return -1;
     if (co->n > 1)
         qsort(co->v, co->n, sizeof(*co->v), cmp_inst);

@@ -136,7 +136,7 @@ int dav_ical_fb_add(struct dav_ical_fb *fb, const struct dav_ical *c)
     }
     if (c->kind != DAV_ICAL_VEVENT)
         return 0; /* only events take time */
-    if (dav_ical_instances(c, fb->end, SIZE_MAX, fb_cb, fb, &more, &next) < 0)
+    if (dav_ical_instances(c, fb->start, fb->end, SIZE_MAX, fb_cb, fb, &more, &next) < 0)
         return -1;
     return fb->oom ? -1 : 0;
 }

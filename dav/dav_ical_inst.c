@@ -243,6 +243,7 @@ struct exp {
     dav_ical_inst_cb cb;
     void *ctx;
     size_t emitted, max_inst;
+    int64_t from;
     int stop;
 };
 
@@ -354,10 +355,33 @@ static int master_occurrence(struct exp *x, struct icaltimetype L, const int64_t
     return emit(x, &in);
 }
 
+/* The RDATE properties of m, gathered first: the callbacks read the same component, and
+ * libical keeps one property cursor per component. */
+static icalproperty **gather(icalcomponent *m, icalproperty_kind k, size_t *n)
+{
+    icalproperty **v = NULL;
+    size_t cnt = 0, i = 0;
+
+    for (icalproperty *p = icalcomponent_get_first_property(m, k); p;
+         p = icalcomponent_get_next_property(m, k))
+        cnt++;
+    *n = 0;
+    if (!cnt || !(v = malloc(cnt * sizeof(*v))))
+        return NULL;
+    for (icalproperty *p = icalcomponent_get_first_property(m, k); p && i < cnt;
+         p = icalcomponent_get_next_property(m, k))
+        v[i++] = p;
+    *n = i;
+    return v;
+}
+
 static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more, int64_t *next)
 {
-    for (icalproperty *p = icalcomponent_get_first_property(m, ICAL_RDATE_PROPERTY); p && !x->stop;
-         p = icalcomponent_get_next_property(m, ICAL_RDATE_PROPERTY)) {
+    size_t np;
+    icalproperty **ps = gather(m, ICAL_RDATE_PROPERTY, &np);
+
+    for (size_t i = 0; i < np && !x->stop; i++) {
+        icalproperty *p = ps[i];
         struct icaldatetimeperiodtype dp = icalproperty_get_rdate(p);
         struct icaltimetype t = icaltime_is_null_time(dp.time) ? dp.period.start : dp.time;
         icaltimezone *z;
@@ -369,7 +393,7 @@ static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more,
             t = dav_ical_tz_from_unix(dav_ical_tz_to_unix(t, z), x->msp.zone);
         t.zone = NULL;
         per[0] = dav_ical_tz_to_unix(t, x->msp.zone);
-        if (per[0] >= until) {
+        if (per[0] >= until || x->emitted >= x->max_inst) {
             if (!*more || per[0] < *next)
                 *next = per[0];
             *more = 1;
@@ -387,8 +411,9 @@ static int add_rdates(struct exp *x, icalcomponent *m, int64_t until, int *more,
         }
         t.is_date = x->msp.is_date;
         if (master_occurrence(x, t, pp))
-            return 0;
+            break;
     }
+    free(ps);
     return 0;
 }
 
@@ -416,15 +441,64 @@ static struct icaltimetype local_until(const struct exp *x, struct icaltimetype 
     return u;
 }
 
+/* A rule stepping by a fixed wall-clock period (secondly to weekly) produces the same set
+ * from any start moved by whole periods, so the iteration can begin near `skip_before`
+ * instead of at a DTSTART decades back. Not with COUNT, which counts from DTSTART. */
+static void fast_forward(struct icalrecurrencetype *r, struct icaltimetype *L, int64_t skip_before)
+{
+    int64_t unit, period, w0 = wall_secs(*L);
+
+    if (skip_before == INT64_MIN || r->count > 0 || r->by_week_no[0] != ICAL_RECURRENCE_ARRAY_MAX ||
+        r->by_year_day[0] != ICAL_RECURRENCE_ARRAY_MAX)
+        return;
+    switch (r->freq) {
+    case ICAL_SECONDLY_RECURRENCE:
+        unit = 1;
+        break;
+    case ICAL_MINUTELY_RECURRENCE:
+        unit = 60;
+        break;
+    case ICAL_HOURLY_RECURRENCE:
+        unit = 3600;
+        break;
+    case ICAL_DAILY_RECURRENCE:
+        unit = 86400;
+        break;
+    case ICAL_WEEKLY_RECURRENCE:
+        unit = 7 * 86400;
+        break;
+    default:
+        return;
+    }
+    period = unit * (r->interval > 0 ? r->interval : 1);
+    if (skip_before - w0 <= 2 * period)
+        return;
+    /* one period short, so the moved start (an occurrence or not) is still skipped */
+    *L = wall_from(w0 + ((skip_before - w0) / period - 1) * period, L->is_date);
+}
+
 static void run_rule(struct exp *x, icalproperty *rr, int64_t until, int *more, int64_t *next)
 {
     struct icalrecurrencetype r = icalproperty_get_rrule(rr);
     icalrecur_iterator *it;
     struct icaltimetype L = x->msp.L;
     size_t steps = 0;
+    int64_t skip_before = x->from > INT64_MIN + 3660 * 86400LL ? x->from : INT64_MIN;
 
     r.until = local_until(x, r.until);
     L.zone = NULL;
+    /* Occurrences whose wall clock is more than two days (any zone offset) plus their
+     * length before `from` cannot reach it; they are stepped over without the zone
+     * conversion. Not with THISANDFUTURE overrides, which may shift them forward. */
+    for (size_t i = 0; i < x->nov; i++)
+        if (x->ov[i].future)
+            skip_before = INT64_MIN;
+    if (skip_before != INT64_MIN) {
+        int64_t len = x->msp.e - x->msp.s;
+        skip_before =
+            x->from - 2 * 86400 - (len > 0 && len < 3650 * 86400LL ? len : 3650 * 86400LL);
+    }
+    fast_forward(&r, &L, skip_before);
     it = icalrecur_iterator_new(r, L);
     if (!it)
         return;
@@ -434,6 +508,8 @@ static void run_rule(struct exp *x, icalproperty *rr, int64_t until, int *more, 
         if (icaltime_is_null_time(t))
             break;
         t.zone = NULL;
+        if (skip_before != INT64_MIN && wall_secs(t) < skip_before && ++steps <= DAV_ICAL_MAX_STEPS)
+            continue;
         s = dav_ical_tz_to_unix(t, x->msp.zone);
         if (s >= until || x->emitted >= x->max_inst || ++steps > DAV_ICAL_MAX_STEPS) {
             if (!*more || s < *next)
@@ -475,7 +551,7 @@ static void expand_master(struct exp *x, int64_t until, int *more, int64_t *next
         add_rdates(x, m, until, more, next);
 }
 
-int dav_ical_instances(const struct dav_ical *c, int64_t until, size_t max_inst,
+int dav_ical_instances(const struct dav_ical *c, int64_t from, int64_t until, size_t max_inst,
                        dav_ical_inst_cb cb, void *ctx, int *more, int64_t *next)
 {
     struct exp x;
@@ -486,6 +562,7 @@ int dav_ical_instances(const struct dav_ical *c, int64_t until, size_t max_inst,
     x.cb = cb;
     x.ctx = ctx;
     x.max_inst = max_inst;
+    x.from = from;
     *more = 0;
     *next = INT64_MAX;
     if (load_overrides(&x) < 0)
@@ -571,8 +648,8 @@ int dav_ical_ranges(const struct dav_ical *c, int64_t horizon, struct store_rang
     if (!c)
         return -1;
     /* every occurrence starting at or before the horizon */
-    if (dav_ical_instances(c, horizon < INT64_MAX ? horizon + 1 : horizon, DAV_ICAL_MAX_RANGES,
-                           add_range, &a, &more, &next) < 0 ||
+    if (dav_ical_instances(c, INT64_MIN, horizon < INT64_MAX ? horizon + 1 : horizon,
+                           DAV_ICAL_MAX_RANGES, add_range, &a, &more, &next) < 0 ||
         a.oom) {
         free(a.r);
         return -1;

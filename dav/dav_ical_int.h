@@ -22,7 +22,7 @@
 /* Occurrences listed for the index before it is marked incomplete. */
 #define DAV_ICAL_MAX_RANGES 10000
 /* Rule steps one expansion may take (filters, expand, free-busy) before giving up. */
-#define DAV_ICAL_MAX_STEPS 200000
+#define DAV_ICAL_MAX_STEPS 100000
 
 struct dav_ical_tz {
     char *tzid;
@@ -75,10 +75,11 @@ struct dav_ical_inst {
 };
 int dav_ical_inst_overlaps(const struct dav_ical_inst *in, int64_t start, int64_t end);
 /* Calls cb for the occurrences starting before `until` (overrides always), in no set
- * order; cb returns non-zero to stop. *more is 1 when the set goes on past what was
- * listed (then *next is the earliest unlisted start). max_steps bounds the work. */
+ * order; cb returns non-zero to stop. Occurrences that end well before `from` may be
+ * skipped without a call (a hint, INT64_MIN for none). *more is 1 when the set goes on
+ * past what was listed (then *next is the earliest unlisted start). */
 typedef int (*dav_ical_inst_cb)(const struct dav_ical_inst *in, void *ctx);
-int dav_ical_instances(const struct dav_ical *c, int64_t until, size_t max_inst,
+int dav_ical_instances(const struct dav_ical *c, int64_t from, int64_t until, size_t max_inst,
                        dav_ical_inst_cb cb, void *ctx, int *more, int64_t *next);
 
 #endif

@@ -304,16 +304,37 @@ static int64_t fields_to_unix(struct icaltimetype t)
     return days * 86400 + t.hour * 3600 + t.minute * 60 + t.second;
 }
 
+/* libical expands a zone's rules from their start up to the year asked for, again each
+ * time a later year is asked; past TZ_LAST_YEAR the offset of the same day in a proxy
+ * year of the same leap-ness is used, which is what the rules say anyway. */
+#define TZ_LAST_YEAR 2200
+
+static int proxy_year(int y)
+{
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return leap ? TZ_LAST_YEAR - 4 : TZ_LAST_YEAR - 3;
+}
+
 int64_t dav_ical_tz_to_unix(struct icaltimetype t, icaltimezone *z)
 {
+    struct icaltimetype p;
+
     dav_ical_lib_init();
     t.zone = NULL;
-    if (z && !t.is_date && z != icaltimezone_get_utc_timezone()) {
-        pthread_mutex_lock(&tz_lock);
-        icaltimezone_convert_time(&t, z, icaltimezone_get_utc_timezone());
-        pthread_mutex_unlock(&tz_lock);
+    if (!z || t.is_date || z == icaltimezone_get_utc_timezone())
+        return fields_to_unix(t);
+    p = t;
+    if (p.year > TZ_LAST_YEAR)
+        p.year = proxy_year(p.year);
+    pthread_mutex_lock(&tz_lock);
+    icaltimezone_convert_time(&p, z, icaltimezone_get_utc_timezone());
+    pthread_mutex_unlock(&tz_lock);
+    if (t.year > TZ_LAST_YEAR) {
+        struct icaltimetype q = t;
+        q.year = proxy_year(t.year);
+        return fields_to_unix(t) + (fields_to_unix(p) - fields_to_unix(q));
     }
-    return fields_to_unix(t);
+    return fields_to_unix(p);
 }
 
 struct icaltimetype dav_ical_tz_from_unix(int64_t t, icaltimezone *z)
@@ -328,9 +349,19 @@ struct icaltimetype dav_ical_tz_from_unix(int64_t t, icaltimezone *z)
     r.minute = (int)(secs / 60 % 60);
     r.second = (int)(secs % 60);
     if (z && z != icaltimezone_get_utc_timezone()) {
+        struct icaltimetype p = r;
+        if (p.year > TZ_LAST_YEAR)
+            p.year = proxy_year(p.year);
         pthread_mutex_lock(&tz_lock);
-        icaltimezone_convert_time(&r, icaltimezone_get_utc_timezone(), z);
+        icaltimezone_convert_time(&p, icaltimezone_get_utc_timezone(), z);
         pthread_mutex_unlock(&tz_lock);
+        if (r.year > TZ_LAST_YEAR) {
+            struct icaltimetype q = r;
+            q.year = proxy_year(r.year);
+            p.zone = NULL;
+            return dav_ical_tz_from_unix(t + (fields_to_unix(p) - fields_to_unix(q)), NULL);
+        }
+        r = p;
     }
     r.zone = NULL;
     return r;

@@ -23,7 +23,10 @@
 #define DAV_XML_MAX      (1024 * 1024) /* largest XML request body we parse */
 #define DAV_XML_DEPTH    32            /* deepest element nesting accepted */
 #define DAV_HREF_MAX     2048
-#define DAV_MULTIGET_MAX 5000 /* hrefs in one multiget */
+#define DAV_MULTIGET_MAX 5000        /* hrefs in one multiget */
+#define DAV_TZ_MAX       (64 * 1024) /* calendar-timezone value */
+#define DAV_DEAD_MAX     4096        /* one dead property, serialised */
+#define DAV_DEAD_COUNT   64          /* dead properties per collection */
 #define DAV_SYNC_PREFIX  "http://polaris/sync/"
 /* Recurring events are indexed this far ahead when written; queries past it re-expand. */
 #define DAV_HORIZON_SECS (2LL * 366 * 86400)
@@ -71,6 +74,12 @@ struct dav_req {
     struct dav_res res;
     const char *body;
     size_t body_len;
+    int minimal; /* Prefer: return=minimal (RFC 8144) or Brief: t: no 404 propstats */
+    /* The last collection found by segment: multiget and COPY resolve many hrefs of the
+     * same collection, and each lookup would list the folders again. */
+    int coll_cached;
+    enum dav_space coll_sp;
+    struct store_folder coll;
 };
 
 /* --- growing output buffer (dav_xml.c) ----------------------------------------------- */
@@ -142,6 +151,9 @@ void dav_folder_seg(const struct store_folder *f, char *out, size_t outlen);
 void dav_item_name(const struct store_item *it, enum dav_space sp, char *out, size_t outlen);
 /* 1 when a folder class belongs to a space's collections. */
 int dav_class_in_space(enum store_class c, enum dav_space sp);
+/* Lists the folders of the space's classes only (mail folders, which can be many and
+ * large, are never read). */
+int dav_folder_list(struct dav_req *q, enum dav_space sp, store_folder_cb cb, void *ctx);
 /* A collection of the space by segment; 0 found, STORE_ENOTFOUND, or < 0. */
 int dav_find_coll(struct dav_req *q, enum dav_space sp, const char *seg, struct store_folder *out);
 /* An item by resource name (stored name, or the <ext_uid>.ics / <id>.ics forms). */
@@ -162,6 +174,20 @@ int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val);
 /* Components (DAV_ICAL_* bits) a folder class holds. */
 unsigned dav_class_comps(enum store_class c);
 
+/* --- dead properties of collections (dav_dead.c) ---------------------------------------- */
+/* 0 when the element may be kept (not too large, not one too many), else -1. */
+int dav_dead_check(struct dav_req *q, int64_t folder_id, xmlNodePtr el);
+/* Keeps the element as sent; -1 when it is too large or the store failed. */
+int dav_dead_set(struct dav_req *q, int64_t folder_id, xmlNodePtr el);
+int dav_dead_del(struct dav_req *q, int64_t folder_id, const char *ns, const char *name);
+/* Appends the stored element: 1, or 0 when there is none. */
+int dav_dead_get(struct dav_req *q, int64_t folder_id, const char *ns, const char *name,
+                 struct dav_buf *out);
+/* Every dead property of the collection (names_only: empty elements, for propname). */
+void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct dav_buf *out);
+/* Drops them all (the collection is being deleted, inside its transaction). */
+int dav_dead_drop(struct dav_req *q, int64_t folder_id);
+
 /* --- properties (dav_props.c) ---------------------------------------------------------- */
 /* A property asked for: namespace, name and the request element (calendar-data etc.). */
 struct dav_pname {
@@ -177,11 +203,14 @@ struct dav_pset {
     size_t n;
     struct dav_ical_data *cdata;
     struct dav_vcard_data *adata;
-    xmlDocPtr doc; /* the request the names point into; freed with the set */
+    xmlDocPtr doc;       /* the request the names point into; freed with the set */
+    const char *precond; /* after a failed read: the CardDAV precondition, or NULL (400) */
 };
 /* Reads the <D:prop> children (or allprop/propname) into ps; -1 when malformed. */
 int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps);
 void dav_pset_free(struct dav_pset *ps);
+/* Answers a failed dav_pset_from_prop: 403 with its precondition, else 400. */
+void dav_send_pset_error(struct dav_req *q, const struct dav_pset *ps);
 /* A parsed item for rendering calendar-data/address-data (may be NULL: parsed on demand). */
 struct dav_parsed {
     struct dav_ical *ical;
@@ -193,6 +222,9 @@ void dav_parsed_free(struct dav_parsed *p);
 /* Writes a <D:response> for a resource with the requested properties. */
 int dav_props_response(struct dav_req *q, const struct dav_res *res, const struct dav_pset *ps,
                        struct dav_parsed *parsed, struct dav_buf *b);
+/* The value of one live property of a resource into out: 1, or 0 when it has none. */
+int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
+                   struct dav_buf *out);
 /* 1 when {ns}name is a property we define (live), for PROPPATCH's protected answer. */
 int dav_prop_is_live(const char *ns, const char *name);
 
@@ -216,6 +248,7 @@ void dav_report_multiget(struct dav_req *q, xmlNodePtr root);
 void dav_report_freebusy(struct dav_req *q, xmlNodePtr root);
 void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root);
 void dav_report_sync(struct dav_req *q, xmlNodePtr root);
+void dav_report_expand(struct dav_req *q, xmlNodePtr root);
 
 /* A <D:response> for an item of a folder with the requested properties. */
 int dav_item_response(struct dav_req *q, enum dav_space sp, const struct store_folder *f,

@@ -47,54 +47,72 @@ static int dav_cm_dest(struct dav_req *q, struct dav_res *dst)
     return 0;
 }
 
-/* Checks the body fits the destination collection; 0 or the error sent. */
+/* Checks the body fits the destination collection; 0 or the error sent. *ic receives the
+ * parsed calendar object (for its occurrence index), NULL for a vCard. */
 static int dav_cm_fits(struct dav_req *q, const struct dav_res *dst, const char *body, size_t len,
-                       const struct store_item *replaced, char *uid, size_t uidlen)
+                       const struct store_item *replaced, int move, struct dav_ical **ic)
 {
-    struct dav_ical *ic = NULL;
+    const char *uid = q->res.item.ext_uid, *precond;
     struct store_item other;
-    const char *precond;
     char err[128], href[DAV_HREF_MAX];
-    int rc = 0;
 
-    uid[0] = '\0';
+    *ic = NULL;
     if (q->res.space == DAV_SPACE_CAL) {
-        if (dav_ical_parse(body, len, &ic, &precond, err, sizeof(err)) == 0) {
-            if (!(dav_ical_kind(ic) & dav_class_comps(dst->folder.cls))) {
-                dav_send_error(q, 403, NS_CAL, "supported-calendar-component", NULL);
-                rc = -1;
-            }
-            snprintf(uid, uidlen, "%s", dav_ical_uid(ic));
-            dav_ical_free(ic);
+        if (dav_ical_parse(body, len, ic, &precond, err, sizeof(err)) != 0) {
+            dav_send_error(q, 403, NS_CAL, precond ? precond : "valid-calendar-data", NULL);
+            return -1;
         }
+        if (!(dav_ical_kind(*ic) & dav_class_comps(dst->folder.cls))) {
+            dav_send_error(q, 403, NS_CAL, "supported-calendar-component", NULL);
+            return -1;
+        }
+        uid = dav_ical_uid(*ic);
     }
-    if (rc == 0 && !uid[0])
-        snprintf(uid, uidlen, "%s", q->res.item.ext_uid);
-    if (rc == 0 && uid[0] && store_item_by_ext_uid(q->u, dst->folder.id, uid, &other) == 0 &&
-        other.id != q->res.item.id && (!replaced || other.id != replaced->id)) {
+    if (uid[0] && store_item_by_ext_uid(q->u, dst->folder.id, uid, &other) == 0 &&
+        (!move || other.id != q->res.item.id) && (!replaced || other.id != replaced->id)) {
         dav_item_href(q, dst->space, &dst->folder, &other, href, sizeof(href));
         dav_send_error(q, 403, q->res.space == DAV_SPACE_CAL ? NS_CAL : NS_CARD, "no-uid-conflict",
                        href);
-        rc = -1;
+        return -1;
     }
-    return rc;
+    return 0;
 }
 
-/* The copy or move of one item; 0 with the status to send, or -1 when sent. */
+/* The writes of a copy or move, in the caller's transaction: a new item at the
+ * destination (replacing one there), its occurrence index, and for MOVE the source gone. */
+static int dav_cm_write(struct dav_req *q, const struct dav_res *dst, int move,
+                        const struct store_item_new *in, const struct dav_ical *ic)
+{
+    const struct store_item *old = dst->kind == DAV_K_ITEM ? &dst->item : NULL;
+    struct store_item out;
+    struct store_err e;
+
+    if ((old && store_item_delete(q->u, old->id, &e) != 0) ||
+        store_item_add(q->u, dst->folder.id, in, &out, &e) != 0)
+        return -1;
+    if (ic && dav_index_item(q, out.id, ic, time(NULL) + DAV_HORIZON_SECS) != 0)
+        return -1;
+    if (move && store_item_delete(q->u, q->res.item.id, &e) != 0)
+        return -1;
+    return 0;
+}
+
+/* The copy or move of one item; the status to send (201, 204), -1 when an error was
+ * sent, -2 on failure. */
 static int dav_cm_item(struct dav_req *q, const struct dav_res *dst, int move)
 {
     const struct store_item *src = &q->res.item;
-    const struct store_item *old = dst->kind == DAV_K_ITEM ? &dst->item : NULL;
     struct store_item_new in = {0};
-    struct store_item out;
+    struct dav_ical *ic = NULL;
     struct store_err e;
-    char *body = NULL, uid[256];
+    char *body = NULL;
     size_t len = 0;
     int rc = -2;
 
     if (store_item_body(q->u, src->id, &body, &len, &e) != 0)
         goto out;
-    if (dav_cm_fits(q, dst, body, len, old, uid, sizeof(uid)) != 0) {
+    if (dav_cm_fits(q, dst, body, len, dst->kind == DAV_K_ITEM ? &dst->item : NULL, move, &ic) !=
+        0) {
         rc = -1;
         goto out;
     }
@@ -102,45 +120,20 @@ static int dav_cm_item(struct dav_req *q, const struct dav_res *dst, int move)
     in.body_len = len;
     in.ctype = src->ctype;
     in.name = dst->name;
-    in.ext_uid = uid[0] ? uid : NULL;
+    in.ext_uid = ic ? dav_ical_uid(ic) : (src->ext_uid[0] ? src->ext_uid : NULL);
     if (store_txn_begin(q->u, &e) != 0)
         goto out;
-    if ((old && store_item_delete(q->u, old->id, &e) != 0) ||
-        store_item_add(q->u, dst->folder.id, &in, &out, &e) != 0 ||
-        (q->res.space == DAV_SPACE_CAL && store_item_set_ranges(q->u, out.id, NULL, 0, 0, &e) != 0))
-        goto fail;
-    if (move && store_item_delete(q->u, src->id, &e) != 0)
-        goto fail;
-    if (store_txn_commit(q->u, NULL, &e) != 0)
+    if (dav_cm_write(q, dst, move, &in, ic) != 0) {
+        store_txn_rollback(q->u);
         goto out;
-    rc = old ? 204 : 201;
-    goto out;
-fail:
-    store_txn_rollback(q->u);
+    }
+    if (store_txn_commit(q->u, NULL, &e) == 0)
+        rc = dst->kind == DAV_K_ITEM ? 204 : 201;
 out:
+    if (ic)
+        dav_ical_free(ic);
     free(body);
     return rc;
-}
-
-/* The new item's occurrence index: re-derived from its body (copies are new items). */
-static void dav_cm_reindex(struct dav_req *q, const struct dav_res *dst)
-{
-    struct dav_res r;
-    struct dav_parsed p = {0};
-    struct store_err e;
-    char path[DAV_HREF_MAX];
-
-    if (q->res.space != DAV_SPACE_CAL)
-        return;
-    snprintf(path, sizeof(path), "%s", dst->href);
-    if (dav_pct_decode(path) != 0 || dav_resolve(q, path, &r) != 0 || r.kind != DAV_K_ITEM)
-        return;
-    if (dav_parse_item(q, DAV_SPACE_CAL, &r.item, &p) == 0 && store_txn_begin(q->u, &e) == 0) {
-        if (dav_index_item(q, r.item.id, p.ical, time(NULL) + DAV_HORIZON_SECS) != 0 ||
-            store_txn_commit(q->u, NULL, &e) != 0)
-            store_txn_rollback(q->u);
-    }
-    dav_parsed_free(&p);
 }
 
 /* MOVE of a collection to a new segment in the same home. */
@@ -200,7 +193,6 @@ void dav_method_copymove(struct dav_req *q)
         dav_send_status(q, 500);
         return;
     }
-    dav_cm_reindex(q, &dst);
     if (rc == 201) {
         http_add_header(q->r, "Location", dst.href);
         http_respond(q->r, 201, NULL, "", 0);

@@ -1,8 +1,9 @@
 /*
  * dav_method_delete.c — DELETE of an item (If-Match honoured) or of a collection the
- * user made. Default collections (the folders with a role: Calendar, Contacts, Tasks,
- * Notes) refuse with 403: ActiveSync and every client expect them to exist. A home, the
- * root and the principal cannot be deleted either.
+ * user made, with its time zone and dead properties. Default collections (the folders
+ * with a role: Calendar, Contacts, Tasks, Notes) refuse with 403: ActiveSync and every
+ * client expect them to exist. A home, the root and the principal cannot be deleted
+ * either.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -40,7 +41,7 @@ static void dav_delete_coll(struct dav_req *q)
         goto fail;
     snprintf(key, sizeof(key), "%" PRId64, q->res.folder.id);
     rc = store_state_del(q->u, "dav.tz", key, &e);
-    if ((rc != 0 && rc != STORE_ENOTFOUND) ||
+    if ((rc != 0 && rc != STORE_ENOTFOUND) || dav_dead_drop(q, q->res.folder.id) != 0 ||
         store_folder_delete(q->u, q->res.folder.id, &e) != 0) {
         store_txn_rollback(q->u);
         goto fail;

@@ -7,8 +7,9 @@
  * displayname or ActiveSync never move the collection.
  *
  * Properties set at creation: displayname, the descriptions, calendar-color,
- * calendar-order, calendar-timezone. Other properties in the body are ignored (we keep
- * no dead properties, docs/dav.md); a resourcetype naming the other space's collection
+ * calendar-order, calendar-timezone; properties we do not interpret are kept as dead
+ * properties (dav_dead.c, up to DAV_MK_DEAD of them; one that does not fit is dropped);
+ * other live properties are ignored. A resourcetype naming the other space's collection
  * type is refused with valid-resourcetype.
  */
 #include <inttypes.h>
@@ -19,10 +20,15 @@
 
 #include "dav/dav_int.h"
 
+#define DAV_MK_DEAD 32
+
 struct dav_mk {
     enum store_class cls;
     char props[1024];
     char *tz;
+    xmlDocPtr doc;                /* the request, which dead[] points into */
+    xmlNodePtr dead[DAV_MK_DEAD]; /* properties we do not interpret, kept as dead ones */
+    size_t ndead;
 };
 
 static unsigned dav_mk_comps(xmlNodePtr set)
@@ -77,20 +83,24 @@ static int dav_mk_prop(struct dav_req *q, struct dav_mk *mk, xmlNodePtr p)
     if (dav_xml_is(p, NS_CAL, "calendar-timezone")) {
         free(mk->tz);
         mk->tz = dav_xml_text(p);
-        return mk->tz ? 0 : -1;
+        return !mk->tz ? -1 : strlen(mk->tz) > DAV_TZ_MAX ? -4 : 0;
     }
     for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (dav_xml_is(p, keys[i].ns, keys[i].name)) {
             char *v = dav_xml_text(p);
-            rc = v ? dav_fprop_set(mk->props, sizeof(mk->props), keys[i].key, v) : -1;
+            /* -4: the values do not fit the folder's props (1 KiB in all) */
+            rc = v && dav_fprop_set(mk->props, sizeof(mk->props), keys[i].key, v) == 0 ? 0 : -4;
             free(v);
             return rc;
         }
     }
+    if (!dav_prop_is_live(dav_xml_ns(p), (const char *)p->name) && mk->ndead < DAV_MK_DEAD)
+        mk->dead[mk->ndead++] = p;
     return 0;
 }
 
-/* Reads the body (mkcalendar or mkcol, each with set/prop); -1 on 400, -2 on 403. */
+/* Reads the body (mkcalendar or mkcol, each with set/prop); -1 on 400, -2 on 403, -3 on
+ * 415, -4 on 507. */
 static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
 {
     xmlDocPtr doc;
@@ -100,12 +110,12 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
     if (q->body_len == 0)
         return 0;
     doc = dav_xml_parse(q->body, q->body_len);
-    if (!doc)
-        return -1;
-    root = xmlDocGetRootElement(doc);
+    root = doc ? xmlDocGetRootElement(doc) : NULL;
     if (!(strcmp(q->method, "MKCALENDAR") == 0 ? dav_xml_is(root, NS_CAL, "mkcalendar")
                                                : dav_xml_is(root, NS_DAV, "mkcol"))) {
-        rc = -1;
+        /* MKCOL with a body that is not an extended-MKCOL request: 415 (RFC 4918
+         * §9.3, RFC 5689 §3); a broken MKCALENDAR body is just bad. */
+        rc = strcmp(q->method, "MKCOL") == 0 ? -3 : -1;
         goto out;
     }
     for (set = root->children; set && rc == 0; set = set->next) {
@@ -113,11 +123,11 @@ static int dav_mk_body(struct dav_req *q, struct dav_mk *mk)
             continue;
         prop = dav_xml_child(set, NS_DAV, "prop");
         for (p = prop ? prop->children : NULL; p && rc == 0; p = p->next)
-            if (p->type == XML_ELEMENT_NODE && dav_mk_prop(q, mk, p) != 0)
+            if (p->type == XML_ELEMENT_NODE && (rc = dav_mk_prop(q, mk, p)) == -1)
                 rc = -2;
     }
 out:
-    xmlFreeDoc(doc);
+    mk->doc = doc; /* freed by the caller: dead[] points into it */
     return rc;
 }
 
@@ -127,6 +137,7 @@ static int dav_mk_create(struct dav_req *q, struct dav_mk *mk)
     struct store_err e;
     int64_t id = 0;
     char name[64], key[32];
+    size_t i;
     int rc;
 
     if (store_txn_begin(q->u, &e) != 0)
@@ -146,6 +157,9 @@ static int dav_mk_create(struct dav_req *q, struct dav_mk *mk)
     snprintf(key, sizeof(key), "%" PRId64, id);
     if (mk->tz && store_state_put(q->u, "dav.tz", key, mk->tz, strlen(mk->tz), &e) != 0)
         goto err;
+    for (i = 0; i < mk->ndead; i++)
+        if (dav_dead_check(q, id, mk->dead[i]) == 0 && dav_dead_set(q, id, mk->dead[i]) != 0)
+            goto err;
     if (store_txn_commit(q->u, NULL, &e) != 0)
         return -1;
     return 0;
@@ -166,25 +180,30 @@ void dav_method_mkcol(struct dav_req *q)
         dav_send_status(q, 405);
         return;
     }
-    if (q->res.kind == DAV_K_NEWITEM) {
+    mk.cls = q->res.space == DAV_SPACE_CARD ? STORE_CLASS_CONTACTS : STORE_CLASS_CALENDAR;
+    /* The body is judged first: a MKCOL body we cannot honour is 415 wherever it goes. */
+    rc = dav_mk_body(q, &mk);
+    if (rc == 0 && q->res.kind == DAV_K_NEWITEM) {
         /* Collections hold resources only: no nested collections. */
         dav_send_status(q, 403);
-        return;
+        goto out;
     }
-    if (q->res.kind != DAV_K_NEWCOLL) {
+    if (rc == 0 && q->res.kind != DAV_K_NEWCOLL) {
         /* Inside the own home a missing parent is 409 (RFC 4918 §9.3.1); elsewhere the
          * path simply does not exist for this user. */
         dav_send_status(q, q->res.mine ? 409 : 404);
-        return;
+        goto out;
     }
-    if (strcmp(q->method, "MKCALENDAR") == 0 && q->res.space != DAV_SPACE_CAL) {
+    if (rc == 0 && strcmp(q->method, "MKCALENDAR") == 0 && q->res.space != DAV_SPACE_CAL) {
         dav_send_status(q, 403);
-        return;
+        goto out;
     }
-    mk.cls = q->res.space == DAV_SPACE_CARD ? STORE_CLASS_CONTACTS : STORE_CLASS_CALENDAR;
-    rc = dav_mk_body(q, &mk);
     if (rc == -1) {
         dav_send_status(q, 400);
+    } else if (rc == -3) {
+        dav_send_status(q, 415);
+    } else if (rc == -4) {
+        dav_send_status(q, 507);
     } else if (rc == -2) {
         dav_send_error(q, 403, NS_DAV, "valid-resourcetype", NULL);
     } else if (dav_mk_create(q, &mk) != 0) {
@@ -193,5 +212,8 @@ void dav_method_mkcol(struct dav_req *q)
         http_add_header(q->r, "Location", q->res.href);
         http_respond(q->r, 201, NULL, "", 0);
     }
+out:
     free(mk.tz);
+    if (mk.doc)
+        xmlFreeDoc(mk.doc);
 }

@@ -79,7 +79,7 @@ static int dav_pf_children(struct dav_req *q, struct dav_pf *c)
         __attribute__((fallthrough));
     case DAV_K_HOME:
         c->sp = r->space;
-        rc = store_folder_list(q->u, 0, dav_pf_folder_cb, c, &e);
+        rc = dav_folder_list(q, r->space, dav_pf_folder_cb, c);
         break;
     case DAV_K_COLL:
         c->sp = r->space;
@@ -121,7 +121,9 @@ static int dav_pf_parse(struct dav_req *q, struct dav_pset *ps)
     }
 out:
     if (rc != 0) {
+        const char *precond = ps->precond;
         dav_pset_free(ps);
+        ps->precond = precond;
         xmlFreeDoc(doc);
         return -1;
     }
@@ -150,7 +152,7 @@ void dav_method_propfind(struct dav_req *q)
         return;
     }
     if (dav_pf_parse(q, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         return;
     }
     dav_ms_open(&b);

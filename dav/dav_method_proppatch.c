@@ -1,10 +1,11 @@
 /*
  * dav_method_proppatch.c — PROPPATCH (RFC 4918 §9.2) on collections: displayname,
  * calendar-description / addressbook-description, Apple's calendar-color and
- * calendar-order, and calendar-timezone. Anything else is refused per property: live
- * properties we compute answer 403 cannot-modify-protected-property, unknown (dead)
- * properties 403 as well — we keep no dead properties (docs/dav.md) — and the rest of
- * the request then fails with 424, since PROPPATCH is all or nothing.
+ * calendar-order, and calendar-timezone; properties we do not interpret are kept as dead
+ * properties of the collection (dav_dead.c). Live properties we compute are refused with
+ * 403 cannot-modify-protected-property, everything on items and homes with 403, values
+ * that do not fit with 507; the rest of the request then fails with 424, since PROPPATCH
+ * is all or nothing.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -14,13 +15,13 @@
 #include "dav/dav_int.h"
 
 #define DAV_PP_MAX 64
-#define DAV_TZ_MAX (64 * 1024)
 
 struct dav_pp_op {
     const char *ns, *name;
     xmlNodePtr node;
     int remove;
-    const char *key; /* folder props member; NULL for calendar-timezone */
+    const char *key; /* folder props member; "" for calendar-timezone; NULL: not settable */
+    int dead;        /* a property we do not interpret: kept as sent (dav_dead.c) */
     int status;
 };
 
@@ -69,54 +70,90 @@ static int dav_pp_collect(struct dav_req *q, xmlNodePtr root, struct dav_pp_op *
             ops[*n].node = p;
             ops[*n].remove = remove;
             ops[*n].key = dav_pp_key(&q->res, ops[*n].ns, ops[*n].name);
-            ops[*n].status = ops[*n].key ? 200 : 403;
+            ops[*n].dead = !ops[*n].key && !dav_prop_is_live(ops[*n].ns, ops[*n].name);
+            ops[*n].status = ops[*n].key || ops[*n].dead ? 200 : 403;
             (*n)++;
         }
     }
     return 0;
 }
 
+/* Tries the operations on a copy first: values that do not fit (the props field holds
+ * 1 KiB in all, a time zone 64 KiB) are refused per property with 507 rather than
+ * failing the whole request later. */
+static void dav_pp_check_room(struct dav_req *q, struct dav_pp_op *ops, size_t n)
+{
+    char props[sizeof(q->res.folder.props)];
+    size_t i;
+
+    snprintf(props, sizeof(props), "%s", q->res.folder.props);
+    for (i = 0; i < n; i++) {
+        char *v;
+        if (ops[i].status == 200 && ops[i].dead) {
+            if (!ops[i].remove && dav_dead_check(q, q->res.folder.id, ops[i].node) != 0)
+                ops[i].status = 507;
+            continue;
+        }
+        v = ops[i].remove ? NULL : dav_xml_text(ops[i].node);
+        if (ops[i].status != 200 || (!ops[i].remove && !v)) {
+            free(v);
+            continue;
+        }
+        if (*ops[i].key ? dav_fprop_set(props, sizeof(props), ops[i].key, v) != 0
+                        : (v && strlen(v) > DAV_TZ_MAX))
+            ops[i].status = 507;
+        free(v);
+    }
+}
+
+/* One operation inside the transaction (props: the folder props being rebuilt). */
+static int dav_pp_one(struct dav_req *q, const struct dav_pp_op *op, char *props, size_t plen)
+{
+    struct store_err e;
+    char key[32], *v;
+    int rc;
+
+    if (op->dead)
+        return op->remove ? dav_dead_del(q, q->res.folder.id, op->ns, op->name)
+                          : dav_dead_set(q, q->res.folder.id, op->node);
+    snprintf(key, sizeof(key), "%" PRId64, q->res.folder.id);
+    if (op->remove && !*op->key) {
+        rc = store_state_del(q->u, "dav.tz", key, &e);
+        return rc == 0 || rc == STORE_ENOTFOUND ? 0 : -1;
+    }
+    v = op->remove ? NULL : dav_xml_text(op->node);
+    if (!op->remove && !v)
+        return -1;
+    if (*op->key)
+        rc = dav_fprop_set(props, plen, op->key, v);
+    else
+        rc = strlen(v) > DAV_TZ_MAX || store_state_put(q->u, "dav.tz", key, v, strlen(v), &e) != 0
+                 ? -1
+                 : 0;
+    free(v);
+    return rc;
+}
+
 /* Applies the operations inside one transaction. */
 static int dav_pp_apply(struct dav_req *q, struct dav_pp_op *ops, size_t n)
 {
     struct store_folder *f = &q->res.folder;
-    char props[sizeof(f->props)], key[32];
+    char props[sizeof(f->props)];
     struct store_err e;
     size_t i;
-    int rc = -1;
 
     snprintf(props, sizeof(props), "%s", f->props);
-    snprintf(key, sizeof(key), "%" PRId64, f->id);
     if (store_txn_begin(q->u, &e) != 0)
         return -1;
-    for (i = 0; i < n; i++) {
-        char *v = ops[i].remove ? NULL : dav_xml_text(ops[i].node);
-        if (!ops[i].remove && !v)
-            goto out;
-        if (*ops[i].key) {
-            if (dav_fprop_set(props, sizeof(props), ops[i].key, v) != 0) {
-                free(v);
-                goto out;
-            }
-        } else if (ops[i].remove) {
-            int drc = store_state_del(q->u, "dav.tz", key, &e);
-            if (drc < 0 && drc != STORE_ENOTFOUND)
-                goto out;
-        } else if (strlen(v) > DAV_TZ_MAX ||
-                   store_state_put(q->u, "dav.tz", key, v, strlen(v), &e) != 0) {
-            free(v);
-            goto out;
-        }
-        free(v);
-    }
+    for (i = 0; i < n; i++)
+        if (dav_pp_one(q, &ops[i], props, sizeof(props)) != 0)
+            goto err;
     if (strcmp(props, f->props) != 0 && store_folder_set_props(q->u, f->id, props, &e) != 0)
-        goto out;
-    if (store_txn_commit(q->u, NULL, &e) != 0)
-        return -1;
-    return 0;
-out:
+        goto err;
+    return store_txn_commit(q->u, NULL, &e) == 0 ? 0 : -1;
+err:
     store_txn_rollback(q->u);
-    return rc;
+    return -1;
 }
 
 static void dav_pp_answer(struct dav_req *q, struct dav_pp_op *ops, size_t n, int failed)
@@ -159,12 +196,14 @@ void dav_method_proppatch(struct dav_req *q)
         dav_send_status(q, 400);
         goto out;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         if (q->res.kind != DAV_K_COLL)
             ops[i].status = 403; /* only collections carry settable properties */
+    if (q->res.kind == DAV_K_COLL)
+        dav_pp_check_room(q, ops, n);
+    for (i = 0; i < n; i++)
         if (ops[i].status != 200)
             failed = 1;
-    }
     if (!failed && n && dav_pp_apply(q, ops, n) != 0) {
         dav_send_status(q, 500);
         goto out;

@@ -68,6 +68,7 @@ static const struct {
     {NS_CARD, "addressbook-query", DAV_SPACE_CARD, dav_report_addressbook_query},
     {NS_CARD, "addressbook-multiget", DAV_SPACE_CARD, dav_report_multiget},
     {NS_DAV, "sync-collection", 0, dav_report_sync},
+    {NS_DAV, "expand-property", 0, dav_report_expand},
 };
 
 void dav_method_report(struct dav_req *q)

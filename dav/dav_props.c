@@ -17,6 +17,8 @@
 #include "dav/dav_int.h"
 
 /* --- folder props: a flat JSON object of strings --------------------------------------- */
+#define DAV_JSON_MEMBERS 32 /* members of the props object we read */
+
 struct dav_jmember {
     const char *k, *v; /* raw spans including quotes */
     size_t klen, vlen;
@@ -43,13 +45,21 @@ static const char *dav_json_str_end(const char *p)
     return NULL;
 }
 
-/* The end of any JSON value (strings, numbers, literals, nested objects/arrays). */
+/* The end of any JSON value: a string, a number or literal, or a nested object/array
+ * (brackets balanced, strings skipped). NULL when it is none of those: a props field we
+ * cannot read is then rewritten afresh rather than copied through half-understood. */
 static const char *dav_json_val_end(const char *p)
 {
     int depth = 0;
 
     if (*p == '"')
         return dav_json_str_end(p);
+    if (*p != '{' && *p != '[') {
+        const char *s = p;
+        while ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p && strchr("+-.E", *p)))
+            p++;
+        return p > s && *p ? p : NULL;
+    }
     for (; *p; p++) {
         if (*p == '"') {
             p = dav_json_str_end(p);
@@ -58,17 +68,11 @@ static const char *dav_json_val_end(const char *p)
             p--;
         } else if (*p == '{' || *p == '[') {
             depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (depth == 0)
-                return p;
-            depth--;
-            if (depth == 0)
-                return p + 1;
-        } else if (*p == ',' && depth == 0) {
-            return p;
+        } else if ((*p == '}' || *p == ']') && --depth == 0) {
+            return p + 1;
         }
     }
-    return depth == 0 ? p : NULL;
+    return NULL;
 }
 
 /* Splits the object into members; returns the count or -1 when it is not an object. */
@@ -103,8 +107,10 @@ static int dav_json_members(const char *json, struct dav_jmember *m, int max)
         p = dav_json_ws(e);
         if (*p == ',')
             p = dav_json_ws(p + 1);
+        else if (*p != '}')
+            return -1;
     }
-    return n;
+    return *p == '}' ? n : -1;
 }
 
 static size_t dav_utf8_put(char *o, unsigned cp)
@@ -161,8 +167,8 @@ static int dav_json_key_is(const struct dav_jmember *m, const char *key)
 
 void dav_fprop_get(const char *json, const char *key, char *out, size_t outlen)
 {
-    struct dav_jmember m[32];
-    int n = dav_json_members(json, m, 32), i;
+    struct dav_jmember m[DAV_JSON_MEMBERS];
+    int n = dav_json_members(json, m, DAV_JSON_MEMBERS), i;
 
     out[0] = '\0';
     for (i = 0; i < n; i++) {
@@ -190,13 +196,17 @@ static void dav_json_quote(struct dav_buf *b, const char *s)
 
 int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
 {
-    struct dav_jmember m[32];
+    struct dav_jmember m[DAV_JSON_MEMBERS];
     struct dav_buf b = {0};
-    int n = dav_json_members(json, m, 32), i, first = 1, rc = -1;
+    int n = dav_json_members(json, m, DAV_JSON_MEMBERS), i, kept, first = 1, rc = -1;
 
     if (n < 0)
         n = 0; /* not ours to read: start afresh rather than fail every PROPPATCH */
     dav_buf_puts(&b, "{");
+    for (i = 0, kept = 0; i < n; i++)
+        kept += !dav_json_key_is(&m[i], key);
+    if (val && kept == DAV_JSON_MEMBERS)
+        goto out; /* one more member could not be read back */
     for (i = 0; i < n; i++) {
         if (dav_json_key_is(&m[i], key))
             continue;
@@ -217,6 +227,7 @@ int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
         memcpy(json, b.p, b.len + 1);
         rc = 0;
     }
+out:
     dav_buf_free(&b);
     return rc;
 }
@@ -437,6 +448,12 @@ static int pg_privs(struct dav_pctx *c, struct dav_buf *b)
 
 static int pg_reports(struct dav_pctx *c, struct dav_buf *b)
 {
+    if (c->res->kind == DAV_K_PRINCIPAL || c->res->kind == DAV_K_ROOT ||
+        c->res->kind == DAV_K_HOME) {
+        dav_buf_puts(b, "<D:supported-report><D:report><D:expand-property/></D:report>"
+                        "</D:supported-report>");
+        return 1;
+    }
     static const char *const cal[] = {"C:calendar-query", "C:calendar-multiget",
                                       "C:free-busy-query", "D:sync-collection"};
     static const char *const card[] = {"CR:addressbook-query", "CR:addressbook-multiget",
@@ -615,7 +632,7 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_DAV, "getcontentlength", KI, 0, 1, pg_getcontentlength},
     {NS_DAV, "getlastmodified", KI, 0, 1, pg_getlastmodified},
     {NS_DAV, "current-user-principal", KALL, 0, 0, pg_principal},
-    {NS_DAV, "principal-URL", KR | KP, 0, 0, pg_principal},
+    {NS_DAV, "principal-URL", KR | KP | KH, 0, 0, pg_principal},
     {NS_DAV, "owner", KP | KH | KC | KI, 0, 0, pg_principal},
     {NS_DAV, "principal-collection-set", KR | KP | KH, 0, 0, pg_principal_coll},
     {NS_DAV, "current-user-privilege-set", KALL, 0, 0, pg_privs},
@@ -624,8 +641,8 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_DAV, "quota-used-bytes", KH | KC, 0, 0, pg_quota_used},
     {NS_DAV, "quota-available-bytes", KH | KC, 0, 0, pg_quota_avail},
     {NS_CS, "getctag", KC, 0, 0, pg_ctag},
-    {NS_CAL, "calendar-home-set", KR | KP, 0, 0, pg_cal_home},
-    {NS_CAL, "calendar-user-address-set", KR | KP, 0, 0, pg_cuaddr},
+    {NS_CAL, "calendar-home-set", KR | KP | KH, 0, 0, pg_cal_home},
+    {NS_CAL, "calendar-user-address-set", KR | KP | KH, 0, 0, pg_cuaddr},
     {NS_CAL, "calendar-user-type", KP, 0, 0, pg_cutype},
     {NS_CAL, "calendar-description", KC, DAV_SPACE_CAL, 0, pg_desc},
     {NS_CAL, "calendar-timezone", KC, DAV_SPACE_CAL, 0, pg_timezone},
@@ -635,7 +652,7 @@ static const struct dav_pdef dav_ptable[] = {
     {NS_CAL, "calendar-data", KI, DAV_SPACE_CAL, 0, pg_calendar_data},
     {NS_APPL, "calendar-color", KC, DAV_SPACE_CAL, 0, pg_color},
     {NS_APPL, "calendar-order", KC, DAV_SPACE_CAL, 0, pg_order},
-    {NS_CARD, "addressbook-home-set", KR | KP, 0, 0, pg_card_home},
+    {NS_CARD, "addressbook-home-set", KR | KP | KH, 0, 0, pg_card_home},
     {NS_CARD, "addressbook-description", KC, DAV_SPACE_CARD, 0, pg_desc},
     {NS_CARD, "supported-address-data", KC, DAV_SPACE_CARD, 0, pg_card_data_types},
     {NS_CARD, "max-resource-size", KC, DAV_SPACE_CARD, 0, pg_max_size},
@@ -663,13 +680,26 @@ static int dav_pdef_applies(const struct dav_pdef *d, const struct dav_res *r)
     return (d->kinds & (1u << r->kind)) && (!d->space || d->space == (int)r->space);
 }
 
+int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
+                   struct dav_buf *out)
+{
+    static const struct dav_pset none;
+    struct dav_parsed parsed = {0};
+    struct dav_pctx c = {q, res, &none, &parsed};
+    const struct dav_pdef *d = dav_pdef_find(ns, name);
+    int rc = d && dav_pdef_applies(d, res) ? d->get(&c, out) : 0;
+
+    dav_parsed_free(&parsed);
+    return rc;
+}
+
 /* --- prop requests ---------------------------------------------------------------------- */
 #define DAV_PSET_MAX 128
 
 int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps)
 {
     xmlNodePtr c;
-    const char *precond;
+    const char *precond = NULL;
     char err[128];
 
     for (c = prop ? prop->children : NULL; c; c = c->next) {
@@ -692,10 +722,20 @@ int dav_pset_from_prop(xmlNodePtr prop, struct dav_pset *ps)
             return -1;
         if (dav_xml_is(c, NS_CARD, "address-data") && !ps->adata &&
             (c->children || c->properties) &&
-            dav_vcard_data_compile(c, &ps->adata, &precond, err, sizeof(err)) != 0)
+            dav_vcard_data_compile(c, &ps->adata, &precond, err, sizeof(err)) != 0) {
+            ps->precond = precond;
             return -1;
+        }
     }
     return 0;
+}
+
+void dav_send_pset_error(struct dav_req *q, const struct dav_pset *ps)
+{
+    if (ps->precond)
+        dav_send_error(q, 403, NS_CARD, ps->precond, NULL);
+    else
+        dav_send_status(q, 400);
 }
 
 void dav_pset_free(struct dav_pset *ps)
@@ -717,7 +757,9 @@ static void dav_prop_one(struct dav_pctx *c, const char *ns, const char *name, s
     const struct dav_pdef *d = dav_pdef_find(ns, name);
     struct dav_buf v = {0};
 
-    if (d && dav_pdef_applies(d, c->res) && d->get(c, &v) && !v.oom) {
+    if (!d && c->res->kind == DAV_K_COLL && dav_dead_get(c->q, c->res->folder.id, ns, name, ok)) {
+        /* a dead property: stored as the whole element */
+    } else if (d && dav_pdef_applies(d, c->res) && d->get(c, &v) && !v.oom) {
         dav_xml_open_el(ok, ns, name);
         if (v.len) {
             dav_buf_puts(ok, ">");
@@ -760,14 +802,16 @@ int dav_props_response(struct dav_req *q, const struct dav_res *res, const struc
             dav_prop_one(&c, d->ns, d->name, &ok, &missing);
         }
     }
+    if (ps->mode != DAV_PM_PROP && res->kind == DAV_K_COLL)
+        dav_dead_all(q, res->folder.id, ps->mode == DAV_PM_PROPNAME, &ok);
     for (i = 0; i < ps->n; i++)
         dav_prop_one(&c, ps->p[i].ns, ps->p[i].name, &ok, &missing);
     dav_ms_response_open(b, res->href);
-    if (!ok.len && !missing.len)
-        dav_buf_puts(&ok, " "); /* an empty prop request still gets its 200 propstat */
+    if (!ok.len && (!missing.len || q->minimal))
+        dav_buf_puts(&ok, " "); /* a response always carries a propstat */
     dav_propstat(b, &ok, 200);
     /* allprop lists only what exists: a getter with nothing to say is left out there. */
-    if (ps->mode != DAV_PM_ALLPROP || ps->n)
+    if ((ps->mode != DAV_PM_ALLPROP || ps->n) && !q->minimal)
         dav_propstat(b, &missing, 404);
     dav_ms_response_close(b);
     dav_buf_free(&ok);

@@ -46,7 +46,7 @@ void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root)
         return;
     }
     if (limit < 0 || dav_report_pset(root, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         goto out;
     }
     if (dav_vcard_filter_compile(dav_xml_child(root, NS_CARD, "filter"), &flt, &precond, err,

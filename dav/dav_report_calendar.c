@@ -73,7 +73,7 @@ void dav_report_calendar_query(struct dav_req *q, xmlNodePtr root)
     if (!dav_cal_target_ok(q))
         return;
     if (dav_report_pset(root, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         goto out;
     }
     if (dav_ical_filter_compile(dav_xml_child(root, NS_CAL, "filter"), &flt, &precond, err,

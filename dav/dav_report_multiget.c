@@ -1,8 +1,10 @@
 /*
  * dav_report_multiget.c — calendar-multiget (RFC 4791 §7.9) and addressbook-multiget
- * (RFC 6352 §8.7): the requested properties of each listed href; hrefs that name nothing
- * of this user in this space get a 404 response of their own.
+ * (RFC 6352 §8.7): the requested properties of each listed href, answered under the href
+ * exactly as the client wrote it; hrefs that name nothing of this user in this space get
+ * a 404 response of their own.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -39,6 +41,8 @@ static void dav_multiget_one(struct dav_req *q, const struct dav_pset *ps, const
         dav_ms_status_response(b, href, 404);
         return;
     }
+    /* Clients match the answers to their hrefs as strings: give theirs back. */
+    snprintf(r.href, sizeof(r.href), "%s", href);
     dav_props_response(q, &r, ps, &parsed, b);
     dav_parsed_free(&parsed);
 }
@@ -51,7 +55,7 @@ void dav_report_multiget(struct dav_req *q, xmlNodePtr root)
     size_t n = 0;
 
     if (dav_report_pset(root, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         goto out;
     }
     dav_ms_open(&b);

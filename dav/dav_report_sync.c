@@ -152,7 +152,7 @@ void dav_report_sync(struct dav_req *q, xmlNodePtr root)
     }
     limit = dav_sync_limit(root);
     if (limit < 0 || dav_report_pset(root, &ps) != 0) {
-        dav_send_status(q, 400);
+        dav_send_pset_error(q, &ps);
         goto out;
     }
     since = dav_sync_token(q, root);

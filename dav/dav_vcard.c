@@ -326,9 +326,10 @@ static int check_prop(struct parse *ps, const char *group, const char *name, con
     }
     if (!strcmp(name, "FN"))
         ps->nfn++;
-    else if (!strcmp(name, "N"))
-        ps->nn++;
-    else if (!strcmp(name, "UID")) {
+    else if (!strcmp(name, "N")) {
+        if (ps->nn++)
+            return fail(ps, PRECOND_VALID, "more than one N", lineno);
+    } else if (!strcmp(name, "UID")) {
         if (ps->nuid++)
             return fail(ps, PRECOND_VALID, "more than one UID", lineno);
         if (!*value)
@@ -466,6 +467,8 @@ int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const 
     *out = NULL;
     if (err && errlen)
         err[0] = '\0';
+    if (!body || !len)
+        return fail(&ps, PRECOND_VALID, "empty body", 0);
     if (len > DAV_VC_MAX_SIZE)
         return fail(&ps, PRECOND_VALID, "vCard too large", 0);
     if (memchr(body, '\0', len))
@@ -746,30 +749,23 @@ static int clean_name(const char *s)
 int dav_vcard_add(struct dav_vcard *v, const char *group, const char *name,
                   const struct dav_vcard_param *params, size_t nparams, const char *value)
 {
-    struct dav_vcard_param up[DAV_VC_MAX_PARAMS];
-    char names[DAV_VC_MAX_PARAMS][64], pname[64];
-
-    if (!v || !name || !value || nparams > DAV_VC_MAX_PARAMS || strlen(name) >= sizeof(pname) ||
-        !clean_name(name) || (group && !clean_name(group)) || !clean_text(value, 1))
+    if (!v || !name || !value || nparams > DAV_VC_MAX_PARAMS || !clean_name(name) ||
+        (group && !clean_name(group)) || !clean_text(value, 1) || dav_vc_ieq(name, "BEGIN") ||
+        dav_vc_ieq(name, "END") || dav_vc_ieq(name, "VERSION"))
         return -1;
-    strcpy(pname, name);
-    upcase(pname);
-    if (!strcmp(pname, "BEGIN") || !strcmp(pname, "END") || !strcmp(pname, "VERSION"))
-        return -1;
-    for (size_t i = 0; i < nparams; i++) {
-        if (!params[i].name || strlen(params[i].name) >= sizeof(names[i]) ||
-            !clean_name(params[i].name) || !params[i].value || !clean_text(params[i].value, 0))
+    for (size_t i = 0; i < nparams; i++)
+        if (!params[i].name || !clean_name(params[i].name) || !params[i].value ||
+            !clean_text(params[i].value, 0))
             return -1;
-        strcpy(names[i], params[i].name);
-        upcase(names[i]);
-        up[i].name = names[i];
-        up[i].value = params[i].value;
-    }
-    if (dav_vc_push(v, group, pname, up, NULL, nparams, value) < 0)
+    if (dav_vc_push(v, group, name, params, NULL, nparams, value) < 0)
         return -1;
-
-    if (!strcmp(pname, "UID"))
-        v->uid = v->props[v->nprops - 1].p.value;
+    /* names are upper case in the card: fix up the copies just made */
+    struct dav_vc_prop *p = &v->props[v->nprops - 1];
+    upcase((char *)p->p.name);
+    for (size_t i = 0; i < nparams; i++)
+        upcase((char *)p->p.params[i].name);
+    if (!strcmp(p->p.name, "UID"))
+        v->uid = p->p.value;
     return 0;
 }
 

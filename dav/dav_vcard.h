@@ -31,7 +31,12 @@ struct dav_vcard_prop {
 struct dav_vcard;
 /* Parses and validates one vCard (exactly one BEGIN:VCARD..END:VCARD, VERSION 3.0 or
  * 4.0, FN present (3.0 also N), a UID). On failure -1 with *precond the CardDAV
- * precondition to answer ("valid-address-data", "supported-address-data") and err. */
+ * precondition to answer ("valid-address-data", "supported-address-data") and err.
+ * Lines may end in CRLF or bare LF and fold with a space or tab. Refused as
+ * supported-address-data: VERSION other than 3.0/4.0 (2.1), ENCODING=QUOTED-PRINTABLE or
+ * 8BIT, a CHARSET other than UTF-8. Refused as valid-address-data: bytes that are not
+ * UTF-8, control characters, a logical line over 1 MiB, more than 10,000 properties or
+ * 64 parameters on one, a body over 32 MiB, bad syntax, two UIDs or two N. */
 int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const char **precond,
                     char *err, size_t errlen);
 void dav_vcard_free(struct dav_vcard *v);
@@ -44,7 +49,9 @@ const struct dav_vcard_prop *dav_vcard_prop(const struct dav_vcard *v, size_t i)
 char *dav_vcard_unescape(const char *value);
 
 /* The card in another version (3 or 4), malloc'd, CRLF line endings, folded at 75
- * octets. Same version: the stored bytes are returned by the caller instead. */
+ * octets (see dav_vcard_convert.c for the mappings). Callers send the stored bytes when
+ * the version is the same (this then rewrites the parsed card faithfully). NULL for
+ * another version number or out of memory. */
 char *dav_vcard_convert(const struct dav_vcard *v, int version, size_t *len);
 
 /* addressbook-query: the <CR:filter> element compiled once per REPORT. filter NULL (no
@@ -70,6 +77,7 @@ void dav_vcard_data_free(struct dav_vcard_data *d);
 int dav_vcard_data_version(const struct dav_vcard_data *d);
 /* 1 when the stored bytes cannot be returned as they are (another version, a subset). */
 int dav_vcard_data_needs_parse(const struct dav_vcard_data *d, int stored_version);
+/* The card as the request wants it, malloc'd, NUL-terminated (NULL: out of memory). */
 char *dav_vcard_data_render(const struct dav_vcard_data *d, const struct dav_vcard *v, size_t *len);
 
 /* ---- Helpers on parsed or built cards (ActiveSync's contact conversion reads with
@@ -104,8 +112,8 @@ int dav_vcard_add(struct dav_vcard *v, const char *group, const char *name,
 /* The card in its own version, malloc'd, NUL-terminated, CRLF line ends, folded at 75
  * octets (never inside a UTF-8 sequence). NULL when out of memory. */
 char *dav_vcard_serialize(const struct dav_vcard *v, size_t *len);
-/* A text value escaped for a vCard: a backslash before '\\', ',' and ';', newlines
- * written as \n, CR dropped. malloc'd. */
+/* A text value escaped for a vCard: a backslash before each backslash, ',' and ';',
+ * newlines written as \n, CR dropped. malloc'd. */
 char *dav_vcard_escape(const char *value);
 
 #endif

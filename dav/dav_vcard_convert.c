@@ -18,6 +18,8 @@
 
 /* Apple writes a birthday without a year as this year plus X-APPLE-OMIT-YEAR. */
 #define OMIT_YEAR "1604"
+/* What a media type word may hold (it ends up in a parameter value and a data: URI). */
+#define TOKEN "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.+-"
 
 struct conv {
     const struct dav_vcard *src;
@@ -26,6 +28,7 @@ struct conv {
     int err; /* out of memory */
     int has_kind, has_xkind, has_member, has_xmember, has_anniv, has_xanniv, has_n;
     const char **adr_label;  /* 3→4: per source property, the LABEL to put on that ADR */
+    unsigned char *placed;   /* 3→4: per source LABEL, 1 once it is on an ADR */
     const char *sort_string; /* 3→4: SORT-STRING, put on N as SORT-AS */
 };
 
@@ -92,6 +95,27 @@ static const char *pl_take(struct plist *l, const char *name)
     return first;
 }
 
+/* Removes the first (last: the last) parameter called name; returns its value. */
+static const char *pl_take_at(struct plist *l, const char *name, int last)
+{
+    for (size_t k = 0; k < l->n; k++) {
+        size_t i = last ? l->n - 1 - k : k;
+        if (dav_vc_ieq(l->p[i].name, name)) {
+            const char *v = l->p[i].value;
+            memmove(&l->p[i], &l->p[i + 1], (l->n - i - 1) * sizeof(l->p[0]));
+            memmove(&l->q[i], &l->q[i + 1], l->n - i - 1);
+            l->n--;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static const char *pl_take_one(struct plist *l, const char *name)
+{
+    return pl_take_at(l, name, 0);
+}
+
 static void pl_add(struct plist *l, const char *name, const char *value, int quoted)
 {
     if (l->n == DAV_VC_MAX_PARAMS)
@@ -137,6 +161,40 @@ static int pl_type_remove(struct conv *c, struct plist *l, const char *item)
     return found;
 }
 
+/* Drops empty items from TYPE lists ("TYPE=" or "TYPE=,cell" say nothing more than
+ * "TYPE=cell") so both versions write the same lists. */
+static void pl_type_clean(struct conv *c, struct plist *l)
+{
+    size_t w = 0;
+
+    for (size_t i = 0; i < l->n; i++) {
+        const char *v = l->p[i].value;
+        if (dav_vc_ieq(l->p[i].name, "TYPE") &&
+            (!*v || *v == ',' || v[strlen(v) - 1] == ',' || strstr(v, ",,"))) {
+            char *out = scratch(c, strlen(v) + 1), *o = out;
+            if (!out)
+                return;
+            for (const char *s = v; *s;) {
+                size_t n = strcspn(s, ",");
+                if (n) {
+                    if (o != out)
+                        *o++ = ',';
+                    memcpy(o, s, n);
+                    o += n;
+                }
+                s += n + (s[n] == ',');
+            }
+            *o = '\0';
+            if (!*out)
+                continue;
+            l->p[i].value = out;
+        }
+        l->p[w] = l->p[i];
+        l->q[w++] = l->q[i];
+    }
+    l->n = w;
+}
+
 static void pl_type_add(struct conv *c, struct plist *l, const char *item)
 {
     for (size_t i = 0; i < l->n; i++) {
@@ -170,48 +228,72 @@ static void emit_same(struct conv *c, const struct dav_vc_prop *p, const char *n
 
 /* ---- dates ---- */
 
-/* 3.0 extended ("1985-04-12", "1985-04-12T10:00:00-05:00") → 4.0 basic ("19850412",
- * "19850412T100000-0500"). Anything not date-like is returned as it is. */
-static const char *date_basic(struct conv *c, const char *s, int omit_year)
-{
-    if (omit_year && strlen(s) >= 10 && !strncmp(s, OMIT_YEAR, 4) && s[4] == '-' && s[7] == '-') {
-        char *o = scratch(c, 7);
-        if (o) {
-            memcpy(o, "--", 2);
-            memcpy(o + 2, s + 5, 2);
-            memcpy(o + 4, s + 8, 2);
-            o[6] = '\0';
-        }
-        return o;
-    }
-    if (!isdigit((unsigned char)s[0]) && s[0] != '-')
-        return s;
-    char *out = scratch(c, strlen(s) + 1), *o = out;
-    int time = 0;
-    if (!out)
-        return NULL;
-    if (!strncmp(s, "--", 2)) {
-        memcpy(o, "--", 2);
-        o += 2;
-        s += 2;
-    }
-    for (; *s; s++) {
-        if (*s == 'T')
-            time = 1;
-        if ((*s == '-' && !time) || *s == ':')
-            continue;
-        *o++ = *s;
-    }
-    *o = '\0';
-    return out;
-}
-
 static int digits(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (!isdigit((unsigned char)s[i]))
             return 0;
     return 1;
+}
+
+/* The length of an extended time "hh:mm[:ss]" then "", "Z" or "±hh[:mm]" filling all of
+ * s, or 0 when s is not that. */
+static size_t ext_time(const char *s)
+{
+    size_t n = 5;
+
+    if (!digits(s, 2) || s[2] != ':' || !digits(s + 3, 2))
+        return 0;
+    if (s[5] == ':') {
+        if (!digits(s + 6, 2))
+            return 0;
+        n = 8;
+    }
+    const char *tz = s + n;
+    if (!*tz || !strcmp(tz, "Z"))
+        return n;
+    if ((*tz == '+' || *tz == '-') && digits(tz + 1, 2) &&
+        (!tz[3] || (tz[3] == ':' && digits(tz + 4, 2) && !tz[6])))
+        return n;
+    return 0;
+}
+
+/* 3.0 extended ("1985-04-12", "--04-12", "1985-04-12T10:00:00-05:00") → 4.0 basic
+ * ("19850412", "--0412", "19850412T100000-0500"); Apple's 1604 year with
+ * X-APPLE-OMIT-YEAR → "--MMDD". Any other shape is returned as it is, so that a value
+ * this does not understand is never half-rewritten. */
+static const char *date_basic(struct conv *c, const char *s, int omit_year)
+{
+    size_t n = strlen(s), dl;
+    char *out, *o;
+
+    if (n >= 10 && digits(s, 4) && s[4] == '-' && digits(s + 5, 2) && s[7] == '-' &&
+        digits(s + 8, 2))
+        dl = 10;
+    else if (n >= 7 && !strncmp(s, "--", 2) && digits(s + 2, 2) && s[4] == '-' && digits(s + 5, 2))
+        dl = 7;
+    else
+        return s;
+    if (n > dl && (s[dl] != 'T' || !ext_time(s + dl + 1)))
+        return s;
+    out = o = scratch(c, n + 1);
+    if (!out)
+        return NULL;
+    if (dl == 10 && !(omit_year && n == 10 && !strncmp(s, OMIT_YEAR, 4))) {
+        memcpy(o, s, 4);
+        o += 4;
+    } else {
+        memcpy(o, "--", 2); /* no year */
+        o += 2;
+    }
+    memcpy(o, s + dl - 5, 2);
+    memcpy(o + 2, s + dl - 2, 2);
+    o += 4;
+    for (s += dl; *s; s++)
+        if (*s != ':')
+            *o++ = *s; /* the time: 'T', digits, 'Z' or the offset's sign kept */
+    *o = '\0';
+    return out;
 }
 
 /* 4.0 basic → 3.0 extended; "--MMDD" (no year) becomes 1604-MM-DD with *omit set. Values
@@ -293,7 +375,8 @@ static int is_media(const char *name)
            !strcmp(name, "KEY");
 }
 
-/* 3.0 TYPE (JPEG, image/png) → a media type; without one, sniffed from the base64. */
+/* 3.0 TYPE (JPEG, image/png) → a media type; without a usable one, sniffed from the
+ * base64 when there is some (else NULL). */
 static const char *media_type(struct conv *c, const char *prop, const char *type, const char *b64)
 {
     static const struct {
@@ -308,16 +391,16 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
     if (type) {
         char first[64];
         size_t n = strcspn(type, ",");
-        if (n && n < sizeof(first)) {
+        if (n && n < sizeof(first) && strspn(type, TOKEN "/") >= n) {
             memcpy(first, type, n);
             first[n] = '\0';
-            if (strchr(first, '/'))
-                return dav_vc_strdup(c->dst, first);
             for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
                 if (dav_vc_ieq(first, known[i].t))
                     return known[i].mt;
             for (char *p = first; *p; p++)
-                *p = (char)tolower((unsigned char)*p);
+                *p = (char)tolower((unsigned char)*p); /* media types are case-insensitive */
+            if (strchr(first, '/'))
+                return dav_vc_strdup(c->dst, first);
             const char *top = !strcmp(prop, "SOUND") ? "audio/"
                               : !strcmp(prop, "KEY") ? "application/"
                                                      : "image/";
@@ -330,7 +413,7 @@ static const char *media_type(struct conv *c, const char *prop, const char *type
         return "image/png";
     if (b64 && !strncmp(b64, "R0lGOD", 6))
         return "image/gif";
-    return "application/octet-stream";
+    return b64 ? "application/octet-stream" : NULL;
 }
 
 /* A media type → the 3.0 TYPE word (image/jpeg → JPEG). */
@@ -345,12 +428,15 @@ static const char *media_word(struct conv *c, const char *mt, size_t n)
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         if (strlen(known[i].mt) == n && !strncasecmp(mt, known[i].mt, n))
             return known[i].t;
+    if (n == 24 && !strncasecmp(mt, "application/octet-stream", n))
+        return NULL; /* "no idea": 3.0 says that by giving no TYPE */
     const char *slash = memchr(mt, '/', n);
     const char *sub = slash ? slash + 1 : mt;
     size_t sl = n - (size_t)(sub - mt);
     if (sl > 2 && !strncasecmp(sub, "x-", 2))
         sub += 2, sl -= 2;
-    if (!sl)
+    /* the word becomes a parameter value: a media type token, nothing that needs quoting */
+    if (!sl || sl > 64 || strspn(sub, TOKEN) < sl)
         return NULL;
     char *w = scratch(c, sl + 1);
     if (w) {
@@ -363,7 +449,7 @@ static const char *media_word(struct conv *c, const char *mt, size_t n)
 
 static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist *l)
 {
-    const char *enc = pl_get(l, "ENCODING");
+    const char *enc = pl_get(l, "ENCODING"), *vt = pl_get(l, "VALUE");
     const char *value = p->p.value;
 
     if (enc && (dav_vc_ieq(enc, "b") || dav_vc_ieq(enc, "BASE64"))) {
@@ -373,50 +459,80 @@ static void media_to4(struct conv *c, const struct dav_vc_prop *p, struct plist 
         pl_take(l, "VALUE");
         value = mt ? concat3(c, "data:", mt, ";base64,") : NULL;
         value = value ? concat3(c, value, p->p.value, "") : NULL;
-    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "uri")) {
-        const char *type = pl_take(l, "TYPE");
+    } else if (!strcmp(p->p.name, "KEY") && (!vt || dav_vc_ieq(vt, "text"))) {
+        if (!vt)
+            pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
+    } else if (!vt || dav_vc_ieq(vt, "uri")) {
+        /* a URI (a 3.0 PHOTO with neither ENCODING nor VALUE is taken as one too) */
+        const char *type = pl_get(l, "TYPE");
+        const char *mt = type ? media_type(c, p->p.name, type, NULL) : NULL;
         pl_take(l, "VALUE");
-        if (type)
-            pl_add(l, "MEDIATYPE", media_type(c, p->p.name, type, NULL), 0);
-    } else if (!strcmp(p->p.name, "KEY") && !pl_get(l, "VALUE")) {
-        pl_add(l, "VALUE", "text", 0); /* a 3.0 KEY without ENCODING is text */
+        if (mt) {
+            pl_take(l, "TYPE");
+            pl_add(l, "MEDIATYPE", mt, 0);
+        } /* else a TYPE that names no media type stays as it came */
     }
     emit_same(c, p, p->p.name, l, value);
 }
 
+/* Whether data:<mt>;base64,<b64> can be written as 3.0 inline binary, and its TYPE
+ * (*word, NULL for none): the short word (JPEG) when it reads back as exactly that media
+ * type, else the media type itself (3.0 clients write TYPE=image/jpeg too). When neither
+ * works (no media type, characters a parameter cannot hold), the URI stays a URI, which
+ * 3.0 allows too, rather than coming back as something else. */
+static int inline_word(struct conv *c, const char *prop, const char *mt, size_t ml, const char *b64,
+                       const char **word)
+{
+    *word = ml ? media_word(c, mt, ml) : NULL;
+    const char *back = media_type(c, prop, *word, b64);
+    if (back && strlen(back) == ml && !strncasecmp(back, mt, ml))
+        return 1;
+    if (!ml || ml > 64 || strspn(mt, TOKEN "/") < ml || !memchr(mt, '/', ml))
+        return 0;
+    char *full = scratch(c, ml + 1);
+    if (full) {
+        for (size_t i = 0; i < ml; i++)
+            full[i] = (char)tolower((unsigned char)mt[i]);
+        full[ml] = '\0';
+    }
+    *word = full;
+    return full != NULL;
+}
+
 static void media_to3(struct conv *c, const struct dav_vc_prop *p, struct plist *l)
 {
-    const char *value = p->p.value;
-    const char *mt = pl_take(l, "MEDIATYPE");
+    const char *value = p->p.value, *word = NULL;
+    /* MEDIATYPE becomes a TYPE where 3.0 has one for it; otherwise it stays as it was */
+    const char *mt = pl_take_one(l, "MEDIATYPE");
 
     if (pl_get(l, "ENCODING")) {
-        ; /* already written the 3.0 way */
+        ; /* already written the 3.0 way: left alone */
+    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
+        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else if (!strncasecmp(value, "data:", 5) && strchr(value, ',')) {
         const char *hdr = value + 5, *comma = strchr(value, ',');
         size_t hl = (size_t)(comma - hdr);
-        if (hl >= 7 && !strncasecmp(comma - 7, ";base64", 7)) {
-            size_t ml = strcspn(hdr, ";,");
-            const char *word = ml ? media_word(c, hdr, ml) : NULL;
-            pl_take(l, "VALUE");
+        size_t ml = strcspn(hdr, ";,");
+        pl_take(l, "VALUE");
+        if (ml + 7 == hl && !strncasecmp(comma - 7, ";base64", 7) &&
+            inline_word(c, p->p.name, hdr, ml, comma + 1, &word)) {
             pl_add(l, "ENCODING", "b", 0);
             if (word)
                 pl_add(l, "TYPE", word, 0);
             value = comma + 1;
         } else {
-            pl_take(l, "VALUE");
             pl_add(l, "VALUE", "uri", 0);
         }
-    } else if (pl_get(l, "VALUE") && dav_vc_ieq(pl_get(l, "VALUE"), "text")) {
-        pl_take(l, "VALUE"); /* a text KEY is the 3.0 default */
     } else {
         pl_take(l, "VALUE");
         pl_add(l, "VALUE", "uri", 0);
-        if (mt) {
-            const char *word = media_word(c, mt, strlen(mt));
-            if (word)
-                pl_add(l, "TYPE", word, 0);
+        if (mt && inline_word(c, p->p.name, mt, strlen(mt), NULL, &word) && word) {
+            pl_add(l, "TYPE", word, 0);
+            mt = NULL;
         }
     }
+    if (mt)
+        pl_add(l, "MEDIATYPE", mt, 0);
     emit_same(c, p, p->p.name, l, value);
 }
 
@@ -500,24 +616,34 @@ static int same_types(const struct dav_vcard_prop *a, const struct dav_vcard_pro
     return 1;
 }
 
-/* 3→4: each LABEL goes onto the first ADR with the same types that has none yet. */
+static int label_fits(struct conv *c, size_t adr, size_t label)
+{
+    const struct dav_vcard_prop *a = &c->src->props[adr].p;
+    return !strcmp(a->name, "ADR") && !c->adr_label[adr] && same_types(a, &c->src->props[label].p);
+}
+
+/* 3→4: each LABEL goes onto an ADR with the same types that has none yet: the one just
+ * before it (where 4→3 writes it), else the first. */
 static int plan_labels(struct conv *c)
 {
     const struct dav_vcard *v = c->src;
 
     c->adr_label = calloc(v->nprops ? v->nprops : 1, sizeof(*c->adr_label));
-    if (!c->adr_label)
+    c->placed = calloc(v->nprops ? v->nprops : 1, 1);
+    if (!c->adr_label || !c->placed)
         return -1;
     for (size_t i = 0; i < v->nprops; i++) {
         if (strcmp(v->props[i].p.name, "LABEL"))
             continue;
-        for (size_t j = 0; j < v->nprops; j++) {
-            const struct dav_vcard_prop *adr = &v->props[j].p;
-            if (!strcmp(adr->name, "ADR") && !c->adr_label[j] &&
-                !dav_vcard_param_get(adr, "LABEL") && same_types(adr, &v->props[i].p)) {
-                c->adr_label[j] = v->props[i].p.value;
-                break;
-            }
+        size_t j = 0;
+        if (i && label_fits(c, i - 1, i))
+            j = i - 1;
+        else
+            while (j < v->nprops && !label_fits(c, j, i))
+                j++;
+        if (j < v->nprops) {
+            c->adr_label[j] = v->props[i].p.value;
+            c->placed[i] = 1;
         }
     }
     return 0;
@@ -532,10 +658,17 @@ static void prop_to4(struct conv *c, size_t idx)
     struct plist l;
 
     pl_load(&l, p);
+    pl_type_clean(c, &l);
     if (pl_type_remove(c, &l, "PREF") && !pl_get(&l, "PREF"))
         pl_add(&l, "PREF", "1", 0);
     if (is_media(name)) {
         media_to4(c, p, &l);
+        return;
+    }
+    if (!strcmp(name, "LABEL") && !c->placed[idx]) {
+        /* a label with no address of its types: an empty address that carries it */
+        pl_add(&l, "LABEL", text_to_param(c, value), 1);
+        emit(c, p->p.group, "ADR", &l, ";;;;;;");
         return;
     }
     if (!strcmp(name, "NAME") || !strcmp(name, "MAILER") || !strcmp(name, "CLASS") ||
@@ -570,7 +703,7 @@ static void prop_to4(struct conv *c, size_t idx)
         value = g;
     } else if (!strcmp(name, "ADR") && c->adr_label[idx]) {
         pl_add(&l, "LABEL", text_to_param(c, c->adr_label[idx]), 1);
-    } else if (!strcmp(name, "N") && c->sort_string && !pl_get(&l, "SORT-AS")) {
+    } else if (!strcmp(name, "N") && c->sort_string) {
         pl_add(&l, "SORT-AS", text_to_param(c, c->sort_string), 1);
     }
     if (!strcmp(name, "BDAY") || !strcmp(name, "ANNIVERSARY")) {
@@ -591,6 +724,7 @@ static void prop_to3(struct conv *c, size_t idx)
     struct plist l;
 
     pl_load(&l, p);
+    pl_type_clean(c, &l);
     const char *pref = pl_take(&l, "PREF");
     if (pref && !strcmp(pref, "1"))
         pl_type_add(c, &l, "pref"); /* 3.0 has one preferred value, no ranking */
@@ -632,9 +766,9 @@ static void prop_to3(struct conv *c, size_t idx)
         pl_take(&l, "VALUE");
         value += 4;
     } else if (!strcmp(name, "ADR")) {
-        label = pl_take(&l, "LABEL");
+        label = pl_take_at(&l, "LABEL", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "N")) {
-        sort = pl_take(&l, "SORT-AS");
+        sort = pl_take_at(&l, "SORT-AS", 1); /* 3→4 appends it */
     } else if (!strcmp(name, "ORG")) {
         pl_take(&l, "SORT-AS");
     }
@@ -716,9 +850,11 @@ struct dav_vcard *dav_vc_convert(const struct dav_vcard *v, int version)
         if (!strcmp(c.dst->props[i].p.name, "UID"))
             c.dst->uid = c.dst->props[i].p.value;
     free(c.adr_label);
+    free(c.placed);
     return c.dst;
 err:
     free(c.adr_label);
+    free(c.placed);
     dav_vcard_free(c.dst);
     return NULL;
 }

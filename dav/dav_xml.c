@@ -136,7 +136,9 @@ static int dav_xml_depth_ok(const xmlNode *n, int depth)
 
 xmlDocPtr dav_xml_parse(const char *body, size_t len)
 {
+    xmlParserCtxtPtr ctxt;
     xmlDocPtr doc;
+    int ns_ok;
     const int opts = XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA |
                      XML_PARSE_NOBLANKS;
 
@@ -147,10 +149,17 @@ xmlDocPtr dav_xml_parse(const char *body, size_t len)
         return NULL;
     if (dav_xml_has_doctype(body, len))
         return NULL;
-    doc = xmlReadMemory(body, (int)len, NULL, NULL, opts);
+    ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        return NULL;
+    doc = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL, opts);
+    /* Namespace errors (an undeclared prefix, xmlns:p="") are only warnings to libxml2;
+     * a DAV body with them is malformed and gets 400 like any other. */
+    ns_ok = ctxt->wellFormed && ctxt->nsWellFormed;
+    xmlFreeParserCtxt(ctxt);
     if (!doc)
         return NULL;
-    if (doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc) ||
+    if (!ns_ok || doc->intSubset || doc->extSubset || !xmlDocGetRootElement(doc) ||
         !dav_xml_depth_ok(xmlDocGetRootElement(doc), 1)) {
         xmlFreeDoc(doc);
         return NULL;

@@ -291,6 +291,15 @@ static void test_ranges_single(void **state)
         "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV("DTSTART;TZID=Europe/Berlin:20240101T150000\r\n"
                                                "DURATION:PT1H\r\n"),
         T0, T0 + 3600);
+    /* Outlook's VTIMEZONE: observances from 1601, Windows TZID */
+    one_range("BEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+              "DTSTART:16010101T030000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+              "DTSTART:16010101T020000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\n"
+              "RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n" EV(
+                  "DTSTART;TZID=W. Europe Standard Time:20240701T100000\r\n"
+                  "DTEND;TZID=W. Europe Standard Time:20240701T110000\r\n"),
+              1719820800, 1719820800 + 3600);
     /* end before start is read as zero length */
     one_range(EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T090000Z\r\n"), T0, T0);
 }
@@ -545,6 +554,26 @@ static void test_filter_time_range(void **state)
         1);
     assert_int_equal(matches(VCAL_EV(""), todo), 0);
     assert_int_equal(matches(VCAL_EV(""), point), 1);
+    /* a daily rule from 1990 tested in 2026: 01:00 Tokyo is 16:00Z the day before */
+    const char *old = EV("DTSTART;TZID=Asia/Tokyo:19900101T010000\r\nDURATION:PT1H\r\n"
+                         "RRULE:FREQ=DAILY\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260309T165959Z", "20260309T170001Z")), old), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260309T170000Z", "20260310T160000Z")), old), 0);
+    /* fast-forwarded rules keep their phase: every other Monday since 2000-01-03 */
+    const char *biweekly = EV("DTSTART:20000103T100000Z\r\nDURATION:PT1H\r\n"
+                              "RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TU\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20260105T000000Z", "20260107T000000Z")), biweekly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260112T000000Z", "20260113T000000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260113T103000Z", "20260113T110000Z")), biweekly), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260114T000000Z", "20260126T000000Z")), biweekly), 0);
+    const char *days = EV("DTSTART;VALUE=DATE:19900101\r\nRRULE:FREQ=DAILY;INTERVAL=3\r\n");
+    /* 2026-01-01 is day 13149 after 1990-01-01, a multiple of 3 */
+    assert_int_equal(matches(VCAL_EV(TR("20260101T120000Z", "20260101T130000Z")), days), 1);
+    assert_int_equal(matches(VCAL_EV(TR("20260102T000000Z", "20260104T000000Z")), days), 0);
+    /* past its step budget an expansion answers yes rather than hide the event */
+    const char *hourly = EV("DTSTART:19900101T000000Z\r\nRRULE:FREQ=HOURLY;COUNT=400000\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("19900101T010001Z", "19900101T015959Z")), hourly), 0);
+    assert_int_equal(matches(VCAL_EV(TR("20260101T010001Z", "20260101T015959Z")), hourly), 1);
 }
 
 static void test_filter_window(void **state)
@@ -633,6 +662,17 @@ static void test_filter_text_props(void **state)
                              ev),
                      1);
     assert_int_equal(matches(VCAL_EV("<C:is-not-defined/>"), ev), 0);
+    /* RDATE occurrences tested with a prop-filter (which reads the same component) */
+    const char *rd = EV("DTSTART:20240101T100000Z\r\nRDATE:20240105T100000Z\r\n"
+                        "RDATE:20240110T100000Z\r\nRDATE:20240115T100000Z\r\nSUMMARY:rd\r\n");
+    assert_int_equal(matches(VCAL_EV(TR("20240115T000000Z", "20240116T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     1);
+    assert_int_equal(matches(VCAL_EV(TR("20240116T000000Z", "20240117T000000Z")
+                                         PF("SUMMARY", "<C:text-match>rd</C:text-match>")),
+                             rd),
+                     0);
     /* prop-filter and time-range together test the same occurrence's component */
     const char *ovr = EV("DTSTART:20240101T100000Z\r\nSUMMARY:regular\r\nRRULE:FREQ=DAILY;COUNT="
                          "3\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240102T100000Z\r\n"
@@ -745,17 +785,17 @@ static int count(const char *hay, const char *needle)
 
 static void test_data_expand(void **state)
 {
-    const char
-        *body = "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
-                "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
-                "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
-                    "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
-                    "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
-                    "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
-                                           "20240104T120000\r\n"
-                                           "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
-                                           "20240104T160000\r\n"
-                                           "SUMMARY:moved\r\nEND:VEVENT\r\n";
+    const char *body =
+        "BEGIN:VTIMEZONE\r\nTZID:Fixed\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:19700101T000000\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0200\r\n"
+        "END:STANDARD\r\nEND:VTIMEZONE\r\n" EV(
+            "DTSTART;TZID=Fixed:20240101T120000\r\nDTEND;TZID=Fixed:20240101T130000\r\n"
+            "SUMMARY:daily\r\nRRULE:FREQ=DAILY;COUNT=5\r\nEXDATE;TZID=Fixed:"
+            "20240103T120000\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID;TZID=Fixed:"
+                                   "20240104T120000\r\n"
+                                   "DTSTART;TZID=Fixed:20240104T150000\r\nDTEND;TZID=Fixed:"
+                                   "20240104T160000\r\n"
+                                   "SUMMARY:moved\r\nEND:VEVENT\r\n";
     int needs;
     char *out =
         render("<C:expand start=\"20240102T000000Z\" end=\"20240105T000000Z\"/>", body, &needs);
@@ -776,6 +816,47 @@ static void test_data_expand(void **state)
     assert_non_null(strstr(out, "VERSION:2.0\r\n"));
     /* the first instance comes first */
     assert_true(strstr(out, "20240102T100000Z") < strstr(out, "20240104T130000Z"));
+    free(out);
+
+    /* THISANDFUTURE: later occurrences move with the override */
+    out = render(
+        "<C:expand start=\"20240103T000000Z\" end=\"20240105T000000Z\"/>",
+        EV("DTSTART:20240101T100000Z\r\nDURATION:PT1H\r\nRRULE:FREQ=DAILY;COUNT=5\r\n") "BEGIN:"
+                                                                                        "VEVENT\r\n"
+                                                                                        "UID:"
+                                                                                        "ev1\r\nREC"
+                                                                                        "URRENCE-"
+                                                                                        "ID;RANGE="
+                                                                                        "THISANDFUT"
+                                                                                        "URE:"
+                                                                                        "20240103T1"
+                                                                                        "00000Z\r\n"
+                                                                                        "DTSTART:"
+                                                                                        "20240103T1"
+                                                                                        "20000Z\r\n"
+                                                                                        "DURATION:"
+                                                                                        "PT1H\r\nSU"
+                                                                                        "MMARY:"
+                                                                                        "later\r\nE"
+                                                                                        "ND:"
+                                                                                        "VEVENT\r"
+                                                                                        "\n",
+        NULL);
+    assert_int_equal(count(out, "BEGIN:VEVENT\r\n"), 2);
+    assert_int_equal(count(out, "SUMMARY:later\r\n"), 2);
+    assert_non_null(strstr(out, "DTSTART:20240103T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240103T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTSTART:20240104T120000Z\r\n"));
+    assert_non_null(strstr(out, "RECURRENCE-ID:20240104T100000Z\r\n"));
+    assert_null(strstr(out, "RANGE="));
+    free(out);
+
+    /* floating times come back in UTC too */
+    out = render("<C:expand start=\"20240101T000000Z\" end=\"20240103T000000Z\"/>",
+                 EV("DTSTART:20240101T100000\r\nDTEND:20240101T110000\r\n"), NULL);
+    assert_non_null(strstr(out, "DTSTART:20240101T100000Z\r\n"));
+    assert_non_null(strstr(out, "DTEND:20240101T110000Z\r\n"));
+    assert_null(strstr(out, "RECURRENCE-ID"));
     free(out);
 
     /* all-day instances keep DATE values */
@@ -890,31 +971,27 @@ static void test_data_invalid(void **state)
 static void test_freebusy(void **state)
 {
     struct dav_ical_fb *fb = dav_ical_fb_new(JAN1, JAN1 + 2 * DAY);
-    static const char
-        *const
-            evs
-                [] =
-                    {
-                        /* busy 10-11, merged with 10:30-12 */
-                        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
-                        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
-                        /* tentative */
-                        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
-                        /* free: transparent, cancelled, zero length */
-                        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
-                        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
-                        EV("DTSTART:20240101T170000Z\r\n"),
-                        /* daily from the day before; clipped at the range's start and its end */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
-                        /* a cancelled override of that rule's 2nd-day occurrence */
-                        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
-                           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
-                                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
-                                    "CANCELLED\r\nEND:VEVENT\r\n",
-                        /* a task takes no time */
-                        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
-                        "20240101T210000Z\r\nEND:VTODO\r\n",
-                    };
+    static const char *const evs[] = {
+        /* busy 10-11, merged with 10:30-12 */
+        EV("DTSTART:20240101T100000Z\r\nDTEND:20240101T110000Z\r\n"),
+        EV("DTSTART:20240101T103000Z\r\nDTEND:20240101T120000Z\r\n"),
+        /* tentative */
+        EV("DTSTART:20240101T140000Z\r\nDURATION:PT1H\r\nSTATUS:TENTATIVE\r\n"),
+        /* free: transparent, cancelled, zero length */
+        EV("DTSTART:20240101T150000Z\r\nDURATION:PT1H\r\nTRANSP:TRANSPARENT\r\n"),
+        EV("DTSTART:20240101T160000Z\r\nDURATION:PT1H\r\nSTATUS:CANCELLED\r\n"),
+        EV("DTSTART:20240101T170000Z\r\n"),
+        /* daily from the day before; clipped at the range's start and its end */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY\r\n"),
+        /* a cancelled override of that rule's 2nd-day occurrence */
+        EV("DTSTART:20231231T230000Z\r\nDURATION:PT2H\r\nRRULE:FREQ=DAILY;COUNT="
+           "5\r\n") "BEGIN:VEVENT\r\nUID:ev1\r\nRECURRENCE-ID:20240101T230000Z\r\n"
+                    "DTSTART:20240101T230000Z\r\nDURATION:PT2H\r\nSTATUS:"
+                    "CANCELLED\r\nEND:VEVENT\r\n",
+        /* a task takes no time */
+        "BEGIN:VTODO\r\nUID:t\r\nDTSTART:20240101T200000Z\r\nDUE:"
+        "20240101T210000Z\r\nEND:VTODO\r\n",
+    };
     for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
         struct dav_ical *c = parse_ok(evs[i]);
         assert_int_equal(dav_ical_fb_add(fb, c), 0);
@@ -1024,6 +1101,13 @@ static void test_hostile(void **state)
     assert_int_equal(n, 1);
     free(r);
     dav_ical_free(c);
+    /* far future: summer time still applies (10:00 CEST is 08:00Z) */
+    c = parse_ok(EV("DTSTART;TZID=Europe/Berlin:30000701T100000\r\n"));
+    ranges(c, INT64_MAX, &r, &n, &cu);
+    assert_int_equal(n, 1);
+    assert_int_equal(r[0].start, dav_ical_days_from_civil(3000, 7, 1) * DAY + 8 * 3600);
+    free(r);
+    dav_ical_free(c);
     /* libical cannot iterate rules that start past 2582: refused, not mis-expanded */
     assert_string_equal(parse_err(EV("DTSTART;TZID=Europe/Berlin:99991230T100000\r\n"
                                      "RRULE:FREQ=YEARLY\r\n")),
@@ -1040,6 +1124,110 @@ static void test_hostile(void **state)
     assert_true(cu < T0);
     free(r);
     dav_ical_free(c);
+}
+
+/* ---- what real clients send (written for these tests in the shape each client uses) ---- */
+
+static void test_client_shapes(void **state)
+{
+    /* Thunderbird: its own VTIMEZONE, X-MOZ properties, an alarm, folded description */
+    const char *tb =
+        "BEGIN:VCALENDAR\r\nPRODID:-//Mozilla.org/NONSGML Mozilla Calendar V1.1//EN\r\n"
+        "VERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\nX-LIC-LOCATION:Europe/Berlin\r\n"
+        "BEGIN:DAYLIGHT\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nTZNAME:CEST\r\n"
+        "DTSTART:19700329T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\nEND:DAYLIGHT\r\n"
+        "BEGIN:STANDARD\r\nTZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nTZNAME:CET\r\n"
+        "DTSTART:19701025T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\nEND:STANDARD\r\n"
+        "END:VTIMEZONE\r\nBEGIN:VEVENT\r\nCREATED:20240601T120000Z\r\n"
+        "LAST-MODIFIED:20240601T120500Z\r\nDTSTAMP:20240601T120500Z\r\n"
+        "UID:5d8a1c2e-tb-test\r\nSUMMARY:Planning\r\nRRULE:FREQ=WEEKLY;UNTIL=20240729T070000Z\r\n"
+        "DTSTART;TZID=Europe/Berlin:20240701T090000\r\nDTEND;TZID=Europe/Berlin:20240701T100000\r\n"
+        "TRANSP:OPAQUE\r\nX-MOZ-GENERATION:2\r\nX-MOZ-LASTACK:20240601T120600Z\r\n"
+        "DESCRIPTION:A description long enough that Thunderbird folds it onto a second \r\n"
+        " line\\, as it "
+        "does.\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER;VALUE=DURATION:-PT15M\r\n"
+        "DESCRIPTION:Default Mozilla Description\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    /* iOS: Apple properties, structured location, alarm with an acknowledged time */
+    const char *ios =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Apple Inc.//iOS "
+        "17.5//EN\r\nCALSCALE:GREGORIAN\r\n"
+        "BEGIN:VEVENT\r\nCREATED:20240601T090000Z\r\nDTEND;VALUE=DATE:20240703\r\n"
+        "DTSTAMP:20240601T090000Z\r\nDTSTART;VALUE=DATE:20240701\r\nLAST-MODIFIED:"
+        "20240601T090000Z\r\n"
+        "SEQUENCE:0\r\nSUMMARY:Trip\r\nTRANSP:TRANSPARENT\r\nUID:C3A1B2C4-IOS-TEST\r\n"
+        "X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-APPLE-RADIUS=70;X-TITLE=\"Hotel, Main St\":"
+        "geo:52.5,13.4\r\nX-APPLE-TRAVEL-ADVISORY-BEHAVIOR:AUTOMATIC\r\nBEGIN:VALARM\r\n"
+        "ACTION:DISPLAY\r\nDESCRIPTION:Reminder\r\nTRIGGER:-PT9H\r\nUID:A1-ALARM\r\n"
+        "X-WR-ALARMUID:A1-ALARM\r\nACKNOWLEDGED:20240630T150000Z\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+        "END:VCALENDAR\r\n";
+    /* Outlook CalDAV Synchronizer: Windows zone name with its VTIMEZONE, Microsoft props */
+    const char *ol =
+        "BEGIN:VCALENDAR\r\nPRODID:-//github.com/aluxnimm/outlookcaldavsynchronizer//NONSGML//"
+        "EN\r\n"
+        "VERSION:2.0\r\nBEGIN:VTIMEZONE\r\nTZID:W. Europe Standard Time\r\nBEGIN:STANDARD\r\n"
+        "DTSTART:16011028T030000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10\r\n"
+        "TZOFFSETFROM:+0200\r\nTZOFFSETTO:+0100\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n"
+        "DTSTART:16010325T020000\r\nRRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3\r\n"
+        "TZOFFSETFROM:+0100\r\nTZOFFSETTO:+0200\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n"
+        "BEGIN:VEVENT\r\nDTSTAMP:20240601T100000Z\r\nDTSTART;TZID=W. Europe Standard "
+        "Time:20240701T090000\r\n"
+        "DTEND;TZID=W. Europe Standard Time:20240701T093000\r\nSUMMARY:Standup\r\n"
+        "UID:040000008200E00074C5B7101A82E008-OL\r\nRRULE:FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR\r\n"
+        "CLASS:PUBLIC\r\nPRIORITY:5\r\nX-MICROSOFT-CDO-BUSYSTATUS:BUSY\r\n"
+        "X-MICROSOFT-CDO-IMPORTANCE:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    /* DAVx5 (ical4android): a task with DUE in a zone and no VTIMEZONE, percent complete */
+    const char *dx =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:+//IDN bitfire.at//ical4android "
+        "(org.dmfs.tasks)\r\n"
+        "BEGIN:VTODO\r\nDTSTAMP:20240601T100000Z\r\nUID:3d8e-dx-task\r\nSUMMARY:Pay rent\r\n"
+        "DUE;TZID=Europe/Vienna:20240701T180000\r\nPERCENT-COMPLETE:0\r\nSTATUS:NEEDS-ACTION\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    /* eM Client: an invitation copy with organizer, attendees and a local UNTIL */
+    const char *em =
+        "BEGIN:VCALENDAR\r\nPRODID:-//eM Client/9.2.2038.0\r\nVERSION:2.0\r\n"
+        "BEGIN:VEVENT\r\nUID:em-test-1\r\nDTSTART;TZID=America/New_York:20240102T100000\r\n"
+        "DTEND;TZID=America/New_York:20240102T110000\r\nRRULE:FREQ=WEEKLY;UNTIL=20240116T100000\r\n"
+        "ORGANIZER;CN=Ann:mailto:ann@example.com\r\n"
+        "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=ACCEPTED;CN=Bob;RSVP=TRUE:"
+        "mailto:bob@example.com\r\nSEQUENCE:1\r\nSUMMARY:Sync\r\nDTSTAMP:20240101T000000Z\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const struct {
+        const char *name;
+        size_t n;
+        int64_t first, first_len;
+    } want[] = {
+        {"thunderbird", 5, 1719817200, 3600}, /* 2024-07-01 07:00Z, weekly to 07-29 */
+        {"ios", 1, 1719792000, 2 * 86400},    /* two all-day days */
+        {"outlook", 2608, 1719817200, 1800},  /* weekdays for ten years */
+        {"davx5", 1, 1719849600 - 1, 1},      /* DUE 18:00 Vienna = 16:00Z */
+        {"emclient", 3, 1704207600, 3600},
+    };
+    const char *bodies[] = {tb, ios, ol, dx, em};
+    for (size_t i = 0; i < 5; i++) {
+        struct dav_ical *c = NULL;
+        const char *pre = NULL;
+        char err[256];
+        struct store_range *r;
+        size_t n;
+        int64_t cu;
+        if (dav_ical_parse(bodies[i], strlen(bodies[i]), &c, &pre, err, sizeof(err)) != 0)
+            fail_msg("%s refused: %s (%s)", want[i].name, err, pre);
+        assert_int_equal(dav_ical_ranges(c, 1719792000 + 3650 * DAY, &r, &n, &cu), 0);
+        if (n != want[i].n || r[0].start != want[i].first ||
+            r[0].end - r[0].start != want[i].first_len)
+            fail_msg("%s: %zu ranges, first [%lld, %lld)", want[i].name, n, (long long)r[0].start,
+                     (long long)r[0].end);
+        free(r);
+        /* the whole object renders and parses again */
+        size_t len;
+        char *out = dav_ical_data_render(NULL, c, &len);
+        struct dav_ical *back = NULL;
+        assert_int_equal(dav_ical_parse(out, len, &back, &pre, err, sizeof(err)), 0);
+        assert_string_equal(dav_ical_uid(back), dav_ical_uid(c));
+        dav_ical_free(back);
+        free(out);
+        dav_ical_free(c);
+    }
 }
 
 /* ---- threads ---- */
@@ -1129,6 +1317,7 @@ int main(void)
         cmocka_unit_test(test_data_invalid),
         cmocka_unit_test(test_freebusy),
         cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_client_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

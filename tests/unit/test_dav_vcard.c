@@ -233,6 +233,7 @@ static void test_parse_refused(void **state)
         {CARD("FN:B A\r\nUID:x\r\n"), "valid-address-data"},                   /* 3.0 needs N */
         {CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nUID:y\r\n"), "valid-address-data"}, /* two UIDs */
         {CARD("N:A;;;;\r\nFN:A\r\nUID:\r\n"), "valid-address-data"},
+        {CARD("N:A;;;;\r\nFN:A\r\nN:B;;;;\r\nUID:x\r\n"), "valid-address-data"},
         {"BEGIN:VCARD\r\nVERSION:2.1\r\nN:A\r\nFN:A\r\nUID:x\r\nEND:VCARD\r\n",
          "supported-address-data"},
         {"BEGIN:VCARD\r\nVERSION:5.0\r\nFN:A\r\nUID:x\r\nEND:VCARD\r\n", "supported-address-data"},
@@ -413,6 +414,14 @@ static void test_builder(void **state)
     struct dav_vcard_param qp[] = {{"X-Q", "say \"hi\""}};
     assert_int_equal(dav_vcard_add(v, NULL, "NOTE", qp, 1, "x"), -1);
     free(note);
+    /* long vendor names are fine; what ActiveSync copies from a parsed card is accepted */
+    const char *longname = "X-VENDOR-WITH-A-VERY-LONG-PROPERTY-NAME-THAT-GOES-ON-AND-ON-AND-ON-"
+                           "AND-ON";
+    struct dav_vcard_param lnp[] = {{longname, "v"}};
+    struct dav_vcard *lv = dav_vcard_new(4);
+    assert_int_equal(dav_vcard_add(lv, "g", longname, lnp, 1, "x"), 0);
+    assert_string_equal(dav_vcard_prop(lv, 0)->params[0].name, longname);
+    dav_vcard_free(lv);
     assert_string_equal(dav_vcard_uid(v), "eas-contact-17");
     assert_int_equal(dav_vcard_nprops(v), 6);
 
@@ -635,7 +644,7 @@ static void test_convert_details(void **state)
                        3);
     assert_string_equal(v3, "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:X\r\nN:;;;;\r\nUID:u\r\n"
                             "KEY;VALUE=uri;TYPE=PGP:https://example.org/key.asc\r\n"
-                            "SOUND;ENCODING=b;TYPE=WAVE:UklGRg==\r\n"
+                            "SOUND;ENCODING=b;TYPE=audio/x-wav:UklGRg==\r\n"
                             "LOGO;VALUE=uri:data:image/svg+xml,%3Csvg%2F%3E\r\n"
                             "AGENT;VALUE=uri:urn:uuid:x\r\n"
                             "RELATED;TYPE=friend:urn:uuid:y\r\n"
@@ -647,7 +656,7 @@ static void test_convert_details(void **state)
     char *v4 = convert(v3, 4);
     assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\nFN:X\r\nN:;;;;\r\nUID:u\r\n"
                             "KEY;MEDIATYPE=application/pgp-keys:https://example.org/key.asc\r\n"
-                            "SOUND:data:audio/wav;base64,UklGRg==\r\n"
+                            "SOUND:data:audio/x-wav;base64,UklGRg==\r\n"
                             "LOGO:data:image/svg+xml,%3Csvg%2F%3E\r\n"
                             "RELATED;TYPE=agent:urn:uuid:x\r\n"
                             "RELATED;TYPE=friend:urn:uuid:y\r\n"
@@ -668,6 +677,33 @@ static void test_convert_details(void **state)
                             "KEY;VALUE=text:-----BEGIN PGP\r\n"
                             "BDAY:19991231\r\n"
                             "END:VCARD\r\n");
+    free(v4);
+    /* a LABEL with no matching ADR travels on an empty ADR and comes back */
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nADR;TYPE=HOME:;;1 Main St;;;;\r\n"
+                      "LABEL;TYPE=WORK:PO Box 7\\nTown\r\n"),
+                 4);
+    assert_string_equal(v4, "BEGIN:VCARD\r\nVERSION:4.0\r\nN:A;;;;\r\nFN:A\r\nUID:x\r\n"
+                            "ADR;TYPE=HOME:;;1 Main St;;;;\r\n"
+                            "ADR;TYPE=WORK;LABEL=\"PO Box 7^nTown\":;;;;;;\r\n"
+                            "END:VCARD\r\n");
+    v3 = convert(v4, 3);
+    assert_non_null(strstr(v3, "\r\nLABEL;TYPE=WORK:PO Box 7\\nTown\r\n"));
+    free(v3);
+    free(v4);
+    /* dates: only the exact extended / basic shapes are rewritten */
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nBDAY:--04-12\r\n"
+                      "X-ANNIVERSARY:1985-04-12T10:00Z\r\n"),
+                 4);
+    assert_non_null(strstr(v4, "\r\nBDAY:--0412\r\nANNIVERSARY:19850412T1000Z\r\n"));
+    v3 = convert(v4, 3);
+    assert_non_null(strstr(v3, "\r\nBDAY;X-APPLE-OMIT-YEAR=1604:1604-04-12\r\n"
+                               "X-ANNIVERSARY:1985-04-12T10:00Z\r\n"));
+    free(v3);
+    free(v4);
+    v4 = convert(CARD("N:A;;;;\r\nFN:A\r\nUID:x\r\nBDAY:1985-4-12\r\n"
+                      "X-ANNIVERSARY:1985-04-12T25\r\n"),
+                 4);
+    assert_non_null(strstr(v4, "\r\nBDAY:1985-4-12\r\nANNIVERSARY:1985-04-12T25\r\n"));
     free(v4);
     /* same version: a faithful rewrite; unknown version: nothing */
     struct dav_vcard *v = parse_ok(apple_group);
