@@ -20,8 +20,9 @@
  *    device cannot know is Status 7 (FolderSync first);
  *  - a new Ping of the same device ends the waiting one with Status 1 (nothing to report
  *    to it: its device has moved on to the new request, which reports the changes);
- *  - the gate is checked again at every wake-up and at least every EAS_PING_RECHECK
- *    seconds: a mailbox turned Basic or suspended meanwhile gets 403.
+ *  - the gate is checked again (eas_http.c, for every resumed request) at every wake-up
+ *    and at least every EAS_PING_RECHECK seconds: a mailbox turned Basic or suspended
+ *    meanwhile gets 403.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,17 +315,6 @@ static int eas_ping_suspend(struct eas_req *req, struct eas_ping_state *st)
     return http_suspend(req->http, (int)left);
 }
 
-/* Is the mailbox still allowed ActiveSync? Read from the directory now. */
-static int eas_ping_gate(struct eas_req *req)
-{
-    struct store_account a;
-    int rc = store_account_get(req->e->st, req->acct->address, &a, NULL), ok;
-
-    ok = rc == STORE_OK && a.active && gate_allows(a.type, SVC_EAS);
-    explicit_bzero(a.pwhash, sizeof(a.pwhash));
-    return rc == STORE_OK || rc == STORE_ENOTFOUND ? ok : 1; /* a store hiccup is not a no */
-}
-
 /* Looks, and answers or goes on waiting (the caller suspended the request before, when
  * `waiting`: a commit during the look resumes it again). */
 static int eas_ping_check(struct eas_req *req, struct eas_ping_state *st, int initial, int waiting)
@@ -336,12 +326,6 @@ static int eas_ping_check(struct eas_req *req, struct eas_ping_state *st, int in
         log_debug("eas", "%s %s: Ping superseded by a newer one", req->acct->address,
                   req->device_id);
         return eas_ping_answer(req, PING_QUIET, 0, 0);
-    }
-    if (!initial && !eas_ping_gate(req)) {
-        log_info("eas", "%s: mailbox no longer allowed ActiveSync: waiting Ping ended",
-                 req->acct->address);
-        req->http_status = 403;
-        return 0;
     }
     if (!(changed = malloc((size_t)(st->nfolders ? st->nfolders : 1) * sizeof(*changed))))
         return eas_ping_answer(req, PING_SERVER_ERROR, 0, 0);

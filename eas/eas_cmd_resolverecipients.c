@@ -22,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dav/dav_ical.h"
 #include "eas/eas_int.h"
 
 #define RR_MAX_TO      1000      /* To elements in one request (Status 5 beyond) */
@@ -172,7 +173,7 @@ static int rr_rank(char c)
 
 struct rr_fb {
     struct store_user *u;
-    int64_t start;
+    int64_t start, end;
     char *slots;
     size_t nslots;
 };
@@ -190,9 +191,24 @@ static int rr_fb_item(const struct store_item *it, void *ctx)
     if (store_item_body(fb->u, it->id, &body, &len, NULL) != STORE_OK)
         return 0;
     state = rr_event_state(body, len);
-    free(body);
-    if (state < 0 || store_item_get_ranges(fb->u, it->id, &r, &n, &until, NULL) != STORE_OK)
+    if (state < 0 || store_item_get_ranges(fb->u, it->id, &r, &n, &until, NULL) != STORE_OK) {
+        free(body);
         return 0;
+    }
+    if (until < fb->end) {
+        /* An open-ended series indexed up to an earlier horizon: expand it over the
+         * window here (the index itself is extended by the engines that write it). */
+        struct dav_ical *c = NULL;
+        const char *precond;
+        char err[128];
+        free(r);
+        r = NULL;
+        n = 0;
+        if (dav_ical_parse(body, len, &c, &precond, err, sizeof(err)) == 0)
+            dav_ical_ranges(c, fb->end, &r, &n, &until);
+        dav_ical_free(c);
+    }
+    free(body);
     for (size_t i = 0; i < n; i++) {
         int64_t a = (r[i].start - fb->start) / RR_SLOT;
         int64_t b = (r[i].end - fb->start + RR_SLOT - 1) / RR_SLOT;
@@ -237,7 +253,7 @@ static char *rr_freebusy(struct eas_req *req, const char *address, const struct 
         goto err;
     if (store_folder_list(u, STORE_CLASS_CALENDAR, rr_cal_cb, &cals, NULL) != STORE_OK)
         goto err;
-    fb = (struct rr_fb){.u = u, .start = o->start, .slots = slots, .nslots = n};
+    fb = (struct rr_fb){.u = u, .start = o->start, .end = o->end, .slots = slots, .nslots = n};
     for (size_t i = 0; i < cals.n; i++)
         if (store_item_range_query(u, cals.ids[i], o->start, o->end, rr_fb_item, &fb, NULL) !=
             STORE_OK)

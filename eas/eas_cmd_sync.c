@@ -368,7 +368,7 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
     const struct eas_node *app = eas_child(n, EAS_AIRSYNC_APPLICATIONDATA);
     struct store_item it, out;
     struct eas_held *h;
-    int changed = 0;
+    int changed = 0, stale;
 
     if (eas_coll_item(cr, sid, &it) != STORE_OK || cr->f.cls != STORE_CLASS_MAIL) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_NOTFOUND);
@@ -379,9 +379,13 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
         return;
     }
     h = eas_snap_held(&cr->st.cur, it.id);
+    stale = h && h->modseq != it.modseq;
     /* The server changed the item since the device got it: with "server wins" (the
-     * default) the client's change is refused and the server's version goes out. */
-    if (h && h->modseq != it.modseq && cr->st.opts.conflict == 1) {
+     * default) the client's change is refused and the server's version goes out. Not for
+     * mail: a mail Change names only Read, Flag or Categories and is merged into the
+     * current flags, so it cannot undo what IMAP changed meanwhile (a \Flagged set on the
+     * desktop), and refusing it would lose the user's Read (e2e concurrency test). */
+    if (stale && cr->st.opts.conflict == 1 && cr->f.cls != STORE_CLASS_MAIL) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_CONFLICT);
         eas_snap_pend(&cr->st.cur, it.id);
         return;
@@ -390,8 +394,12 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_SERVER);
         return;
     }
-    /* the device has this version now: it is not sent back to it */
-    eas_snap_hold(&cr->st.cur, out.id, out.modseq, out.idate);
+    /* The device has this version now: it is not sent back to it. Unless the server had
+     * changed it too: then the merged version goes out as a Change. */
+    if (stale)
+        eas_snap_pend(&cr->st.cur, out.id);
+    else
+        eas_snap_hold(&cr->st.cur, out.id, out.modseq, out.idate);
 }
 
 static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)

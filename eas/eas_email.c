@@ -537,8 +537,14 @@ int eas_email_flags(struct eas_doc *d, struct eas_node *parent, int version,
     eas_add_int(d, parent, EAS_EMAIL_READ, (it->flags & STORE_FLAG_SEEN) ? 1 : 0);
     if (version >= EAS_V120)
         eas_flag(d, parent, it);
-    if (version >= EAS_V140)
+    if (version >= EAS_V140) {
         eas_categories(d, parent, it->keywords);
+        /* A reply or forward sent from elsewhere (IMAP \Answered, $Forwarded) after the
+         * device got the message: as in the Add, so the phone shows it. */
+        if (it->flags & (STORE_FLAG_ANSWERED | STORE_FLAG_FORWARDED))
+            eas_add_int(d, parent, EAS_EMAIL2_LASTVERBEXECUTED,
+                        (it->flags & STORE_FLAG_ANSWERED) ? 1 : 3);
+    }
     return 0;
 }
 
@@ -832,15 +838,14 @@ static void eas_keyword_of(const char *cat, struct mime_buf *out)
         mime_buf_addc(out, (*p <= ' ' || *p >= 0x7f || strchr("(){%*\"\\]", *p)) ? '_' : (char)*p);
 }
 
-int eas_email_apply_change(struct store_user *u, const struct store_item *it,
-                           const struct eas_node *appdata, struct store_item *out, int *changed)
+/* The new flags and keywords of `it` after the device's Read / Flag / Categories (only
+ * those it names); kw gets the keywords when Categories was given. */
+static int eas_email_new_flags(const struct store_item *it, const struct eas_node *appdata,
+                               uint32_t *flags_out, struct mime_buf *kw)
 {
     uint32_t flags = it->flags;
     const struct eas_node *n, *cats;
-    struct mime_buf kw = {0};
-    int rc;
 
-    *changed = 0;
     if ((n = eas_child(appdata, EAS_EMAIL_READ))) {
         if (atoi(eas_text(n)))
             flags |= STORE_FLAG_SEEN;
@@ -853,40 +858,65 @@ int eas_email_apply_change(struct store_user *u, const struct store_item *it,
         else
             flags &= ~STORE_FLAG_FLAGGED;
     }
-    if ((cats = eas_child(appdata, EAS_EMAIL_CATEGORIES))) {
-        /* the IMAP conventions stay; the user's categories are replaced */
-        for (const char *p = it->keywords; *p;) {
-            size_t l;
-            while (*p == ' ')
-                p++;
-            l = strcspn(p, " ");
-            if (l && eas_system_keyword(p, l)) {
-                if (kw.len)
-                    mime_buf_addc(&kw, ' ');
-                mime_buf_add(&kw, p, l);
-            }
-            p += l;
+    *flags_out = flags;
+    if (!(cats = eas_child(appdata, EAS_EMAIL_CATEGORIES)))
+        return 0;
+    /* the IMAP conventions stay; the user's categories are replaced */
+    for (const char *p = it->keywords; *p;) {
+        size_t l;
+        while (*p == ' ')
+            p++;
+        l = strcspn(p, " ");
+        if (l && eas_system_keyword(p, l)) {
+            if (kw->len)
+                mime_buf_addc(kw, ' ');
+            mime_buf_add(kw, p, l);
         }
-        for (n = eas_child(cats, EAS_EMAIL_CATEGORY); n; n = eas_next(n, EAS_EMAIL_CATEGORY)) {
-            if (!*eas_text(n))
-                continue;
-            if (kw.len)
-                mime_buf_addc(&kw, ' ');
-            eas_keyword_of(eas_text(n), &kw);
-        }
-        mime_buf_add(&kw, "", 0);
-        if (kw.oom) {
+        p += l;
+    }
+    for (n = eas_child(cats, EAS_EMAIL_CATEGORY); n; n = eas_next(n, EAS_EMAIL_CATEGORY)) {
+        if (!*eas_text(n))
+            continue;
+        if (kw->len)
+            mime_buf_addc(kw, ' ');
+        eas_keyword_of(eas_text(n), kw);
+    }
+    mime_buf_add(kw, "", 0);
+    return kw->oom ? -1 : 1;
+}
+
+#define EAS_CHANGE_TRIES 16
+
+int eas_email_apply_change(struct store_user *u, const struct store_item *it,
+                           const struct eas_node *appdata, struct store_item *out, int *changed)
+{
+    struct store_item cur = *it;
+    int rc = STORE_ECONFLICT;
+
+    *changed = 0;
+    /* Written only if the item is still the one the new flags were computed from (its
+     * MODSEQ): an IMAP STORE landing in between would otherwise be overwritten with the
+     * flags read before it. On a conflict, read again and recompute. */
+    for (int i = 0; i < EAS_CHANGE_TRIES && rc == STORE_ECONFLICT; i++) {
+        struct mime_buf kw = {0};
+        uint32_t flags;
+        int cats = eas_email_new_flags(&cur, appdata, &flags, &kw);
+
+        if (cats < 0) {
             mime_buf_free(&kw);
             return STORE_ENOMEM;
         }
-    }
-    if (flags == it->flags && (!cats || !strcmp(kw.p, it->keywords))) {
-        *out = *it;
+        if (flags == cur.flags && (!cats || !strcmp(kw.p, cur.keywords))) {
+            *out = cur;
+            mime_buf_free(&kw);
+            return STORE_OK;
+        }
+        rc = store_item_set_flags(u, cur.id, STORE_FLAGS_SET, flags, cats ? kw.p : NULL, cur.modseq,
+                                  out, NULL);
         mime_buf_free(&kw);
-        return STORE_OK;
+        if (rc == STORE_ECONFLICT && store_item_get(u, cur.id, &cur, NULL) != STORE_OK)
+            return STORE_ENOTFOUND;
     }
-    rc = store_item_set_flags(u, it->id, STORE_FLAGS_SET, flags, cats ? kw.p : NULL, 0, out, NULL);
-    mime_buf_free(&kw);
     if (rc == STORE_OK)
         *changed = 1;
     return rc;

@@ -10,8 +10,10 @@
  *            block, MS-ASHTTP 2.2.1.1.1.1); then the User check, the protocol version, the
  *            command, the device (created on its first request), a pending remote wipe,
  *            the policy (HTTP 449 before 14.0, Status 142/144 in the response from 14.0),
- *            the WBXML body, and the command itself. A command may suspend (Ping): the
- *            request then lives on in the front end's data until it is resumed.
+ *            the WBXML body, and the command itself. A command may suspend (Ping, Sync
+ *            with Wait): the request then lives on in the front end's data until it is
+ *            resumed, and then the gate is checked again (403 for a mailbox turned Basic
+ *            or suspended meanwhile) before the command goes on.
  *
  * Errors a client causes are 400 (malformed query or body), 403 (User names someone else),
  * 501 (a command we do not implement).
@@ -561,18 +563,45 @@ static enum http_action eas_post(struct http_req *r, struct eas *e)
     return eas_run(req, req->command->fn(req));
 }
 
+/* Is the mailbox still allowed ActiveSync? Read from the directory now: a request that
+ * waited (Ping, Sync with Wait) passed the front end's gate when it began, and the type or
+ * state may have changed since (such a change wakes it: store_account_set_type). A store
+ * hiccup is not a no. */
+static int eas_still_allowed(struct eas_req *req)
+{
+    struct store_account a;
+    int rc = store_account_get(req->e->st, req->acct->address, &a, NULL), ok;
+
+    ok = rc == STORE_OK && a.active && gate_allows(a.type, SVC_EAS);
+    explicit_bzero(a.pwhash, sizeof(a.pwhash));
+    return rc == STORE_OK || rc == STORE_ENOTFOUND ? ok : 1;
+}
+
+/* A waiting request woke: the gate first, then the command goes on. */
+static enum http_action eas_resumed(struct http_req *r)
+{
+    struct eas_http_ctx *ctx = http_req_data(r);
+
+    if (!ctx || !ctx->req.command || !ctx->req.command->resume)
+        return eas_fail(r, 500, "Internal Server Error");
+    if (!eas_still_allowed(&ctx->req)) {
+        log_info("eas", "%s: mailbox no longer allowed ActiveSync: waiting %s ended",
+                 ctx->req.acct->address, ctx->req.cmd);
+        eas_doc_free(ctx->req.out);
+        ctx->req.out = NULL;
+        ctx->req.http_status = 403;
+        return eas_finish(&ctx->req);
+    }
+    return eas_run(&ctx->req, ctx->req.command->resume(&ctx->req, http_req_timed_out(r)));
+}
+
 enum http_action eas_http_handle(struct http_req *r, enum http_phase phase, void *engine_ctx)
 {
     struct eas *e = engine_ctx;
     const char *m = http_req_method(r);
-    struct eas_http_ctx *ctx;
 
-    if (phase == HTTP_PHASE_RESUMED) {
-        ctx = http_req_data(r);
-        if (!ctx || !ctx->req.command || !ctx->req.command->resume)
-            return eas_fail(r, 500, "Internal Server Error");
-        return eas_run(&ctx->req, ctx->req.command->resume(&ctx->req, http_req_timed_out(r)));
-    }
+    if (phase == HTTP_PHASE_RESUMED)
+        return eas_resumed(r);
     if (strcmp(m, "OPTIONS") == 0)
         return eas_options(r);
     if (strcmp(m, "POST") != 0) {

@@ -794,7 +794,11 @@ int store_account_del(struct store *s, const char *address, struct store_err *er
     if (rc)
         return rc;
     store_cache_evict(s, a.domain, a.localpart);
-    return s->be->user_remove(&s->bcfg, a.domain, a.localpart, err);
+    rc = s->be->user_remove(&s->bcfg, a.domain, a.localpart, err);
+    /* Requests waiting on the mailbox (Ping, IDLE) wake, find it gone and end, rather
+     * than waiting for their heartbeat on a mailbox that no longer exists. */
+    store_notify_commit(s->hub, a.address, 0);
+    return rc;
 }
 
 int store_account_list(struct store *s, const char *domain, store_account_cb cb, void *ctx,
@@ -861,6 +865,13 @@ static int store_account_set(struct store *s, const char *address, enum store_ac
 out:
     pthread_mutex_unlock(&s->dir_lock);
     memset(&a, 0, sizeof(a));
+    /* A new type or state changes which services the mailbox may use. Engines check the
+     * gate when a waiting request wakes (a Ping of a mailbox turned Basic answers 403), so
+     * wake them now, as a commit would: MODSEQ 0 says nothing changed in the store itself.
+     * From the CLI this goes to the server through notify.sock. After the directory lock:
+     * subscribers may read the directory at once. */
+    if (rc == STORE_OK && (f == STORE_SET_TYPE || f == STORE_SET_ACTIVE))
+        store_notify_commit(s->hub, full, 0);
     return rc;
 }
 

@@ -432,6 +432,8 @@ int store_user_check(struct store_user *u, char *out, size_t outlen);
  * held: it must be quick and must not call back into the store or the hub (signal an
  * eventfd, resume a suspended HTTP connection, and return). store_unsubscribe waits for a
  * running callback, so after it returns the callback is never called again.
+ * A change of the account's type or state (store_account_set_type/_active, in any process)
+ * also calls it, with modseq 0: nothing new in the store, but the gate may now say no.
  * ------------------------------------------------------------------------------------ */
 struct store_sub;
 typedef void (*store_notify_fn)(const char *address, int64_t modseq, void *ctx);

@@ -96,6 +96,11 @@ class Polaris:
 
     # -- the server -------------------------------------------------------------------
     def start(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            # One object, one server: a second start would orphan the first process
+            # (nothing would ever kill it) and leave two servers on the same ports.
+            self.proc.kill()
+            self.proc.wait()
         if self._log:             # a restart: the previous server's log handle is done
             self._log.close()
         self._log = open(self.log_path, 'ab')

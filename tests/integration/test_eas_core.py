@@ -60,7 +60,7 @@ class EasCore(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.p = Polaris(listeners=('http', 'smtp', 'imap'), extra_config=EXTRA)
+        cls.p = Polaris(listeners=('http', 'smtp', 'imap'), extra_config=EXTRA, start=False)
         cls.p.__enter__()
         cls.p.add_demo()
         cls.p.cli_ok('domain', 'add', 'example.org')

@@ -110,6 +110,7 @@ class EasMisc(unittest.TestCase):
         cls.p.cli_ok('alias', 'add', 'sales@example.com', 'robert@example.com',
                      'bobby@example.com')
         cls.p.cli_ok('alias', 'add', '@example.com', ALICE[0])  # a catch-all is no one
+        cls.p.cli_ok('user', 'add', 'zed@example.com', '--type', 'enhanced', '--password', PW)
         cls.p.cli_ok('domain', 'add', 'example.org')
         cls.p.cli_ok('user', 'add', 'bob@example.org', '--type', 'enhanced', '--password', PW)
         cls.p.start()
@@ -185,6 +186,39 @@ class EasMisc(unittest.TestCase):
         self.assertEqual(text(av, RR + 'MergedFreeBusy'), '0' * 24)  # nothing booked
         self.assertEqual(text(rs[1], RR + 'Recipient/' + RR + 'Availability/' + RR + 'Status'),
                          '163')
+
+    def put_event(self, name, lines):
+        body = ('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\n'
+                'UID:%s\r\nDTSTAMP:20291201T000000Z\r\n%s\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n'
+                % (name, '\r\n'.join(lines)))
+        st, _, data = self.p.request('PUT', '/caldav/zed@example.com/calendar/%s.ics' % name,
+                                     self.p.label_host(), body=body.encode(),
+                                     headers={'Content-Type': 'text/calendar'},
+                                     auth=('zed@example.com', PW))
+        self.assertEqual(st, 201, data)
+
+    def test_availability_from_the_calendar(self):
+        """MergedFreeBusy in 30-minute slots from events written over CalDAV: busy,
+        tentative, out of office, and a transparent event that does not count; a weekly
+        series whose instance lands in the window."""
+        self.put_event('busy', ['DTSTART:20300107T090000Z', 'DTEND:20300107T100000Z',
+                                'SUMMARY:meeting'])
+        self.put_event('maybe', ['DTSTART:20300107T103000Z', 'DTEND:20300107T110000Z',
+                                 'STATUS:TENTATIVE'])
+        self.put_event('free', ['DTSTART:20300107T100000Z', 'DTEND:20300107T120000Z',
+                                'TRANSP:TRANSPARENT'])
+        self.put_event('away', ['DTSTART:20300107T110000Z', 'DTEND:20300107T113000Z',
+                                'X-MICROSOFT-CDO-BUSYSTATUS:OOF'])
+        self.put_event('weekly', ['DTSTART:20291231T013000Z', 'DTEND:20291231T020000Z',
+                                  'RRULE:FREQ=WEEKLY'])
+        t = self.resolve(['zed@example.com'],
+                         '<Availability><StartTime>2030-01-07T00:00:00.000Z</StartTime>'
+                         '<EndTime>2030-01-07T12:00:00.000Z</EndTime></Availability>')
+        av = find(t, RR + 'Response/' + RR + 'Recipient/' + RR + 'Availability')
+        self.assertEqual(text(av, RR + 'Status'), '1')
+        #                 00:00 .. 01:00  01:30  .. 09:00 09:30 10:00 10:30 11:00 11:30
+        self.assertEqual(text(av, RR + 'MergedFreeBusy'),
+                         '000' + '2' + '0' * 14 + '22' + '0' + '1' + '3' + '0')
 
     def test_malformed_requests(self):
         bad = [

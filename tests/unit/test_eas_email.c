@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ftw.h>
+#include <unistd.h>
 
 #include "eas/eas_sync.h"
 
@@ -327,6 +329,58 @@ static void test_fileref(void **state)
     assert_true(eas_filter_cutoff(3, 1000000) == 1000000 - 7 * 86400);
 }
 
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return flag == FTW_DP ? rmdir(path) : unlink(path);
+}
+
+/* A device's Read change applied to an item read before an IMAP STORE landed: the
+ * STORE's \Flagged must survive (it used to be overwritten with the flags read before). */
+static void test_change_keeps_concurrent_flags(void **state)
+{
+    char dir[] = "/tmp/polaris-eas-email-XXXXXX";
+    struct store_config cfg = {0};
+    struct store *s = NULL;
+    struct store_user *u = NULL;
+    struct store_folder inbox;
+    struct store_item stale, out, now;
+    static const char msg[] = "Subject: x\r\n\r\nx\r\n";
+    struct store_item_new in = {.body = msg, .body_len = sizeof(msg) - 1};
+    struct eas_doc *d = eas_doc_new();
+    struct eas_node *app;
+    int changed = 0;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    cfg.data_dir = dir;
+    assert_int_equal(store_open(&s, &cfg, NULL), STORE_OK);
+    assert_int_equal(store_domain_add(s, "example.com", NULL, NULL), STORE_OK);
+    assert_int_equal(
+        store_account_add(s, "a@example.com", STORE_ENHANCED, 0, "Passw0rd-ok", NULL, NULL, NULL),
+        STORE_OK);
+    assert_int_equal(store_user_open(s, "a@example.com", &u, NULL), STORE_OK);
+    assert_int_equal(store_folder_by_role(u, STORE_ROLE_INBOX, &inbox), STORE_OK);
+    assert_int_equal(store_item_add(u, inbox.id, &in, &stale, NULL), STORE_OK);
+    /* IMAP: STORE +FLAGS (\Flagged) after the device's view was read */
+    assert_int_equal(
+        store_item_set_flags(u, stale.id, STORE_FLAGS_ADD, STORE_FLAG_FLAGGED, NULL, 0, &now, NULL),
+        STORE_OK);
+    app = eas_add(d, NULL, EAS_AIRSYNC_APPLICATIONDATA);
+    assert_non_null(eas_add_int(d, app, EAS_EMAIL_READ, 1));
+    assert_int_equal(eas_email_apply_change(u, &stale, app, &out, &changed), STORE_OK);
+    assert_int_equal(changed, 1);
+    assert_int_equal(store_item_get(u, stale.id, &now, NULL), STORE_OK);
+    assert_int_equal(now.flags & (STORE_FLAG_SEEN | STORE_FLAG_FLAGGED),
+                     STORE_FLAG_SEEN | STORE_FLAG_FLAGGED);
+    assert_int_equal(out.modseq, now.modseq);
+    eas_doc_free(d);
+    store_user_release(u);
+    store_close(s);
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_text_helpers),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_fileref),
+        cmocka_unit_test(test_change_keeps_concurrent_flags),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

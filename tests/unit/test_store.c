@@ -1295,6 +1295,34 @@ static void test_notify(void **state)
     assert_int_equal(n.calls, 1);
 }
 
+/* A type or state change wakes the mailbox's subscribers (so a waiting Ping re-checks the
+ * gate) with MODSEQ 0, without a commit; quota and password changes do not. */
+static void test_notify_account_change(void **state)
+{
+    struct fx *f = *state;
+    struct notified n = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    int64_t before = store_user_modseq(f->u);
+    struct store_sub *sub = store_subscribe(f->s, ALICE, on_commit, &n);
+    struct store_err e = {0};
+
+    assert_non_null(sub);
+    assert_int_equal(store_account_set_type(f->s, "Alice@Example.com", STORE_BASIC, &e), STORE_OK);
+    assert_int_equal(n.calls, 1); /* called on this thread, before the setter returned */
+    assert_int_equal(n.modseq, 0);
+    assert_string_equal(n.address, ALICE);
+    assert_int_equal(store_account_set_active(f->s, ALICE, 0, &e), STORE_OK);
+    assert_int_equal(n.calls, 2);
+    assert_int_equal(store_account_set_quota(f->s, ALICE, 2000000000, &e), STORE_OK);
+    assert_int_equal(store_account_set_password(f->s, ALICE, "An0ther-pass", &e), STORE_OK);
+    assert_int_equal(n.calls, 2);
+    /* a refused change wakes nobody */
+    assert_int_not_equal(store_account_set_type(f->s, "nobody@example.com", STORE_BASIC, &e),
+                         STORE_OK);
+    assert_int_equal(n.calls, 2);
+    assert_int_equal(store_user_modseq(f->u), before);
+    store_unsubscribe(f->s, sub);
+}
+
 static void test_bad_input(void **state)
 {
     struct fx *f = *state;
@@ -1416,6 +1444,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_two_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_notify_account_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reentrant, setup, teardown),
         cmocka_unit_test_setup_teardown(test_check, setup, teardown),
