@@ -120,7 +120,7 @@ if want eas; then
     # SOGo holds one waiting Ping per worker process: --sogo-devices must exceed
     # --sogo-workers for its limit to be found.
     if [ $quick = 1 ]; then
-        args=(--messages 2000 --devices 1000 --curve-points 3 --runs 1 --sogo-workers 8
+        args=(--messages 1000 --devices 1000 --curve-points 3 --runs 1 --sogo-workers 8
               --sogo-devices 12)
     else
         args=(--messages 10000 --devices 10000 --curve-points 6 --runs 3 --sogo-workers 64
