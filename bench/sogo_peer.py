@@ -105,7 +105,10 @@ class Sogo:
                 # Push over ActiveSync as SOGo's guide recommends: hold Ping/Sync requests
                 # and poll the store for changes while holding them.
                 '-SOGoMaximumPingInterval', '3540', '-SOGoMaximumSyncInterval', '3540',
-                '-SOGoInternalSyncInterval', '10']
+                '-SOGoInternalSyncInterval', '10',
+                # ... and let a worker stay in such a request longer than the longest Ping
+                # before the watchdog kills it (minutes).
+                '-WOWatchDogRequestTimeout', '60']
         self.log = open(os.path.join(self.dir, 'sogo.log'), 'w')
         p = subprocess.Popen(['setpriv', '--reuid=sogo', '--regid=sogo', '--init-groups',
                               'env', 'HOME=' + home] + args,
