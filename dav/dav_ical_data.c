@@ -179,8 +179,8 @@ void dav_ical_data_free(struct dav_ical_data *d)
 {
     if (!d)
         return;
-    if (d->has_sel)
-        free_sel(&d->root);
+    /* Also a selection that failed halfway: root starts zeroed, so this is always safe. */
+    free_sel(&d->root);
     free(d);
 }
 

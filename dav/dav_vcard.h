@@ -42,7 +42,8 @@ int dav_vcard_parse(const char *body, size_t len, struct dav_vcard **out, const 
 void dav_vcard_free(struct dav_vcard *v);
 const char *dav_vcard_uid(const struct dav_vcard *v);
 int dav_vcard_version(const struct dav_vcard *v); /* 3 or 4 */
-/* The properties between BEGIN and END in order, except VERSION (dav_vcard_version). */
+/* The properties between BEGIN and END in order, except VERSION (dav_vcard_version).
+ * Pointers stay valid until the card is freed or (builder) added to. */
 size_t dav_vcard_nprops(const struct dav_vcard *v);
 const struct dav_vcard_prop *dav_vcard_prop(const struct dav_vcard *v, size_t i);
 /* The value unescaped (\n → newline, \, → ',' ...), malloc'd. */

@@ -649,6 +649,30 @@ static int plan_labels(struct conv *c)
     return 0;
 }
 
+/* One decimal number ("-37.5") at s, its length (0: none). */
+static size_t decimal(const char *s)
+{
+    size_t n = (*s == '-' || *s == '+'), d = 0, dots = 0;
+
+    for (; isdigit((unsigned char)s[n]) || s[n] == '.'; n++) {
+        if (s[n] == '.')
+            dots++;
+        else
+            d++;
+    }
+    return d && dots <= 1 ? n : 0;
+}
+
+/* "lat<sep>lon" and nothing else: 3.0 GEO is "37.38;-122.08", 4.0 "geo:37.38,-122.08". */
+static int geo_pair(const char *s, char sep)
+{
+    size_t a = decimal(s);
+    if (!a || s[a] != sep)
+        return 0;
+    size_t b = decimal(s + a + 1);
+    return b && !s[a + 1 + b];
+}
+
 /* ---- one property each way ---- */
 
 static void prop_to4(struct conv *c, size_t idx)
@@ -693,7 +717,7 @@ static void prop_to4(struct conv *c, size_t idx)
     } else if (!strcmp(name, "X-GENDER") && value[0] && strchr("MFONUmfonu", value[0]) &&
                (!value[1] || value[1] == ';')) {
         name = "GENDER";
-    } else if (!strcmp(name, "GEO") && strchr(value, ';') && !strchr(value, ':')) {
+    } else if (!strcmp(name, "GEO") && geo_pair(value, ';')) {
         char *g = scratch(c, strlen(value) + 5);
         if (g) {
             memcpy(g, "geo:", 4);
@@ -754,7 +778,7 @@ static void prop_to3(struct conv *c, size_t idx)
         pl_take(&l, "VALUE");
         pl_add(&l, "VALUE", "uri", 0);
         name = "AGENT";
-    } else if (!strcmp(name, "GEO") && !strncasecmp(value, "geo:", 4) && strchr(value, ',')) {
+    } else if (!strcmp(name, "GEO") && !strncasecmp(value, "geo:", 4) && geo_pair(value + 4, ',')) {
         char *g = dav_vc_strdup(c->dst, value + 4);
         if (g)
             *strchr(g, ',') = ';';
