@@ -10,6 +10,7 @@
 #ifndef POLARIS_DAV_ICAL_H
 #define POLARIS_DAV_ICAL_H
 
+#include <libical/ical.h>
 #include <libxml/tree.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -80,6 +81,18 @@ void dav_ical_fb_free(struct dav_ical_fb *fb);
 /* Parses an iCalendar date-time "20240101T000000Z" (UTC only, as CalDAV time-range and
  * expand attributes require). 0 and *t, or -1. */
 int dav_ical_parse_utc(const char *s, int64_t *t);
+
+/* libical for other engines (ActiveSync's calendar conversion). libical 3.0 keeps time
+ * zones' cached transitions and the builtin zone list in shared state that is not
+ * thread-safe: every engine goes through these, which take one lock. */
+/* Installs libical's error handling (errors must never abort the server); idempotent. */
+void dav_ical_lib_init(void);
+/* A builtin zone by IANA or Windows name, or a vendor-prefixed IANA name; NULL if none. */
+icaltimezone *dav_ical_tz_builtin(const char *tzid);
+/* Wall-clock fields of t (zone ignored) in zone z (NULL: UTC) to unix seconds. */
+int64_t dav_ical_tz_to_unix(struct icaltimetype t, icaltimezone *z);
+/* Unix seconds to wall-clock fields in zone z (NULL: UTC), floating (zone NULL). */
+struct icaltimetype dav_ical_tz_from_unix(int64_t t, icaltimezone *z);
 
 /* A Windows time-zone name ("W. Europe Standard Time") to its IANA zone, or NULL. */
 const char *dav_ical_windows_zone(const char *windows_name);

@@ -42,15 +42,10 @@ struct dav_ical {
 };
 
 /* dav_ical_tz.c: one mutex guards every libical call that reads or fills a time zone's
- * cached transitions or the builtin zone list (not thread-safe in libical 3.0). */
-void dav_ical_lib_init(void);
-icaltimezone *dav_ical_tz_builtin(const char *tzid);
+ * cached transitions or the builtin zone list (not thread-safe in libical 3.0). The
+ * functions other engines need are in dav_ical.h. */
 /* The i-th Windows zone name of the table (NULL past the end), for tests. */
 const char *dav_ical_windows_zone_at(size_t i);
-/* Wall-clock fields of t (zone ignored) in zone z (NULL: UTC) to unix seconds. */
-int64_t dav_ical_tz_to_unix(struct icaltimetype t, icaltimezone *z);
-/* Unix seconds to wall-clock fields in zone z (NULL: UTC), floating (zone NULL). */
-struct icaltimetype dav_ical_tz_from_unix(int64_t t, icaltimezone *z);
 /* Civil date arithmetic without libical or the C library's TZ. */
 int64_t dav_ical_days_from_civil(int y, int m, int d);
 void dav_ical_civil_from_days(int64_t z, int *y, int *m, int *d);

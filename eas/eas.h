@@ -44,11 +44,24 @@ int eas_admin_device_get(struct store *st, const char *address, const char *id,
                          struct eas_device *out, struct store_err *err);
 /* Asks for a remote wipe (account_only: only the account's data, EAS 16.1 devices). The
  * device gets it at its next request. */
-int eas_admin_device_wipe(struct store *st, const char *address, const char *id,
-                          int account_only, struct store_err *err);
+int eas_admin_device_wipe(struct store *st, const char *address, const char *id, int account_only,
+                          struct store_err *err);
 /* Forgets the device and all its sync state; it starts over as a new device. */
 int eas_admin_device_del(struct store *st, const char *address, const char *id,
                          struct store_err *err);
+/* The CLI's `item` commands (eas_admin_pim.c): puts an iCalendar event, task or note,
+ * or a vCard, into the top-level folder named (NULL: the default folder of its kind),
+ * replacing the item of the same UID there; uid receives the UID, *replaced 1 when an
+ * item was replaced. get: the stored body of the item with that UID (malloc'd). */
+int eas_admin_item_put(struct store *st, const char *address, const char *folder, const char *body,
+                       size_t len, char *uid, size_t uidlen, int *replaced, struct store_err *err);
+int eas_admin_item_get(struct store *st, const char *address, const char *folder, const char *uid,
+                       char **body, size_t *len, struct store_err *err);
+/* Lists the items of a folder (NULL: of the default calendar, address book, task list
+ * and notes folder): folder name, UID and resource name each. */
+typedef int (*eas_item_cb)(const char *folder, const char *uid, const char *name, void *ctx);
+int eas_admin_item_list(struct store *st, const char *address, const char *folder, eas_item_cb cb,
+                        void *ctx, struct store_err *err);
 /* "16.1" for 161 and so on; "" for 0. */
 const char *eas_version_name(int version);
 

@@ -5,9 +5,9 @@
  * element that carry a command-level status such as 142 (device not provisioned).
  *
  * The Sync family (Sync, GetItemEstimate, ItemOperations, SendMail, SmartReply,
- * SmartForward, MoveItems, Search, Find) is listed when eas/meson.build defines
- * EAS_WITH_SYNC (with GetAttachment, the attachment download of 2.5 to 12.1). A command
- * missing from the table gets 501 and is not announced in MS-ASProtocolCommands.
+ * SmartForward, MoveItems, Search, Find, MeetingResponse) is listed when eas/meson.build
+ * defines EAS_WITH_SYNC (with GetAttachment, the attachment download of 2.5 to 12.1). A
+ * command missing from the table gets 501 and is not announced in MS-ASProtocolCommands.
  */
 #include <pthread.h>
 #include <string.h>
@@ -33,6 +33,8 @@ static const struct eas_cmd eas_cmds[] = {
     {"ItemOperations", eas_cmd_itemoperations, NULL, EAS_V120, 1, 0, 19,
      ROOT(ITEMOPERATIONS, ITEMOPERATIONS)},
     {"Find", eas_cmd_find, NULL, EAS_V161, 1, 0, 23, ROOT(FIND, FIND)},
+    {"MeetingResponse", eas_cmd_meetingresponse, NULL, EAS_V25, 1, 0, 15,
+     ROOT(MEETINGRESPONSE, MEETINGRESPONSE)},
     /* removed in 14.0: ItemOperations Fetch of a FileReference replaces it */
     {"GetAttachment", eas_cmd_getattachment, NULL, EAS_V25, 1, EAS_V121, 4, 0, 0},
 #endif

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 
 #define IO_OK         1
@@ -38,6 +40,7 @@ static void eas_io_fetch_item(struct eas_io *io, struct eas_node *f, const struc
     const struct eas_node *opts = eas_child(op, EAS_ITEMOPERATIONS_OPTIONS);
     struct eas_coll_opts o;
     struct store_item it;
+    struct store_folder fo;
     char *body = NULL, cid[24];
     size_t len = 0;
     struct eas_node *props;
@@ -63,6 +66,18 @@ static void eas_io_fetch_item(struct eas_io *io, struct eas_node *f, const struc
         eas_add_text(req->out, f, EAS_AIRSYNC_COLLECTIONID, cid);
     }
     eas_add_text(req->out, f, sid_tag, sid_tag_text);
+    if (store_folder_get(req->u, fid, &fo, NULL) == STORE_OK && fo.cls != STORE_CLASS_MAIL) {
+        /* a PIM item: its class, converted from iCalendar / vCard */
+        static const char *const names[] = {"", "Email", "Calendar", "Contacts", "Tasks", "Notes"};
+        struct eas_pim_ctx pc = {
+            .version = req->version, .o = &o, .self = req->acct->address, .now = time(NULL)};
+        eas_add_text(req->out, f, EAS_AIRSYNC_CLASS, names[fo.cls <= 5 ? fo.cls : 0]);
+        props = eas_add(req->out, f, EAS_ITEMOPERATIONS_PROPERTIES);
+        if (eas_pim_appdata(req->out, props, &pc, fo.cls, body, len) < 0)
+            log_warn("eas", "ItemOperations: item %lld could not be converted", (long long)it.id);
+        free(body);
+        return;
+    }
     eas_add_text(req->out, f, EAS_AIRSYNC_CLASS, "Email");
     props = eas_add(req->out, f, EAS_ITEMOPERATIONS_PROPERTIES);
     if (eas_email_appdata(req->out, props, req->version, &it, body, len, &o) < 0)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 
 #define EAS_SYNC_REQ_NS      "eas.syncreq" /* the last request's collections, by device */
@@ -43,6 +44,7 @@ struct eas_sync_coll {
     int opts_given;
     struct eas_coll_opts opts;
     int deletes_as_moves, conflict_given;
+    const struct eas_node *supported; /* AirSync:Supported (with SyncKey 0), NULL none */
 };
 
 /* The request: its collections and the long-poll parameters. */
@@ -203,6 +205,7 @@ static int eas_sync_parse_coll(struct eas_sync_run *run, const struct eas_node *
     snprintf(c->key, sizeof(c->key), "%s", key);
     snprintf(c->cls, sizeof(c->cls), "%s", eas_child_text(cn, EAS_AIRSYNC_CLASS) ?: "");
     c->node = cn;
+    c->supported = eas_child(cn, EAS_AIRSYNC_SUPPORTED);
     if ((n = eas_child(cn, EAS_AIRSYNC_GETCHANGES)))
         c->get_changes = !*eas_text(n) || atoi(eas_text(n)) != 0;
     c->window = (int)eas_child_int(cn, EAS_AIRSYNC_WINDOWSIZE, 0);
@@ -311,7 +314,41 @@ struct eas_coll_run {
     int cmds_done; /* client commands processed */
     int sent;      /* server commands sent */
     int more;
+    /* iTIP mail a 16.x organizer's changes send attendees, once the collection is
+     * committed (never for changes rolled back) */
+    struct eas_itip *itip;
+    size_t nitip;
 };
+
+#define EAS_SYNC_MAX_ITIP 64 /* meetings mailed per collection and request */
+
+/* Queues the REQUEST / CANCEL of a meeting the device changed (16.x: the server sends
+ * meeting mail for its devices). */
+static void eas_itip_queue(struct eas_coll_run *cr, const char *ical, size_t len, int cancel)
+{
+    struct eas_itip m;
+
+    if (cr->run->req->version < EAS_V160 || cr->f.cls != STORE_CLASS_CALENDAR ||
+        cr->nitip >= EAS_SYNC_MAX_ITIP)
+        return;
+    if (!cr->itip && !(cr->itip = calloc(EAS_SYNC_MAX_ITIP, sizeof(*cr->itip))))
+        return;
+    if (eas_itip_organizer(cr->run->req, ical, len, cancel, &m) == 0)
+        cr->itip[cr->nitip++] = m;
+}
+
+static void eas_itip_flush(struct eas_coll_run *cr, int send)
+{
+    for (size_t i = 0; i < cr->nitip; i++) {
+        if (send)
+            eas_itip_deliver(cr->run->req, (const char *const *)cr->itip[i].rcpts,
+                             cr->itip[i].nrcpts, cr->itip[i].msg, cr->itip[i].len);
+        eas_itip_free(&cr->itip[i]);
+    }
+    free(cr->itip);
+    cr->itip = NULL;
+    cr->nitip = 0;
+}
 
 static void eas_resp(struct eas_coll_run *cr, unsigned tag, const char *sid, const char *cid,
                      int status)
@@ -324,6 +361,16 @@ static void eas_resp(struct eas_coll_run *cr, unsigned tag, const char *sid, con
     if (sid)
         eas_add_text(cr->d, r, EAS_AIRSYNC_SERVERID, sid);
     eas_add_int(cr->d, r, EAS_AIRSYNC_STATUS, status);
+}
+
+static void eas_coll_pim_ctx(struct eas_coll_run *cr, struct eas_pim_ctx *pc)
+{
+    pc->version = cr->run->req->version;
+    pc->o = &cr->st.opts;
+    pc->supported = cr->st.supported;
+    pc->nsupported = cr->st.nsupported;
+    pc->self = cr->run->req->acct->address;
+    pc->now = time(NULL);
 }
 
 /* The item a ServerId names, if it is in this collection. */
@@ -340,11 +387,20 @@ static int eas_coll_item(struct eas_coll_run *cr, const char *sid, struct store_
     return STORE_OK;
 }
 
+static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
+                          const struct eas_node *app, const int64_t *instance,
+                          struct store_item *out);
+
 static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
 {
     const char *cid = eas_child_text(n, EAS_AIRSYNC_CLIENTID);
+    const struct eas_node *app = eas_child(n, EAS_AIRSYNC_APPLICATIONDATA);
+    struct eas_pim_ctx pc;
+    struct eas_pim_out po;
+    struct store_item out;
     int64_t prev;
     char sid[48];
+    int rc;
 
     if (!cid || !*cid) {
         eas_resp(cr, EAS_AIRSYNC_ADD, NULL, NULL, EAS_STATUS_PROTOCOL);
@@ -357,9 +413,96 @@ static void eas_client_add(struct eas_coll_run *cr, const struct eas_node *n)
         eas_resp(cr, EAS_AIRSYNC_ADD, sid, cid, EAS_STATUS_OK);
         return;
     }
-    /* Creating messages, events or contacts from a device is not supported this round:
-     * the device is told the item could not be converted. */
-    eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
+    /* Mail is not created by a device through Sync (SendMail and drafts are); PIM
+     * items are converted and stored with their index. */
+    if (cr->f.cls == STORE_CLASS_MAIL || !app) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, app ? EAS_STATUS_CONVERT : EAS_STATUS_PROTOCOL);
+        return;
+    }
+    eas_coll_pim_ctx(cr, &pc);
+    if (eas_pim_from_eas(app, &pc, cr->f.cls, NULL, 0, &po) < 0) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_CONVERT);
+        return;
+    }
+    if (cr->f.cls != STORE_CLASS_CONTACTS &&
+        store_item_by_ext_uid(cr->run->req->u, cr->f.id, po.uid, &out) == STORE_OK) {
+        const char *cuid = eas_child_text(app, EAS_CALENDAR_CLIENTUID);
+        eas_pim_out_free(&po);
+        /* 16.x: the same ClientUid again is the same event again (MS-ASCAL 2.2.2.13): the
+         * device's fields go into it rather than into a second copy */
+        if (cr->f.cls == STORE_CLASS_CALENDAR && cuid && !strcmp(cuid, out.ext_uid)) {
+            struct store_item same = out;
+            rc = eas_pim_change(cr, &same, app, NULL, &out);
+            if (rc != EAS_STATUS_OK) {
+                eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, rc);
+                return;
+            }
+            goto added;
+        }
+        /* any other UID the folder has already (an invitation the device imported itself)
+         * is not overwritten: the new event gets a UID of its own */
+        if (eas_pim_from_eas(app, &pc, cr->f.cls, NULL, 0, &po) < 0 || eas_pim_reuid(&po) < 0) {
+            eas_pim_out_free(&po);
+            eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid, EAS_STATUS_SERVER);
+            return;
+        }
+    }
+    rc = eas_pim_store(cr->run->req->u, &cr->f, NULL, &po, &out);
+    if (rc == STORE_OK)
+        eas_itip_queue(cr, po.text, po.len, 0);
+    eas_pim_out_free(&po);
+    if (rc != STORE_OK) {
+        eas_resp(cr, EAS_AIRSYNC_ADD, NULL, cid,
+                 rc == STORE_EINVAL ? EAS_STATUS_CONVERT : EAS_STATUS_SERVER);
+        return;
+    }
+added:
+    eas_server_id(sid, sizeof(sid), cr->f.id, out.id);
+    eas_sync_cid_add(&cr->newcids, cid, out.id);
+    /* the device has this version: it is not sent back to it */
+    eas_snap_hold(&cr->st.cur, out.id, out.modseq, eas_pim_reach(cr->run->req->u, cr->f.cls, &out));
+    eas_resp(cr, EAS_AIRSYNC_ADD, sid, cid, EAS_STATUS_OK);
+}
+
+/* A device's Change of a PIM item: merged into the stored text, stored with its index.
+ * Returns the Status for the device. */
+/* The occurrence a 16.x command names (AirSyncBase:InstanceId, the occurrence's original
+ * start); 0 and *t, or -1 when it names none. */
+static int eas_instance_of(const struct eas_node *n, int64_t *t)
+{
+    const char *s = eas_child_text(n, EAS_AIRSYNCBASE_INSTANCEID);
+
+    return s && eas_pim_parse_time(s, t) == 0 ? 0 : -1;
+}
+
+static int eas_pim_change(struct eas_coll_run *cr, const struct store_item *it,
+                          const struct eas_node *app, const int64_t *instance,
+                          struct store_item *out)
+{
+    struct eas_pim_ctx pc;
+    struct eas_pim_out po;
+    char *body = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (store_item_body(cr->run->req->u, it->id, &body, &len, NULL) != STORE_OK)
+        return EAS_STATUS_SERVER;
+    eas_coll_pim_ctx(cr, &pc);
+    /* one occurrence of a series (16.x), or the whole item */
+    if (instance)
+        rc = eas_calendar_instance(app, &pc, body, len, *instance, &po);
+    else
+        rc = eas_pim_from_eas(app, &pc, cr->f.cls, body, len, &po);
+    free(body);
+    if (rc < 0)
+        return EAS_STATUS_CONVERT;
+    rc = eas_pim_store(cr->run->req->u, &cr->f, it, &po, out);
+    if (rc == STORE_OK)
+        eas_itip_queue(cr, po.text, po.len, 0);
+    eas_pim_out_free(&po);
+    if (rc == STORE_OK)
+        return EAS_STATUS_OK;
+    return rc == STORE_EINVAL ? EAS_STATUS_CONVERT : EAS_STATUS_SERVER;
 }
 
 static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
@@ -370,7 +513,7 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
     struct eas_held *h;
     int changed = 0, stale;
 
-    if (eas_coll_item(cr, sid, &it) != STORE_OK || cr->f.cls != STORE_CLASS_MAIL) {
+    if (eas_coll_item(cr, sid, &it) != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_NOTFOUND);
         return;
     }
@@ -390,6 +533,17 @@ static void eas_client_change(struct eas_coll_run *cr, const struct eas_node *n)
         eas_snap_pend(&cr->st.cur, it.id);
         return;
     }
+    if (cr->f.cls != STORE_CLASS_MAIL) {
+        int64_t inst;
+        int has_inst = cr->f.cls == STORE_CLASS_CALENDAR && eas_instance_of(n, &inst) == 0;
+        int status = eas_pim_change(cr, &it, app, has_inst ? &inst : NULL, &out);
+        if (status != EAS_STATUS_OK)
+            eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, status);
+        else
+            eas_snap_hold(&cr->st.cur, out.id, out.modseq,
+                          eas_pim_reach(cr->run->req->u, cr->f.cls, &out));
+        return;
+    }
     if (eas_email_apply_change(cr->run->req->u, &it, app, &out, &changed) != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_CHANGE, sid, NULL, EAS_STATUS_SERVER);
         return;
@@ -407,6 +561,9 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
     const char *sid = eas_child_text(n, EAS_AIRSYNC_SERVERID);
     struct store_folder trash;
     struct store_item it, moved;
+    int64_t inst;
+    char *body = NULL;
+    size_t blen = 0;
     int rc;
 
     if (eas_coll_item(cr, sid, &it) != STORE_OK) {
@@ -418,6 +575,21 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
             eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, EAS_STATUS_NOTFOUND);
         return;
     }
+    /* 16.x: one occurrence of a series goes, the series stays */
+    if (cr->f.cls == STORE_CLASS_CALENDAR && eas_instance_of(n, &inst) == 0) {
+        int status = eas_pim_change(cr, &it, NULL, &inst, &moved);
+        if (status != EAS_STATUS_OK)
+            eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, status);
+        else
+            eas_snap_hold(&cr->st.cur, moved.id, moved.modseq,
+                          eas_pim_reach(cr->run->req->u, cr->f.cls, &moved));
+        return;
+    }
+    /* a meeting the user organises is canceled for its attendees (16.x): its text is
+     * read before it goes */
+    if (cr->f.cls == STORE_CLASS_CALENDAR && cr->run->req->version >= EAS_V160 &&
+        store_item_body(cr->run->req->u, it.id, &body, &blen, NULL) != STORE_OK)
+        body = NULL;
     if (cr->st.opts.deletes_as_moves && cr->f.role != STORE_ROLE_TRASH &&
         store_folder_by_role_nocount(cr->run->req->u, STORE_ROLE_TRASH, &trash) == STORE_OK &&
         trash.cls == cr->f.cls)
@@ -426,8 +598,12 @@ static void eas_client_delete(struct eas_coll_run *cr, const struct eas_node *n)
         rc = store_item_delete(cr->run->req->u, it.id, NULL);
     if (rc != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_DELETE, sid, NULL, EAS_STATUS_SERVER);
+        free(body);
         return;
     }
+    if (body)
+        eas_itip_queue(cr, body, blen, 1);
+    free(body);
     eas_snap_unhold(&cr->st.cur, it.id);
 }
 
@@ -440,7 +616,13 @@ static int eas_item_appdata(struct eas_coll_run *cr, struct eas_node *parent,
 
     if (store_item_body(cr->run->req->u, it->id, &body, &len, NULL) != STORE_OK)
         return -1;
-    rc = eas_email_appdata(cr->d, parent, cr->run->req->version, it, body, len, &cr->st.opts);
+    if (cr->f.cls != STORE_CLASS_MAIL) {
+        struct eas_pim_ctx pc;
+        eas_coll_pim_ctx(cr, &pc);
+        rc = eas_pim_appdata(cr->d, parent, &pc, cr->f.cls, body, len);
+    } else {
+        rc = eas_email_appdata(cr->d, parent, cr->run->req->version, it, body, len, &cr->st.opts);
+    }
     free(body);
     return rc;
 }
@@ -451,7 +633,7 @@ static void eas_client_fetch(struct eas_coll_run *cr, const struct eas_node *n)
     struct eas_node *r;
     struct store_item it;
 
-    if (eas_coll_item(cr, sid, &it) != STORE_OK || cr->f.cls != STORE_CLASS_MAIL) {
+    if (eas_coll_item(cr, sid, &it) != STORE_OK) {
         eas_resp(cr, EAS_AIRSYNC_FETCH, sid, NULL, EAS_STATUS_NOTFOUND);
         return;
     }
@@ -491,34 +673,73 @@ static void eas_client_commands(struct eas_coll_run *cr)
 
 /* ---- server changes --------------------------------------------------------------------- */
 
-static void eas_server_cmd(struct eas_coll_run *cr, enum eas_verdict v, const struct store_item *it,
-                           int64_t id)
+/* A PIM item that cannot be shown as its folder's class (a to-do in a calendar, bytes
+ * that are not iCalendar) is not sent at all: a half-empty Add would only confuse the
+ * device. Converts into a scratch document first; 0 and *scratch, or -1. */
+static int eas_pim_scratch(struct eas_coll_run *cr, const struct store_item *it,
+                           struct eas_doc **scratch)
+{
+    struct eas_doc *d = eas_doc_new();
+    struct eas_doc *keep = cr->d;
+    struct eas_node *app;
+    int rc = -1;
+
+    if (d && (app = eas_add(d, NULL, EAS_AIRSYNC_APPLICATIONDATA))) {
+        cr->d = d; /* eas_item_appdata writes into cr->d */
+        rc = eas_item_appdata(cr, app, it);
+        cr->d = keep;
+    }
+    if (rc < 0) {
+        eas_doc_free(d);
+        return -1;
+    }
+    *scratch = d;
+    return 0;
+}
+
+/* Returns 1 when a command went out, 0 when the item was skipped. */
+static int eas_server_cmd(struct eas_coll_run *cr, enum eas_verdict v, const struct store_item *it,
+                          int64_t id)
 {
     static const unsigned tags[] = {0, EAS_AIRSYNC_ADD, EAS_AIRSYNC_CHANGE, EAS_AIRSYNC_DELETE,
                                     EAS_AIRSYNC_SOFTDELETE};
     struct eas_node *cmd, *app;
+    struct eas_doc *scratch = NULL;
     char sid[48];
 
+    if ((v == EAS_V_ADD || v == EAS_V_CHANGE) && cr->f.cls != STORE_CLASS_MAIL &&
+        eas_pim_scratch(cr, it, &scratch) < 0) {
+        /* a held item that cannot be shown any more leaves the device */
+        if (v == EAS_V_ADD)
+            return 0;
+        v = EAS_V_DELETE;
+    }
     cmd = eas_add(cr->d, eas_lazy(cr->d, cr->coll, &cr->commands, EAS_AIRSYNC_COMMANDS), tags[v]);
     eas_server_id(sid, sizeof(sid), cr->f.id, id);
     eas_add_text(cr->d, cmd, EAS_AIRSYNC_SERVERID, sid);
     switch (v) {
     case EAS_V_ADD:
-        app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
-        if (eas_item_appdata(cr, app, it) < 0)
-            log_warn("eas", "Sync: item %lld of %s could not be converted", (long long)id,
-                     cr->run->req->acct->address);
-        eas_snap_hold(&cr->st.cur, id, it->modseq, it->idate);
-        break;
     case EAS_V_CHANGE:
-        app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
-        eas_email_flags(cr->d, app, cr->run->req->version, it);
+        if (scratch) {
+            /* a PIM item changes as a whole: the device gets all of it again */
+            eas_sync_copy(cr->d, cmd, eas_doc_root(scratch));
+            eas_doc_free(scratch);
+        } else if (v == EAS_V_ADD) {
+            app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
+            if (eas_item_appdata(cr, app, it) < 0)
+                log_warn("eas", "Sync: item %lld of %s could not be converted", (long long)id,
+                         cr->run->req->acct->address);
+        } else {
+            app = eas_add(cr->d, cmd, EAS_AIRSYNC_APPLICATIONDATA);
+            eas_email_flags(cr->d, app, cr->run->req->version, it);
+        }
         eas_snap_hold(&cr->st.cur, id, it->modseq, it->idate);
         break;
     default:
         eas_snap_unhold(&cr->st.cur, id);
         break;
     }
+    return 1;
 }
 
 /* Sends up to window changes, newest ids first, and says whether more remain. */
@@ -542,8 +763,7 @@ static int eas_server_changes(struct eas_coll_run *cr, int window)
         s->pending[i] = 0; /* looked at */
         if (v == EAS_V_NONE)
             continue;
-        eas_server_cmd(cr, v, &it, id);
-        cr->sent++;
+        cr->sent += eas_server_cmd(cr, v, &it, id);
     }
     for (size_t i = 0; i < s->npending; i++)
         if (s->pending[i])
@@ -583,6 +803,25 @@ static int eas_coll_window(struct eas_coll_run *cr)
     return w > max ? max : w;
 }
 
+/* A SyncKey 0 request sets the ghosting list anew: the Supported it carries, or none. */
+static int eas_coll_supported(struct eas_coll_run *cr)
+{
+    const struct eas_node *sup = cr->c->supported;
+    size_t n = 0;
+
+    free(cr->st.supported);
+    cr->st.supported = NULL;
+    cr->st.nsupported = 0;
+    if (!sup || !sup->first)
+        return 0;
+    if (!(cr->st.supported = calloc(EAS_MAX_SUPPORTED, sizeof(*cr->st.supported))))
+        return -1;
+    for (const struct eas_node *e = sup->first; e && n < EAS_MAX_SUPPORTED; e = e->next)
+        cr->st.supported[n++] = e->tag;
+    cr->st.nsupported = n;
+    return 0;
+}
+
 /* Runs one collection inside a transaction; fills cr->coll (scratch). Returns 0 or a
  * Status for the collection. */
 static int eas_coll_process(struct eas_coll_run *cr, char *newkey, size_t keylen)
@@ -611,6 +850,8 @@ static int eas_coll_process(struct eas_coll_run *cr, char *newkey, size_t keylen
         free(cr->st.cids);
         cr->st.cids = NULL;
         cr->st.ncids = 0;
+        if (eas_coll_supported(cr) < 0)
+            return EAS_STATUS_SERVER;
         cr->st.cur.filter = -1; /* forces the full listing */
         rc = eas_snap_refresh(req->u, &cr->st.cur, cr->f.id, cr->f.cls, cr->st.opts.filter,
                               time(NULL));
@@ -687,7 +928,9 @@ static int eas_sync_collection(struct eas_sync_run *run, struct eas_sync_coll *c
         status = rc == STORE_EBUSY ? EAS_STATUS_RETRY : EAS_STATUS_SERVER;
         goto status_only;
     }
-    /* committed: the scratch response goes out, in the order the schema wants */
+    /* committed: the meeting mail goes, and the scratch response, in the order the
+     * schema wants */
+    eas_itip_flush(&cr, 1);
     {
         struct eas_node *o = eas_add(req->out, out_colls, EAS_AIRSYNC_COLLECTION);
         if (c->cls[0])
@@ -715,11 +958,13 @@ status_only : {
     run->content = 1;
 }
 done:
+    eas_itip_flush(&cr, 0);
     eas_sync_state_free(&cr.st);
     eas_sync_state_free(&cr.newcids);
     eas_doc_free(cr.d);
     return 0;
 fail:
+    eas_itip_flush(&cr, 0);
     eas_sync_state_free(&cr.st);
     eas_sync_state_free(&cr.newcids);
     eas_doc_free(cr.d);

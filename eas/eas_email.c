@@ -19,6 +19,7 @@
 
 #include <openssl/sha.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 #include "mail/mime.h"
 
@@ -488,6 +489,31 @@ static const char *eas_message_class(const struct eas_msg *m)
     return "IPM.Note";
 }
 
+/* MessageClass, and for an invitation (a text/calendar part with METHOD REQUEST or
+ * CANCEL) the meeting class and MeetingRequest (eas_meeting.c), which make devices offer
+ * their Accept / Decline buttons. */
+static void eas_invitation(struct eas_doc *d, struct eas_node *parent, int version,
+                           const struct eas_msg *m)
+{
+    const char *cls = eas_message_class(m), *meeting = NULL;
+    struct mime_cache_part p;
+    struct mime_buf cal = {0};
+
+    for (size_t i = 0; !strcmp(cls, "IPM.Note") && mime_cache_part(&m->c, i, &p) == 0; i++) {
+        if (strcmp(p.type.p, "text") || strcmp(p.subtype.p, "calendar"))
+            continue;
+        /* as sent: iCalendar is UTF-8, and its line ends must stay */
+        if (eas_part_bytes(m, i, 0, &cal) == 0 && cal.p &&
+            (meeting = eas_meeting_class(cal.p, cal.len)))
+            break;
+        mime_buf_free(&cal);
+    }
+    eas_add_text(d, parent, EAS_EMAIL_MESSAGECLASS, meeting ? meeting : cls);
+    if (meeting)
+        eas_meeting_request(d, parent, version, cal.p, cal.len);
+    mime_buf_free(&cal);
+}
+
 /* Keywords that are IMAP conventions rather than a user's categories. */
 static int eas_system_keyword(const char *k, size_t n)
 {
@@ -805,7 +831,7 @@ int eas_email_appdata(struct eas_doc *d, struct eas_node *parent, int version,
         eas_attachments(d, parent, version, &m, it);
         rc = eas_body_25(d, parent, &m, o, o->mime_support == 2);
     }
-    eas_add_text(d, parent, EAS_EMAIL_MESSAGECLASS, eas_message_class(&m));
+    eas_invitation(d, parent, version, &m);
     eas_add_int(d, parent, EAS_EMAIL_INTERNETCPID, 65001); /* everything is sent as UTF-8 */
     if (version >= EAS_V120) {
         eas_flag(d, parent, it);

@@ -192,6 +192,7 @@ int eas_cmd_smartforward(struct eas_req *req);
 int eas_cmd_moveitems(struct eas_req *req);
 int eas_cmd_search(struct eas_req *req);
 int eas_cmd_find(struct eas_req *req);
+int eas_cmd_meetingresponse(struct eas_req *req); /* eas_cmd_meetingresponse.c */
 int eas_cmd_getattachment(struct eas_req *req); /* 2.5 - 12.1 */
 
 /* Implemented by the core. */

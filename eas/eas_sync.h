@@ -46,7 +46,9 @@ void eas_coll_opts_parse(const struct eas_node *opts, struct eas_coll_opts *o);
 void eas_body_prefs_parse(const struct eas_node *n, struct eas_coll_opts *o);
 /* Bytes of a 2.5 Truncation / MIMETruncation code; -1 for no truncation. */
 int64_t eas_trunc_code_bytes(int code);
-/* The oldest received date a FilterType admits (0 for all). */
+/* The oldest received date a FilterType admits (0 for all). For calendars (4-7) the
+ * start of the window an event must reach into; 8 (incomplete tasks) gives 1, which a
+ * completed task's reach (0) falls short of. */
 int64_t eas_filter_cutoff(int filter, int64_t now);
 
 /* ---- per-device collection state (eas_sync_state.c) --------------------------------- */
@@ -68,6 +70,8 @@ struct eas_snap {
     size_t nheld, held_cap; /* sorted by id */
     int64_t *pending;       /* ids to look at (new, changed, leaving), sorted, unique */
     size_t npending, pending_cap;
+    int cls; /* the folder's class, set by eas_snap_refresh (not saved): for PIM classes
+              * a held item's date is its reach (eas_pim_reach), not its arrival */
 };
 
 /* Client Adds of the request that produced the current key, so a retry with the
@@ -84,7 +88,14 @@ struct eas_sync_state {
     size_t ncids;
     struct eas_coll_opts opts; /* the collection's last options */
     int have_opts;
+    /* The elements the device said it supports (AirSync:Supported of its SyncKey 0
+     * request): in a Change, a carried element outside the list that the device leaves
+     * out is "ghosted" and keeps the stored value. NULL / 0: no list (every element the
+     * device leaves out is removed). */
+    unsigned *supported;
+    size_t nsupported;
 };
+#define EAS_MAX_SUPPORTED 256
 
 #define EAS_SYNC_NS "eas.sync"
 

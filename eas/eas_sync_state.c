@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "eas/eas_pim.h"
 #include "eas/eas_sync.h"
 
 #define EAS_STATE_MAGIC   0x45535331u /* "ESS1" */
@@ -88,13 +89,16 @@ int64_t eas_trunc_code_bytes(int code)
     return bytes[code];
 }
 
-/* FilterType for email: 1 day, 3 days, 1 week, 2 weeks, 1 month (6-8 are calendar
- * windows; for email they are taken as "all"). */
+/* FilterType: 1 day, 3 days, 1 week, 2 weeks, 1 month, and for calendars 3 and 6 months
+ * (6, 7; an email client sending them gets those windows too). 8, incomplete tasks, is 1:
+ * a completed task's reach (0) falls short of it, anything dated does not. */
 int64_t eas_filter_cutoff(int filter, int64_t now)
 {
-    static const int64_t days[] = {0, 1, 3, 7, 14, 31};
+    static const int64_t days[] = {0, 1, 3, 7, 14, 31, 93, 186};
 
-    if (filter <= 0 || filter > 5)
+    if (filter == 8)
+        return 1;
+    if (filter <= 0 || filter > 7)
         return 0;
     return now - days[filter] * 86400;
 }
@@ -257,6 +261,9 @@ void eas_sync_state_free(struct eas_sync_state *st)
     free(st->cids);
     st->cids = NULL;
     st->ncids = 0;
+    free(st->supported);
+    st->supported = NULL;
+    st->nsupported = 0;
 }
 
 int eas_sync_cid_add(struct eas_sync_state *st, const char *cid, int64_t item_id)
@@ -488,6 +495,10 @@ int eas_sync_state_encode(const struct eas_sync_state *st, unsigned char **out, 
         eas_w_bytes(&b, st->cids[i].cid, l);
         eas_w_svar(&b, st->cids[i].item_id);
     }
+    /* added later, at the end: blobs written before it simply end before it */
+    eas_w_var(&b, st->nsupported);
+    for (size_t i = 0; i < st->nsupported; i++)
+        eas_w_var(&b, st->supported[i]);
     if (b.oom) {
         free(b.p);
         return -1;
@@ -531,6 +542,18 @@ int eas_sync_state_decode(const unsigned char *p, size_t len, struct eas_sync_st
     }
     if (b.bad)
         goto err;
+    if (b.pos < b.len) {
+        n = eas_r_var(&b);
+        if (b.bad || n > EAS_MAX_SUPPORTED || n > b.len - b.pos)
+            goto err;
+        if (n && !(st->supported = malloc(n * sizeof(*st->supported))))
+            goto err;
+        for (size_t i = 0; i < n; i++)
+            st->supported[i] = (unsigned)(eas_r_var(&b) & 0xffffu);
+        st->nsupported = n;
+        if (b.bad)
+            goto err;
+    }
     return 0;
 err:
     eas_sync_state_free(st);
@@ -596,6 +619,7 @@ struct eas_scan {
     struct eas_snap *s;
     int64_t cutoff;
     int failed;
+    int pim; /* a PIM folder */
 };
 
 static int eas_scan_change(const struct store_item *it, int removed, void *ctx)
@@ -610,11 +634,23 @@ static int eas_scan_change(const struct store_item *it, int removed, void *ctx)
     return 0;
 }
 
+static int eas_scan_item(const struct store_item *it, void *ctx)
+{
+    struct eas_scan *sc = ctx;
+
+    if (eas_pend_push(sc->s, it->id) < 0) {
+        sc->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
 static int eas_scan_brief(const struct store_item_brief *b, void *ctx)
 {
     struct eas_scan *sc = ctx;
 
-    if (b->idate < sc->cutoff && !eas_snap_held(sc->s, b->id))
+    /* a PIM item's arrival says nothing of its window: eas_snap_judge decides */
+    if (!sc->pim && b->idate < sc->cutoff && !eas_snap_held(sc->s, b->id))
         return 0;
     if (eas_pend_push(sc->s, b->id) < 0) {
         sc->failed = 1;
@@ -631,18 +667,21 @@ int eas_snap_refresh(struct store_user *u, struct eas_snap *s, int64_t folder_id
     int full = s->scan_modseq < store_user_modseq_floor(u) || filter != s->filter;
     int rc;
 
-    if (cls != STORE_CLASS_MAIL) {
-        /* Only mail is converted this round: other classes sync as empty collections. */
-        s->scan_modseq = top;
-        s->filter = filter;
-        return 0;
-    }
+    s->cls = cls;
+    if (cls != STORE_CLASS_MAIL)
+        sc.pim = 1;
     if (full) {
         /* Everything held is looked at again too: items outside the new window leave. */
         for (size_t i = 0; i < s->nheld; i++)
             if (eas_pend_push(s, s->held[i].id) < 0)
                 return STORE_ENOMEM;
-        rc = store_item_list_brief(u, folder_id, eas_scan_brief, &sc, NULL);
+        /* a calendar's window is read from the occurrence index: the items with an
+         * occurrence reaching into it, or an index open-ended before its end */
+        if (cls == STORE_CLASS_CALENDAR && sc.cutoff > 0)
+            rc = store_item_range_query(u, folder_id, sc.cutoff, INT64_MAX, eas_scan_item, &sc,
+                                        NULL);
+        else
+            rc = store_item_list_brief(u, folder_id, eas_scan_brief, &sc, NULL);
     } else {
         rc = store_changes_since(u, folder_id, s->scan_modseq, eas_scan_change, &sc, NULL);
     }
@@ -666,6 +705,10 @@ enum eas_verdict eas_snap_judge(struct store_user *u, const struct eas_snap *s, 
 {
     const struct eas_held *h = eas_snap_held(s, id);
     int present = store_item_get(u, id, it, NULL) == STORE_OK && it->folder_id == folder_id;
+
+    /* PIM items are in a window by their occurrences (or completion), not their arrival */
+    if (present && s->cls && s->cls != STORE_CLASS_MAIL)
+        it->idate = eas_pim_reach(u, s->cls, it);
 
     if (present && it->idate >= cutoff) {
         if (!h)

@@ -1714,6 +1714,66 @@ static int cli_device_del(struct cli_ctx *c)
     return CLI_EXIT_OK;
 }
 
+/* ---------------------------------------------------------------------------------------
+ * item: single calendar / contact objects (eas/eas_admin_pim.c)
+ * ------------------------------------------------------------------------------------ */
+
+static int cli_item_put(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    const char *why;
+    char *body = NULL, uid[256];
+    size_t len = 0;
+    int rc, replaced = 0;
+
+    if (cli_slurp(c->argv[1], &body, &len, &why) < 0) {
+        fprintf(stderr, "polaris: %s: %s\n", c->argv[1], why ? why : "cannot read");
+        return CLI_EXIT_FAIL;
+    }
+    rc = eas_admin_item_put(c->store, c->argv[0], c->opt[OPT_FOLDER], body, len, uid,
+                            sizeof(uid), &replaced, &e);
+    free(body);
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "item");
+    cli_done(c, "%s item %s of %s", replaced ? "replaced" : "added", uid, c->argv[0]);
+    return CLI_EXIT_OK;
+}
+
+static int cli_item_get(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    char *body = NULL;
+    size_t len = 0;
+    int rc = eas_admin_item_get(c->store, c->argv[0], c->opt[OPT_FOLDER], c->argv[1], &body,
+                                &len, &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "item");
+    fwrite(body, 1, len, stdout);
+    free(body);
+    return CLI_EXIT_OK;
+}
+
+static int cli_item_row(const char *folder, const char *uid, const char *name, void *ctx)
+{
+    int *n = ctx;
+
+    printf("%s\t%s\t%s\n", folder, uid, name);
+    (*n)++;
+    return 0;
+}
+
+static int cli_item_list(struct cli_ctx *c)
+{
+    struct store_err e = {0};
+    int n = 0;
+    int rc = eas_admin_item_list(c->store, c->argv[0], c->opt[OPT_FOLDER], cli_item_row, &n, &e);
+
+    if (rc != STORE_OK)
+        return cli_store_error(c, rc, &e, "item");
+    return CLI_EXIT_OK;
+}
+
 static const struct cli_cmd cli_cmds[] = {
     {"domain", "add", cli_domain_add, "NAME", "Add a hosted domain.", 1, 1, 0},
     {"domain", "del", cli_domain_del, "NAME [--force]",
@@ -1776,6 +1836,17 @@ static const struct cli_cmd cli_cmds[] = {
     {"alias", "autoreply", cli_alias_autoreply, AUTOREPLY_SYNOPSIS,
      "Show, set or turn off an alias's auto-reply (same options as user autoreply).", 1, 1,
      AUTOREPLY_OPTS},
+    {"item", "put", cli_item_put, "ADDRESS FILE|- [--folder NAME]",
+     "Put an iCalendar event, task or note, or a vCard, into a calendar, task list, notes "
+     "folder or address book (default: the one of its kind), replacing the item of the same "
+     "UID.",
+     2, 2, OPTBIT(OPT_FOLDER)},
+    {"item", "list", cli_item_list, "ADDRESS [--folder NAME]",
+     "List the items (folder, UID, name) of a folder, or of the default calendar, address "
+     "book, task list and notes.",
+     1, 1, OPTBIT(OPT_FOLDER)},
+    {"item", "get", cli_item_get, "ADDRESS UID [--folder NAME]",
+     "Print the stored iCalendar or vCard of an item by its UID.", 2, 2, OPTBIT(OPT_FOLDER)},
     {"device", "list", cli_device_list, "ADDRESS", "List the ActiveSync devices of a mailbox.",
      1, 1, 0},
     {"device", "show", cli_device_show, "ADDRESS DEVICEID",

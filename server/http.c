@@ -307,6 +307,8 @@ int http_suspend(struct http_req *r, int timeout_ms)
 {
     struct http_server *h = r->h;
 
+    if (!h)
+        return -1; /* a detached request has no connection to park */
     if (timeout_ms < 0)
         timeout_ms = 0;
     pthread_mutex_lock(&h->susp_mu);
@@ -333,7 +335,7 @@ void http_resume(struct http_req *r)
     struct MHD_Connection *conn;
     int resume = 0;
 
-    if (!r)
+    if (!r || !r->h)
         return;
     h = r->h;
     conn = r->conn;
@@ -410,7 +412,7 @@ const char *http_req_path(const struct http_req *r)
 
 const char *http_req_query(const struct http_req *r, const char *key)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key);
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, key) : NULL;
 }
 
 const char *http_req_raw_query(const struct http_req *r)
@@ -420,7 +422,7 @@ const char *http_req_raw_query(const struct http_req *r)
 
 const char *http_req_header(const struct http_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+    return r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name) : NULL;
 }
 
 const char *http_req_body(const struct http_req *r, size_t *len)
@@ -462,7 +464,7 @@ const struct store_account *http_req_account(const struct http_req *r)
 
 struct store *http_req_store(const struct http_req *r)
 {
-    return r->h->store;
+    return r->h ? r->h->store : NULL;
 }
 
 void http_req_set_data(struct http_req *r, void *data)
@@ -692,6 +694,38 @@ static enum MHD_Result http_authenticate(struct http_req *r)
 /* ---------------------------------------------------------------------------------------
  * The request life cycle
  * ------------------------------------------------------------------------------------ */
+
+static void http_req_free(struct http_req *r);
+
+struct http_req *http_req_detached(const char *method, const char *path,
+                                   const struct store_account *acct, const char *remote_ip)
+{
+    struct http_req *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return NULL;
+    snprintf(r->method, sizeof(r->method), "%s", method ? method : "POST");
+    r->path = strdup(path ? path : "/");
+    r->raw_uri = strdup(r->path ? r->path : "/");
+    r->raw_query = "";
+    snprintf(r->remote_ip, sizeof(r->remote_ip), "%s", remote_ip ? remote_ip : "127.0.0.1");
+    r->hdr_tail = &r->hdrs;
+    if (acct) {
+        r->acct = *acct;
+        r->has_acct = 1;
+    }
+    if (!r->path || !r->raw_uri) {
+        http_req_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void http_req_detached_free(struct http_req *r)
+{
+    if (r)
+        http_req_free(r);
+}
 
 static void http_req_free(struct http_req *r)
 {

@@ -33,16 +33,16 @@ struct config {
     char smtp[CFG_ADDR_MAX], submission[CFG_ADDR_MAX], submissions[CFG_ADDR_MAX];
     char smtp_alt[CFG_ADDR_MAX]; /* a second MX listener (port 26 where 25 is blocked) */
     /* [smtp] */
-    int64_t smtp_max_message;   /* SIZE: 25 MiB unless set */
-    int smtp_max_rcpts;         /* recipients per message */
-    int smtp_rate_minute;       /* messages an account may send a minute (default 50) */
-    int smtp_rate_hour;         /* and an hour (default 500) */
+    int64_t smtp_max_message;     /* SIZE: 25 MiB unless set */
+    int smtp_max_rcpts;           /* recipients per message */
+    int smtp_rate_minute;         /* messages an account may send a minute (default 50) */
+    int smtp_rate_hour;           /* and an hour (default 500) */
     char smarthost[CFG_ADDR_MAX]; /* host:port all outbound mail goes to; empty: MX lookup */
     char resolver[CFG_ADDR_MAX];  /* ip:port of the DNS server for MX; empty: the system's */
-    int queue_lifetime;         /* seconds before an undeliverable message bounces (5 days) */
-    char dkim_selector[64];     /* selector of new DKIM keys */
-    int autoreply_days;         /* an auto-reply goes to one sender once per this many days */
-    char smtp_postmaster[320];  /* where <postmaster> goes; empty: postmaster@hostname */
+    int queue_lifetime;           /* seconds before an undeliverable message bounces (5 days) */
+    char dkim_selector[64];       /* selector of new DKIM keys */
+    int autoreply_days;           /* an auto-reply goes to one sender once per this many days */
+    char smtp_postmaster[320];    /* where <postmaster> goes; empty: postmaster@hostname */
     /* [imap] [pop3] [smtp] timeout: seconds of client inactivity before a session is ended */
     int imap_timeout, pop3_timeout, smtp_timeout;
     /* [dav] */
@@ -50,18 +50,18 @@ struct config {
     /* [eas] */
     int eas_heartbeat_min; /* Ping/Sync HeartbeatInterval bounds, seconds (60, 3540) */
     int eas_heartbeat_max;
-    int eas_window_max;    /* largest Sync WindowSize honoured (512) */
-    int eas_ping_folders;  /* most folders one Ping may watch (300) */
+    int eas_window_max;              /* largest Sync WindowSize honoured (512) */
+    int eas_ping_folders;            /* most folders one Ping may watch (300) */
     char eas_smime_ca[CFG_PATH_MAX]; /* extra trusted roots for ValidateCert (PEM file) */
     /* [autodiscover] */
     char ad_public_host[254]; /* host name clients are told for IMAP/POP/SMTP; empty: hostname */
-    char ad_mx[254];      /* MX records customers publish: "PREF HOST[, PREF HOST...]"; empty:
-                           * "10 <public host>" */
-    char ad_spf[254];     /* the SPF TXT value suggested ("v=spf1 mx ~all") */
-    char ad_dmarc[254];   /* the DMARC TXT value suggested ("v=DMARC1; p=none") */
-    char ad_address[254]; /* IPs for autodiscover/autoconfig A/AAAA records ("IP[, IP...]");
-                           * empty: CNAMEs to the domain's label host */
-    char ad_webmail[254]; /* CNAME target of webmail.<domain>; empty: the label host */
+    char ad_mx[254];          /* MX records customers publish: "PREF HOST[, PREF HOST...]"; empty:
+                               * "10 <public host>" */
+    char ad_spf[254];         /* the SPF TXT value suggested ("v=spf1 mx ~all") */
+    char ad_dmarc[254];       /* the DMARC TXT value suggested ("v=DMARC1; p=none") */
+    char ad_address[254];     /* IPs for autodiscover/autoconfig A/AAAA records ("IP[, IP...]");
+                               * empty: CNAMEs to the domain's label host */
+    char ad_webmail[254];     /* CNAME target of webmail.<domain>; empty: the label host */
     /* [tls] — empty cert/key: a self-signed pair is generated in data_dir/tls/ */
     char tls_cert[CFG_PATH_MAX], tls_key[CFG_PATH_MAX];
     /* [auth] */
@@ -248,6 +248,12 @@ int http_respond_text(struct http_req *r, int status, const char *text);
  * http_resume on a request that is not suspended, or already resumed, does nothing. */
 int http_suspend(struct http_req *r, int timeout_ms);
 void http_resume(struct http_req *r);
+/* A request tied to no connection, for engines' unit tests and fuzz targets: accessors
+ * and responses work (headers are kept, the body copied), http_suspend fails with -1 and
+ * http_resume does nothing; http_req_store is NULL. */
+struct http_req *http_req_detached(const char *method, const char *path,
+                                   const struct store_account *acct, const char *remote_ip);
+void http_req_detached_free(struct http_req *r);
 /* 1 when the last resume came from the timeout rather than http_resume(). */
 int http_req_timed_out(const struct http_req *r);
 
@@ -352,8 +358,7 @@ void cli_usage(int to_stderr);
  * alphabet are skipped and the first '=' ends the data (MIME bodies). */
 #define B64_PAD_OPTIONAL 0x1u
 #define B64_SKIP_JUNK    0x2u
-ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax,
-                   unsigned flags);
+ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outmax, unsigned flags);
 /* Encodes with padding, NUL-terminated; returns the length, 0 if outmax is too small. */
 size_t b64_encode(const unsigned char *in, size_t len, char *out, size_t outmax);
 

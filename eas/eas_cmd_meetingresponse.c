@@ -1,0 +1,391 @@
+/*
+ * eas_cmd_meetingresponse.c — the ActiveSync MeetingResponse command (MS-ASCMD 2.2.1.11):
+ * the user accepts, tentatively accepts or declines a meeting request, named either by the
+ * invitation in a mail folder (its text/calendar part) or by the event in a calendar.
+ *
+ * The user's ATTENDEE gets the PARTSTAT of the answer in the calendar's copy of the event
+ * (made from the invitation when the calendar has none yet, unless declined), stored with
+ * its occurrence index. When the device asks for it (SendResponse, 16.0 and later; older
+ * devices send their own reply with SendMail), an iTIP REPLY (RFC 5546) goes to the
+ * organizer through the delivery pipeline. The answer names the calendar item (CalendarId)
+ * for an accepted or tentative meeting.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "eas/eas_pim.h"
+
+#define MR_OK        1
+#define MR_INVALID   2 /* not a meeting request we can answer */
+#define MR_MAILBOX   3
+#define MR_SERVER    4
+#define MR_MAX_REQS  100
+#define MR_MAX_PARTS 16 /* invitations have a few parts; each look re-reads the message */
+
+/* One request being answered. */
+struct eas_mr {
+    struct eas_req *req;
+    int response; /* 1 accept, 2 tentative, 3 decline */
+    int send;     /* SendResponse: mail the organizer */
+    struct store_folder cal;
+    struct store_item item; /* the calendar item, when there is one */
+    int have_item;
+    char calendar_id[48];
+    int has_instance; /* InstanceId: one occurrence of a series */
+    int64_t instance;
+};
+
+static const char *eas_mr_partstat_name(int response)
+{
+    return response == 1 ? "ACCEPTED" : response == 2 ? "TENTATIVE" : "DECLINED";
+}
+
+static icalparameter_partstat eas_mr_partstat(int response)
+{
+    return response == 1   ? ICAL_PARTSTAT_ACCEPTED
+           : response == 2 ? ICAL_PARTSTAT_TENTATIVE
+                           : ICAL_PARTSTAT_DECLINED;
+}
+
+/* The text/calendar part of an invitation, malloc'd; NULL when it has none. */
+static char *eas_mr_invitation(const char *msg, size_t len, size_t *outlen)
+{
+    for (unsigned part = 1; part < MR_MAX_PARTS; part++) {
+        char ctype[128], *data = NULL;
+        size_t n = 0;
+        if (eas_email_part(msg, len, part, &data, &n, ctype, sizeof(ctype)) < 0)
+            continue;
+        if (!strcasecmp(ctype, "text/calendar")) {
+            *outlen = n;
+            return data;
+        }
+        free(data);
+    }
+    /* a message that is only the calendar */
+    {
+        const char *b = strstr(msg, "\r\n\r\n");
+        if (b && strstr(msg, "BEGIN:VCALENDAR") && (size_t)(b - msg) < len &&
+            memmem(msg, (size_t)(b - msg), "text/calendar", 13)) {
+            *outlen = len - (size_t)(b + 4 - msg);
+            return strndup(b + 4, *outlen);
+        }
+    }
+    return NULL;
+}
+
+static int eas_mr_is_self(struct eas_req *req, icalproperty *p)
+{
+    const char *v = icalproperty_get_attendee(p);
+
+    if (v && !strncasecmp(v, "mailto:", 7))
+        v += 7;
+    return v && !strcasecmp(v, req->acct->address);
+}
+
+static void eas_mr_set_one(struct eas_mr *mr, icalcomponent *ev)
+{
+    int found = 0;
+
+    for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
+         p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
+        if (!eas_mr_is_self(mr->req, p))
+            continue;
+        found = 1;
+        icalproperty_remove_parameter_by_kind(p, ICAL_PARTSTAT_PARAMETER);
+        icalproperty_remove_parameter_by_kind(p, ICAL_RSVP_PARAMETER);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
+    }
+    if (!found) {
+        char uri[400];
+        icalproperty *p;
+        snprintf(uri, sizeof(uri), "mailto:%s", mr->req->acct->address);
+        p = icalproperty_new_attendee(uri);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
+        icalcomponent_add_property(ev, p);
+    }
+    /* a tentative acceptance shows as tentative time */
+    if (mr->response == 2 && icalcomponent_get_status(ev) != ICAL_STATUS_CANCELLED)
+        icalcomponent_set_status(ev, ICAL_STATUS_TENTATIVE);
+    else if (icalcomponent_get_status(ev) == ICAL_STATUS_TENTATIVE)
+        icalcomponent_set_status(ev, ICAL_STATUS_CONFIRMED);
+}
+
+/* Sets the user's PARTSTAT in every VEVENT of the object (the series and its overrides),
+ * or, for an answer to one occurrence (InstanceId), in that occurrence's override only;
+ * an event that does not list the user gets the user as an attendee. Returns the VEVENT
+ * the REPLY speaks of. */
+static icalcomponent *eas_mr_set_partstat(struct eas_mr *mr, icalcomponent *root)
+{
+    icalcomponent *one;
+
+    if (mr->has_instance && (one = eas_calendar_override(root, mr->instance))) {
+        eas_mr_set_one(mr, one);
+        return one;
+    }
+    for (icalcomponent *ev = icalcomponent_get_first_component(root, ICAL_VEVENT_COMPONENT); ev;
+         ev = icalcomponent_get_next_component(root, ICAL_VEVENT_COMPONENT))
+        eas_mr_set_one(mr, ev);
+    return eas_ical_master(root, ICAL_VEVENT_COMPONENT);
+}
+
+/* The calendar object to change: the stored event (base) or the invitation's. The
+ * invitation's METHOD goes: a calendar object resource has none. */
+static icalcomponent *eas_mr_object(const char *text, size_t len)
+{
+    icalcomponent *root = eas_ical_parse(text, len);
+    icalproperty *m;
+
+    if (!root)
+        return NULL;
+    if (!eas_ical_master(root, ICAL_VEVENT_COMPONENT)) {
+        icalcomponent_free(root);
+        return NULL;
+    }
+    while ((m = icalcomponent_get_first_property(root, ICAL_METHOD_PROPERTY))) {
+        icalcomponent_remove_property(root, m);
+        icalproperty_free(m);
+    }
+    return root;
+}
+
+/* Stores the answered object in the calendar (a new item or the existing one). */
+static int eas_mr_store(struct eas_mr *mr, icalcomponent *root)
+{
+    struct eas_pim_out po = {0};
+    icalcomponent *ev = eas_ical_master(root, ICAL_VEVENT_COMPONENT);
+    struct store_item out;
+    int rc;
+
+    snprintf(po.uid, sizeof(po.uid), "%s", icalcomponent_get_uid(ev) ?: "");
+    if (!po.uid[0] || eas_ical_finish(root, &po) < 0)
+        return STORE_EINVAL;
+    rc = eas_pim_store(mr->req->u, &mr->cal, mr->have_item ? &mr->item : NULL, &po, &out);
+    eas_pim_out_free(&po);
+    if (rc == STORE_OK) {
+        mr->item = out;
+        mr->have_item = 1;
+        eas_server_id(mr->calendar_id, sizeof(mr->calendar_id), out.folder_id, out.id);
+    }
+    return rc;
+}
+
+/* ---- the iTIP REPLY ---------------------------------------------------------------------- */
+
+static void eas_mr_copy(icalcomponent *to, icalcomponent *from, icalproperty_kind k)
+{
+    icalproperty *p = icalcomponent_get_first_property(from, k);
+
+    if (p)
+        icalcomponent_add_property(to, icalproperty_new_clone(p));
+}
+
+/* The REPLY message (RFC 5546 §3.2.3 in an RFC 6047 mail), malloc'd. */
+static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char *organizer,
+                               size_t *len)
+{
+    static const char *const verbs[] = {"", "Accepted", "Tentative", "Declined"};
+    icalcomponent *cal = icalcomponent_new_vcalendar(), *r = icalcomponent_new_vevent();
+    const char *summary = icalcomponent_get_summary(ev) ?: "";
+    char *ics, *msg = NULL, subject[700], text[500], uri[400];
+    struct icaltimetype now =
+        icaltime_from_timet_with_zone(time(NULL), 0, icaltimezone_get_utc_timezone());
+    icalproperty *att;
+
+    icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
+    icalcomponent_add_property(cal, icalproperty_new_prodid("-//Polaris//ActiveSync//EN"));
+    icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_REPLY));
+    icalcomponent_add_component(cal, r);
+    icalcomponent_set_uid(r, icalcomponent_get_uid(ev));
+    icalcomponent_add_property(r, icalproperty_new_dtstamp(now));
+    eas_mr_copy(r, ev, ICAL_DTSTART_PROPERTY);
+    eas_mr_copy(r, ev, ICAL_DTEND_PROPERTY);
+    eas_mr_copy(r, ev, ICAL_SEQUENCE_PROPERTY);
+    eas_mr_copy(r, ev, ICAL_RECURRENCEID_PROPERTY);
+    eas_mr_copy(r, ev, ICAL_ORGANIZER_PROPERTY);
+    eas_mr_copy(r, ev, ICAL_SUMMARY_PROPERTY);
+    snprintf(uri, sizeof(uri), "mailto:%s", mr->req->acct->address);
+    att = icalproperty_new_attendee(uri);
+    icalproperty_add_parameter(att, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
+    icalcomponent_add_property(r, att);
+    ics = icalcomponent_as_ical_string_r(cal);
+    icalcomponent_free(cal);
+    if (!ics)
+        return NULL;
+    snprintf(subject, sizeof(subject), "%s: %s", verbs[mr->response], summary);
+    snprintf(text, sizeof(text), "%s has %s the invitation.", mr->req->acct->address,
+             mr->response == 1   ? "accepted"
+             : mr->response == 2 ? "tentatively accepted"
+                                 : "declined");
+    msg = eas_itip_mail(mr->req, organizer, subject, text, "REPLY", ics, len);
+    free(ics);
+    return msg;
+}
+
+/* Mails the REPLY to the organizer; failures are logged, the answer stands. */
+static void eas_mr_send_reply(struct eas_mr *mr, icalcomponent *ev)
+{
+    icalproperty *org = ev ? icalcomponent_get_first_property(ev, ICAL_ORGANIZER_PROPERTY) : NULL;
+    const char *to = org ? icalproperty_get_organizer(org) : NULL;
+    char *msg;
+    size_t len = 0;
+
+    if (to && !strncasecmp(to, "mailto:", 7))
+        to += 7;
+    if (!to || !*to || strpbrk(to, "\r\n,<>\" ") || strlen(to) > 320 ||
+        !strcasecmp(to, mr->req->acct->address))
+        return; /* no one to tell (or the user organises it) */
+    if (!(msg = eas_mr_reply_mail(mr, ev, to, &len)))
+        return;
+    eas_itip_deliver(mr->req, &to, 1, msg, len);
+    free(msg);
+}
+
+/* ---- one request ---------------------------------------------------------------------- */
+
+/* Loads the event text to answer: the invitation (mail folders) or the calendar item. */
+static int eas_mr_source(struct eas_mr *mr, const char *coll, const char *rid, char **text,
+                         size_t *len)
+{
+    struct store_folder f;
+    struct store_item it;
+    int64_t fid, iid;
+    char *body = NULL;
+    size_t blen = 0;
+
+    if (eas_folder_lookup(mr->req, coll, &f) != STORE_OK || !rid ||
+        eas_parse_server_id(rid, &fid, &iid) < 0 || fid != f.id ||
+        store_item_get(mr->req->u, iid, &it, NULL) != STORE_OK || it.folder_id != f.id)
+        return MR_INVALID;
+    if (store_item_body(mr->req->u, it.id, &body, &blen, NULL) != STORE_OK)
+        return MR_MAILBOX;
+    if (f.cls == STORE_CLASS_CALENDAR) {
+        mr->cal = f;
+        mr->item = it;
+        mr->have_item = 1;
+        *text = body;
+        *len = blen;
+        return MR_OK;
+    }
+    if (f.cls != STORE_CLASS_MAIL) {
+        free(body);
+        return MR_INVALID;
+    }
+    *text = eas_mr_invitation(body, blen, len);
+    free(body);
+    if (!*text)
+        return MR_INVALID;
+    if (store_folder_by_role(mr->req->u, STORE_ROLE_CALENDAR, &mr->cal) != STORE_OK)
+        return MR_MAILBOX;
+    return MR_OK;
+}
+
+/* When the invitation's event is in the calendar already, that copy is answered. */
+static int eas_mr_existing(struct eas_mr *mr, icalcomponent *inv, char **text, size_t *len)
+{
+    icalcomponent *ev = eas_ical_master(inv, ICAL_VEVENT_COMPONENT);
+    const char *uid = ev ? icalcomponent_get_uid(ev) : NULL;
+
+    if (!uid || mr->have_item)
+        return 0;
+    if (store_item_by_ext_uid(mr->req->u, mr->cal.id, uid, &mr->item) != STORE_OK)
+        return 0;
+    mr->have_item = 1;
+    return store_item_body(mr->req->u, mr->item.id, text, len, NULL) == STORE_OK ? 1 : -1;
+}
+
+static int eas_mr_answer(struct eas_mr *mr, const struct eas_node *rq)
+{
+    const char *coll = eas_child_text(rq, EAS_MEETINGRESPONSE_COLLECTIONID);
+    const char *rid = eas_child_text(rq, EAS_MEETINGRESPONSE_REQUESTID);
+    char *text = NULL, *stored = NULL;
+    size_t len = 0, slen = 0;
+    icalcomponent *root = NULL, *answered;
+    int status, rc;
+
+    if (mr->response < 1 || mr->response > 3)
+        return MR_INVALID;
+    if ((status = eas_mr_source(mr, coll, rid, &text, &len)) != MR_OK)
+        goto out;
+    status = MR_INVALID;
+    if (!(root = eas_mr_object(text, len)))
+        goto out;
+    status = MR_MAILBOX;
+    if ((rc = eas_mr_existing(mr, root, &stored, &slen)) < 0)
+        goto out;
+    if (rc == 1) {
+        /* the calendar's copy, which may carry the user's own changes */
+        icalcomponent_free(root);
+        status = MR_INVALID;
+        if (!(root = eas_mr_object(stored, slen)))
+            goto out;
+    }
+    answered = eas_mr_set_partstat(mr, root);
+    status = MR_MAILBOX;
+    /* a declined invitation that is not in the calendar stays out of it */
+    if (mr->have_item || mr->response != 3) {
+        struct store_err err;
+        if (store_txn_begin(mr->req->u, &err) != STORE_OK)
+            goto out;
+        if (eas_mr_store(mr, root) != STORE_OK) {
+            store_txn_rollback(mr->req->u);
+            goto out;
+        }
+        if (store_txn_commit(mr->req->u, NULL, &err) != STORE_OK)
+            goto out;
+    }
+    if (mr->send && answered)
+        eas_mr_send_reply(mr, answered);
+    log_info("eas", "MeetingResponse: %s %s %s", mr->req->acct->address,
+             eas_mr_partstat_name(mr->response), rid);
+    status = MR_OK;
+out:
+    if (root)
+        icalcomponent_free(root);
+    free(text);
+    free(stored);
+    return status;
+}
+
+int eas_cmd_meetingresponse(struct eas_req *req)
+{
+    const struct eas_node *root = req->in ? eas_doc_root(req->in) : NULL, *rq;
+    struct eas_node *out;
+    int n = 0;
+
+    if (!(req->out = eas_doc_new()) ||
+        !(out = eas_add(req->out, NULL, EAS_MEETINGRESPONSE_MEETINGRESPONSE))) {
+        req->http_status = 500;
+        return 0;
+    }
+    if (!root || root->tag != EAS_MEETINGRESPONSE_MEETINGRESPONSE ||
+        !eas_child(root, EAS_MEETINGRESPONSE_REQUEST)) {
+        struct eas_node *r = eas_add(req->out, out, EAS_MEETINGRESPONSE_RESULT);
+        eas_add_int(req->out, r, EAS_MEETINGRESPONSE_STATUS, MR_INVALID);
+        return 0;
+    }
+    for (rq = eas_child(root, EAS_MEETINGRESPONSE_REQUEST); rq && n < MR_MAX_REQS;
+         rq = eas_next(rq, EAS_MEETINGRESPONSE_REQUEST), n++) {
+        struct eas_mr mr = {.req = req};
+        struct eas_node *r = eas_add(req->out, out, EAS_MEETINGRESPONSE_RESULT);
+        const char *rid = eas_child_text(rq, EAS_MEETINGRESPONSE_REQUESTID);
+        int status;
+
+        mr.response = (int)eas_child_int(rq, EAS_MEETINGRESPONSE_USERRESPONSE, 0);
+        /* 16.0+: the server mails the organizer only when asked to */
+        mr.send = eas_child(rq, EAS_MEETINGRESPONSE_SENDRESPONSE) != NULL;
+        {
+            const char *inst = eas_child_text(rq, EAS_MEETINGRESPONSE_INSTANCEID);
+            mr.has_instance = inst && eas_pim_parse_time(inst, &mr.instance) == 0;
+        }
+        status = eas_mr_answer(&mr, rq);
+        if (rid)
+            eas_add_text(req->out, r, EAS_MEETINGRESPONSE_REQUESTID, rid);
+        eas_add_int(req->out, r, EAS_MEETINGRESPONSE_STATUS, status);
+        if (status == MR_OK && mr.response != 3 && mr.calendar_id[0])
+            eas_add_text(req->out, r, EAS_MEETINGRESPONSE_CALENDARID, mr.calendar_id);
+    }
+    return 0;
+}
