@@ -1,5 +1,6 @@
-"""What the benchmark scripts share: the bench account, the corpus words, and waiting for
-a server's port on loopback."""
+"""What the benchmark scripts share: the bench account, the corpus words, waiting for a
+server's port on loopback, and finding a server's processes."""
+import os
 import socket
 import time
 
@@ -28,3 +29,23 @@ def wait_port(port, alive, timeout=60):
         except OSError:
             time.sleep(0.05)
     raise RuntimeError('port %d never opened' % port)
+
+
+def descendants(pid):
+    """pid and every process below it (a server's workers and helpers), from /proc."""
+    children = {}
+    for d in os.listdir('/proc'):
+        if not d.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % d) as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out

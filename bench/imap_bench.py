@@ -17,7 +17,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,12 +26,12 @@ import time
 
 from benchlib import PASSWORD, USER, WORDS, free_port, wait_port
 
-def make_corpus(path, n, seed=1):
-    """A Maildir of n plausible messages; every 97th subject carries 'zebra'."""
+def make_corpus(path, n, seed=1, t0=1700000000):
+    """A Maildir of n plausible messages a minute apart from t0; every 97th subject
+    carries 'zebra'."""
     rnd = random.Random(seed)
     for sub in ('cur', 'new', 'tmp'):
         os.makedirs(os.path.join(path, sub), exist_ok=True)
-    t0 = 1700000000
     for i in range(n):
         subj = ' '.join(rnd.choice(WORDS) for _ in range(4))
         if i % 97 == 0:
@@ -96,12 +95,17 @@ class Polaris(Server):
         self.cli('domain', 'add', 'example.com')
         self.cli('user', 'add', USER, '--type', 'enhanced', '--quota', '200G',
                  '--password', PASSWORD)
-        t0 = time.monotonic()
-        self.cli('mail', 'append', USER, corpus)
-        self.import_s = time.monotonic() - t0
+        self.import_s = 0
+        self.add(corpus)
         self.proc = subprocess.Popen([binary, '-c', self.conf, 'serve'],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, lambda: self.proc.poll() is None)
+
+    def add(self, corpus):
+        """More messages into the INBOX (also while the server runs)."""
+        t0 = time.monotonic()
+        self.cli('mail', 'append', USER, corpus)
+        self.import_s += time.monotonic() - t0
 
     def cli(self, *args):
         subprocess.run([self.bin, '-c', self.conf] + list(args), check=True,
@@ -122,7 +126,7 @@ class Dovecot(Server):
         self.tmp = os.path.join(tmp, 'dovecot')
         self.port = free_port()
         self.user = 'bench'
-        mail = os.path.join(self.tmp, 'mail', 'bench')
+        self.mail = mail = os.path.join(self.tmp, 'mail', 'bench')
         os.makedirs(os.path.dirname(mail))
         t0 = time.monotonic()
         shutil.copytree(corpus, mail)
@@ -173,6 +177,16 @@ default_vsz_limit = 1G
         self.proc = subprocess.Popen(['/usr/sbin/dovecot', '-F', '-c', self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, lambda: self.proc.poll() is None)
+
+    def add(self, corpus):
+        """More messages into the Maildir (Dovecot indexes them at the next SELECT)."""
+        t0 = time.monotonic()
+        cur = os.path.join(self.mail, 'cur')
+        for name in os.listdir(os.path.join(corpus, 'cur')):
+            dst = os.path.join(cur, name)
+            shutil.copyfile(os.path.join(corpus, 'cur', name), dst)
+            shutil.chown(dst, 'nobody', 'nogroup')
+        self.import_s += time.monotonic() - t0
 
     def pids(self):
         """Every process of this instance (master, logins, one imap per session)."""
@@ -293,6 +307,26 @@ def idle_memory(srv, sessions):
     return (total - base) / sessions
 
 
+def curve_sizes(n, points):
+    """Mailbox sizes at which the scaling curve is measured: n/points, 2n/points, ..., n."""
+    return sorted({max(1, round(n * k / points)) for k in range(1, points + 1)})
+
+
+def split_corpus(corpus, sizes):
+    """Moves the corpus (oldest first) into one Maildir per step of sizes."""
+    names = sorted(os.listdir(os.path.join(corpus, 'cur')))
+    dirs, prev = [], 0
+    for k, n in enumerate(sizes):
+        d = '%s-%d' % (corpus, k)
+        for sub in ('cur', 'new', 'tmp'):
+            os.makedirs(os.path.join(d, sub))
+        for name in names[prev:n]:
+            os.rename(os.path.join(corpus, 'cur', name), os.path.join(d, 'cur', name))
+        dirs.append(d)
+        prev = n
+    return dirs
+
+
 def median_runs(fn, servers, runs):
     """Alternates servers run by run; returns {name: median seconds}."""
     res = {s.name: [] for s in servers}
@@ -311,6 +345,9 @@ def main():
     ap.add_argument('--idle', type=int, default=1000)
     ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--mixed-seconds', type=int, default=10)
+    ap.add_argument('--curve-points', type=int, default=1,
+                    help='mailbox sizes at which UID FETCH 1:* (FLAGS) is timed as the '
+                         'INBOX is loaded in steps')
     a = ap.parse_args()
 
     tmp = tempfile.mkdtemp(prefix='polaris-bench-imap-')
@@ -323,13 +360,27 @@ def main():
         make_corpus(corpus, a.messages)
         print('corpus: %d messages in %.1fs' % (a.messages, time.monotonic() - t0),
               file=sys.stderr)
-        p = Polaris(a.polaris, tmp, corpus)
-        d = Dovecot(tmp, corpus)
+        sizes = curve_sizes(a.messages, a.curve_points)
+        chunks = split_corpus(corpus, sizes)
+        p = Polaris(a.polaris, tmp, chunks[0])
+        d = Dovecot(tmp, chunks[0])
         servers = [p, d]
         out['versions'] = {s.name: s.version() for s in servers}
+        # The first SELECT after a load is where Dovecot builds its index; reported (summed
+        # over the load steps), not compared.
+        out['first_select_s'] = {s.name: 0 for s in servers}
+        out['curve'] = {'sizes': sizes, 'uid_fetch_flags_all_s': {s.name: [] for s in servers}}
+        for k, size in enumerate(sizes):
+            for s in servers:
+                if k:
+                    s.add(chunks[k])
+                out['first_select_s'][s.name] += op_select(s)
+            for name, t in median_runs(op_fetch_flags, servers, a.runs).items():
+                out['curve']['uid_fetch_flags_all_s'][name].append(t)
+            print('%d messages: UID FETCH 1:* (FLAGS) %s' % (
+                size, {n: v[-1] for n, v in out['curve']['uid_fetch_flags_all_s'].items()}),
+                file=sys.stderr)
         out['load_s'] = {s.name: s.import_s for s in servers}
-        # The first SELECT is where Dovecot builds its index; reported, not compared.
-        out['first_select_s'] = {s.name: op_select(s) for s in servers}
         ops = {
             'select': op_select,
             'uid_fetch_flags_all': op_fetch_flags,

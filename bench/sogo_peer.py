@@ -15,7 +15,7 @@ import signal
 import subprocess
 import time
 
-from benchlib import PASSWORD, free_port, wait_port
+from benchlib import PASSWORD, descendants, free_port, wait_port
 
 SOGO_USER = 'bench'
 
@@ -105,7 +105,10 @@ class Sogo:
                 # Push over ActiveSync as SOGo's guide recommends: hold Ping/Sync requests
                 # and poll the store for changes while holding them.
                 '-SOGoMaximumPingInterval', '3540', '-SOGoMaximumSyncInterval', '3540',
-                '-SOGoInternalSyncInterval', '10']
+                '-SOGoInternalSyncInterval', '10',
+                # ... and let a worker stay in such a request longer than the longest Ping
+                # before the watchdog kills it (minutes).
+                '-WOWatchDogRequestTimeout', '60']
         self.log = open(os.path.join(self.dir, 'sogo.log'), 'w')
         p = subprocess.Popen(['setpriv', '--reuid=sogo', '--regid=sogo', '--init-groups',
                               'env', 'HOME=' + home] + args,
@@ -116,10 +119,8 @@ class Sogo:
         wait_port(self.port, lambda: p.poll() is None)
 
     def pids(self):
-        """sogod's processes (the watchdog and its children)."""
-        out = subprocess.run(['pgrep', '-s', str(self.sogod.pid)], capture_output=True,
-                             text=True).stdout.split()
-        return [int(x) for x in out]
+        """sogod's processes (the watchdog and its workers)."""
+        return descendants(self.sogod.pid)
 
     def stop(self):
         for p in reversed(self.procs):
