@@ -55,6 +55,11 @@ void dav_ical_filter_free(struct dav_ical_filter *f);
 /* The time range that any match must overlap (to read the store's index instead of the
  * whole collection): 1 and [*start, *end) when the filter implies one, 0 when not. */
 int dav_ical_filter_window(const struct dav_ical_filter *f, int64_t *start, int64_t *end);
+/* 1 when the filter is only "VCALENDAR > one component kind overlapping a time range"
+ * (*kind the DAV_ICAL_* bit): then, for resources of that kind whose occurrence index is
+ * complete past the range, the index alone gives the answer (dav_ical_ranges follows the
+ * same RFC 4791 section 9.9 rules as matching), and no resource needs parsing. */
+int dav_ical_filter_simple(const struct dav_ical_filter *f, unsigned *kind);
 /* 1 when the resource matches, 0 when not (recurrences expanded, time zones applied). */
 int dav_ical_filter_match(const struct dav_ical_filter *f, const struct dav_ical *c);
 

@@ -377,6 +377,30 @@ int dav_ical_filter_window(const struct dav_ical_filter *f, int64_t *start, int6
     return 0;
 }
 
+int dav_ical_filter_simple(const struct dav_ical_filter *f, unsigned *kind)
+{
+    const struct compf *cf;
+
+    if (!f || f->root.not_defined || f->root.tr.has || f->root.npf || f->root.ncf != 1)
+        return 0;
+    cf = &f->root.cf[0];
+    if (!cf->tr.has || cf->not_defined || cf->npf || cf->ncf)
+        return 0;
+    switch (cf->kind) {
+    case ICAL_VEVENT_COMPONENT:
+        *kind = DAV_ICAL_VEVENT;
+        return 1;
+    case ICAL_VTODO_COMPONENT:
+        *kind = DAV_ICAL_VTODO;
+        return 1;
+    case ICAL_VJOURNAL_COMPONENT:
+        *kind = DAV_ICAL_VJOURNAL;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 /* ---- matching ---- */
 
 static int ascii_lower(int ch)

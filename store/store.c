@@ -2155,6 +2155,19 @@ int store_item_get_ranges(struct store_user *u, int64_t item_id, struct store_ra
     return rc;
 }
 
+int store_item_index_until(struct store_user *u, int64_t item_id, int64_t *complete_until,
+                           struct store_err *err)
+{
+    int rc;
+
+    if (u == NULL || complete_until == NULL)
+        return store_errf(err, STORE_EINVAL, "store_item_index_until needs a handle and an output");
+    store_lock(u);
+    rc = u->s->be->ranges_until(u->bu, item_id, complete_until, err);
+    store_unlock(u);
+    return rc;
+}
+
 int store_item_range_query(struct store_user *u, int64_t folder_id, int64_t start, int64_t end,
                            store_item_cb cb, void *ctx, struct store_err *err)
 {

@@ -170,10 +170,9 @@ int store_alias_list(struct store *s, const char *domain, const char *source, st
  * NUL-terminated (not counted in len). */
 int store_setting_put(struct store *s, const char *scope, const char *key, const void *val,
                       size_t len, struct store_err *err);
-int store_setting_get(struct store *s, const char *scope, const char *key, void **val,
-                      size_t *len, struct store_err *err);
-int store_setting_del(struct store *s, const char *scope, const char *key,
+int store_setting_get(struct store *s, const char *scope, const char *key, void **val, size_t *len,
                       struct store_err *err);
+int store_setting_del(struct store *s, const char *scope, const char *key, struct store_err *err);
 
 /* ---------------------------------------------------------------------------------------
  * Per-user store
@@ -406,6 +405,11 @@ int store_item_set_ranges(struct store_user *u, int64_t item_id, const struct st
  * proportional to the matches, not the folder size. */
 int store_item_range_query(struct store_user *u, int64_t folder_id, int64_t start, int64_t end,
                            store_item_cb cb, void *ctx, struct store_err *err);
+/* Up to when an item's index is complete (INT64_MAX: every occurrence): one lookup, for
+ * callers that only need to know whether the index answers a range. STORE_ENOTFOUND when
+ * the item was never indexed. */
+int store_item_index_until(struct store_user *u, int64_t item_id, int64_t *complete_until,
+                           struct store_err *err);
 /* An item's ranges, malloc'd (*r NULL and *n 0 when none). */
 int store_item_get_ranges(struct store_user *u, int64_t item_id, struct store_range **r, size_t *n,
                           int64_t *complete_until, struct store_err *err);

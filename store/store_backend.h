@@ -156,6 +156,8 @@ struct store_backend {
                       int64_t complete_until, struct store_err *err);
     int (*ranges_get)(struct store_bu *u, int64_t item_id, struct store_range **r, size_t *n,
                       int64_t *complete_until, struct store_err *err);
+    int (*ranges_until)(struct store_bu *u, int64_t item_id, int64_t *complete_until,
+                        struct store_err *err);
     int (*range_query)(struct store_bu *u, int64_t folder_id, int64_t start, int64_t end,
                        store_item_cb cb, void *ctx, struct store_err *err);
 

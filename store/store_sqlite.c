@@ -1922,6 +1922,13 @@ static int sqlite_ranges_get(struct store_bu *u, int64_t item_id, struct store_r
     return rc;
 }
 
+static int sqlite_ranges_until(struct store_bu *u, int64_t item_id, int64_t *complete_until,
+                               struct store_err *err)
+{
+    return sqlite_int(u->db, complete_until, err,
+                      "SELECT complete_until FROM item_rindex WHERE item_id = ?1", "i", item_id);
+}
+
 /* A move carries the ranges: their folder coordinate follows the item. */
 static int sqlite_ranges_move(struct store_bu *u, int64_t item_id, int64_t folder,
                               struct store_err *err)
@@ -2397,6 +2404,7 @@ const struct store_backend store_sqlite_backend = {
     .changes_since = sqlite_changes_since,
     .ranges_set = sqlite_ranges_set,
     .ranges_get = sqlite_ranges_get,
+    .ranges_until = sqlite_ranges_until,
     .range_query = sqlite_range_query,
     .state_put = sqlite_state_put,
     .state_get = sqlite_state_get,

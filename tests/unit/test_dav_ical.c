@@ -600,6 +600,38 @@ static void test_filter_window(void **state)
     dav_ical_filter_free(f);
 }
 
+/* Which filters the occurrence index answers alone: one component kind and a time range,
+ * nothing else. */
+static void test_filter_simple(void **state)
+{
+    static const struct {
+        const char *inner;
+        int simple;
+        unsigned kind;
+    } cases[] = {
+        {VCAL_EV(TR("20240101T000000Z", "20240201T000000Z")), 1, DAV_ICAL_VEVENT},
+        {"<C:comp-filter name=\"VCALENDAR\"><C:comp-filter name=\"VTODO\">"
+         "<C:time-range start=\"20240101T000000Z\"/></C:comp-filter></C:comp-filter>",
+         1, DAV_ICAL_VTODO},
+        {VCAL_EV(""), 0, 0},
+        {VCAL_EV(TR("20240101T000000Z", "20240201T000000Z")
+                     "<C:prop-filter name=\"SUMMARY\"><C:text-match>x</C:text-match>"
+                     "</C:prop-filter>"),
+         0, 0},
+        {VCAL_EV(TR("20240101T000000Z", "20240201T000000Z")
+                     "<C:comp-filter name=\"VALARM\"/>"),
+         0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct dav_ical_filter *f = filter_of(cases[i].inner, NULL, 1);
+        unsigned kind = 0;
+        assert_int_equal(dav_ical_filter_simple(f, &kind), cases[i].simple);
+        if (cases[i].simple)
+            assert_int_equal(kind, cases[i].kind);
+        dav_ical_filter_free(f);
+    }
+}
+
 static void test_filter_text_props(void **state)
 {
     const char *ev = EV("DTSTART:20240101T100000Z\r\nSUMMARY:Team MEETING\\, weekly\r\n"
@@ -1315,6 +1347,7 @@ int main(void)
         cmocka_unit_test(test_ranges_todo_journal),
         cmocka_unit_test(test_filter_time_range),
         cmocka_unit_test(test_filter_window),
+        cmocka_unit_test(test_filter_simple),
         cmocka_unit_test(test_filter_text_props),
         cmocka_unit_test(test_filter_alarm),
         cmocka_unit_test(test_filter_invalid),
