@@ -1873,47 +1873,46 @@ static int sqlite_ranges_get(struct store_bu *u, int64_t item_id, struct store_r
                              int64_t *complete_until, struct store_err *err)
 {
     sqlite3_stmt *st;
-    size_t cap = 0;
+    int64_t count = 0;
     int rc;
 
     *r = NULL;
     *n = 0;
     *complete_until = 0;
-    rc = sqlite_int(u->db, complete_until, err,
-                    "SELECT complete_until FROM item_rindex WHERE item_id = ?1", "i", item_id);
-    if (rc == STORE_ENOTFOUND)
-        return STORE_OK; /* never indexed: no ranges */
+    rc = sqlite_prep(u->db, &st, err,
+                     "SELECT complete_until, n FROM item_rindex WHERE item_id = ?1", "i", item_id);
     if (rc)
         return rc;
-    /* rows in index order, one lookup each (the R*Tree has no range scan on row ids) */
-    for (int64_t i = 0;; i++) {
-        rc = sqlite_prep(u->db, &st, err, "SELECT rstart, rend FROM item_ranges WHERE rid = ?1",
-                         "i", item_id * SQLITE_RANGE_MAX + i);
-        if (rc)
-            break;
-        rc = sqlite3_step(st);
-        if (rc == SQLITE_ROW && *n == cap) {
-            size_t ncap = cap ? cap * 2 : 8;
-            struct store_range *nr = realloc(*r, ncap * sizeof(**r));
-            if (!nr) {
-                sqlite3_finalize(st);
-                rc = store_errf(err, STORE_ENOMEM, "out of memory");
-                break;
-            }
-            *r = nr;
-            cap = ncap;
-        }
-        if (rc == SQLITE_ROW) {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *complete_until = sqlite3_column_int64(st, 0);
+        count = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW)
+        return rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err); /* never indexed */
+    if (count <= 0 || count > SQLITE_RANGE_MAX)
+        return STORE_OK;
+    if (!(*r = malloc((size_t)count * sizeof(**r))))
+        return store_errf(err, STORE_ENOMEM, "out of memory");
+    /* One lookup per range by row id (the R*Tree has no range scan on row ids), through
+     * one prepared statement. */
+    rc = sqlite_prep(u->db, &st, err, "SELECT rstart, rend FROM item_ranges WHERE rid = ?1", "");
+    for (int64_t i = 0; rc == STORE_OK && i < count; i++) {
+        int s;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, item_id * SQLITE_RANGE_MAX + i);
+        s = sqlite3_step(st);
+        if (s == SQLITE_ROW) {
             (*r)[*n].start = sqlite3_column_int64(st, 0);
             (*r)[*n].end = sqlite3_column_int64(st, 1);
             (*n)++;
-        }
-        sqlite3_finalize(st);
-        if (rc != SQLITE_ROW) {
-            rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
-            break;
+        } else if (s != SQLITE_DONE) {
+            rc = sqlite_fail(u->db, s, err);
         }
     }
+    if (st)
+        sqlite3_finalize(st);
     if (rc) {
         free(*r);
         *r = NULL;
