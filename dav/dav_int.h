@@ -107,6 +107,9 @@ xmlNodePtr dav_xml_child(const xmlNode *node, const char *ns, const char *name);
 const char *dav_xml_ns(const xmlNode *node);
 /* The text content, malloc'd and trimmed of surrounding white space (NULL on OOM). */
 char *dav_xml_text(const xmlNode *node);
+/* <limit><nresults>N</nresults></limit> in namespace ns (DAV: for sync-collection,
+ * CardDAV for addressbook-query): N, 0 when absent, -1 when malformed or out of range. */
+long dav_xml_limit(xmlNodePtr root, const char *ns);
 
 /* --- XML out (dav_xml.c) --------------------------------------------------------------- */
 /* The multistatus opening tag with every namespace prefix we write (D C CR CS A). */

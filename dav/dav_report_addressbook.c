@@ -9,26 +9,6 @@
 
 #include "dav/dav_int.h"
 
-/* <CR:limit><CR:nresults>N</CR:nresults></CR:limit>: N, 0 when absent, -1 malformed. */
-static long dav_ab_limit(xmlNodePtr root)
-{
-    xmlNodePtr lim = dav_xml_child(root, NS_CARD, "limit"), nr;
-    char *t, *end;
-    long v;
-
-    if (!lim)
-        return 0;
-    nr = dav_xml_child(lim, NS_CARD, "nresults");
-    t = nr ? dav_xml_text(nr) : NULL;
-    if (!t)
-        return -1;
-    v = strtol(t, &end, 10);
-    if (end == t || *end || v <= 0 || v > 100000)
-        v = -1;
-    free(t);
-    return v;
-}
-
 void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root)
 {
     struct dav_pset ps = {0};
@@ -38,7 +18,7 @@ void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root)
     struct store_err e;
     const char *precond = NULL;
     char err[256];
-    long limit = dav_ab_limit(root), found = 0;
+    long limit = dav_xml_limit(root, NS_CARD), found = 0;
     size_t i;
 
     if (q->res.kind != DAV_K_COLL) {

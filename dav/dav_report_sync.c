@@ -74,25 +74,6 @@ static int64_t dav_sync_token(struct dav_req *q, xmlNodePtr root)
     return v;
 }
 
-static long dav_sync_limit(xmlNodePtr root)
-{
-    xmlNodePtr lim = dav_xml_child(root, NS_DAV, "limit"), nr;
-    char *t, *end;
-    long v;
-
-    if (!lim)
-        return 0;
-    nr = dav_xml_child(lim, NS_DAV, "nresults");
-    t = nr ? dav_xml_text(nr) : NULL;
-    if (!t)
-        return -1;
-    v = strtol(t, &end, 10);
-    if (end == t || *end || v <= 0 || v > 100000)
-        v = -1;
-    free(t);
-    return v;
-}
-
 /* How many changes to send under the limit: never splits one MODSEQ. -1 when even the
  * first MODSEQ has more members than the limit allows. */
 static long dav_sync_cut(const struct dav_changes *c, long limit)
@@ -150,7 +131,7 @@ void dav_report_sync(struct dav_req *q, xmlNodePtr root)
         dav_send_error(q, 403, NS_DAV, "supported-report", NULL);
         return;
     }
-    limit = dav_sync_limit(root);
+    limit = dav_xml_limit(root, NS_DAV);
     if (limit < 0 || dav_report_pset(root, &ps) != 0) {
         dav_send_pset_error(q, &ps);
         goto out;

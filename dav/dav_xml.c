@@ -190,6 +190,25 @@ xmlNodePtr dav_xml_child(const xmlNode *node, const char *ns, const char *name)
     return NULL;
 }
 
+long dav_xml_limit(xmlNodePtr root, const char *ns)
+{
+    xmlNodePtr lim = dav_xml_child(root, ns, "limit"), nr;
+    char *t, *end;
+    long v;
+
+    if (!lim)
+        return 0;
+    nr = dav_xml_child(lim, ns, "nresults");
+    t = nr ? dav_xml_text(nr) : NULL;
+    if (!t)
+        return -1;
+    v = strtol(t, &end, 10);
+    if (end == t || *end || v <= 0 || v > 100000)
+        v = -1;
+    free(t);
+    return v;
+}
+
 char *dav_xml_text(const xmlNode *node)
 {
     xmlChar *t = xmlNodeGetContent(node);
