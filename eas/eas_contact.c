@@ -101,6 +101,34 @@ static const unsigned eas_adr_tags[3][5] = {
      EAS_CONTACTS_OTHERADDRESSPOSTALCODE, EAS_CONTACTS_OTHERADDRESSCOUNTRY},
 };
 
+/* Fields vCard has no standard property for, kept as X- properties so that they survive
+ * the store and reach the user's other devices: the phonetic (Yomi) names under the names
+ * Apple's clients use for them, and the Contacts2 CustomerId, GovernmentId, AccountName and
+ * MMS (12.0+) under names of our own, which other CardDAV clients keep unshown. */
+static const struct {
+    const char *name;
+    unsigned tag;
+    int version; /* the first protocol version with the element */
+} eas_cn_x2[] = {
+    {"X-PHONETIC-FIRST-NAME", EAS_CONTACTS_YOMIFIRSTNAME, 0},
+    {"X-PHONETIC-LAST-NAME", EAS_CONTACTS_YOMILASTNAME, 0},
+    {"X-PHONETIC-ORG", EAS_CONTACTS_YOMICOMPANYNAME, 0},
+    {"X-EAS-CUSTOMERID", EAS_CONTACTS2_CUSTOMERID, EAS_V120},
+    {"X-EAS-GOVERNMENTID", EAS_CONTACTS2_GOVERNMENTID, EAS_V120},
+    {"X-EAS-ACCOUNTNAME", EAS_CONTACTS2_ACCOUNTNAME, EAS_V120},
+    {"X-EAS-MMS", EAS_CONTACTS2_MMS, EAS_V120},
+};
+
+/* The tag a stored X- property of eas_cn_x2 feeds for a device of that version, 0 for any
+ * other property. */
+static unsigned eas_cn_x2_tag(const char *name, int version)
+{
+    for (size_t i = 0; i < sizeof(eas_cn_x2) / sizeof(eas_cn_x2[0]); i++)
+        if (!strcasecmp(name, eas_cn_x2[i].name))
+            return version >= eas_cn_x2[i].version ? eas_cn_x2[i].tag : 0;
+    return 0;
+}
+
 static int eas_take(int *used, int a, int b)
 {
     if (!used[a])
@@ -295,6 +323,8 @@ static void eas_cn_prop(struct eas_doc *d, struct eas_node *app, const struct ea
         eas_add_unesc(d, app, EAS_CONTACTS2_NICKNAME, p->value);
     } else if (!strcasecmp(p->name, "X-MANAGER") && c->version >= EAS_V120) {
         eas_add_unesc(d, app, EAS_CONTACTS2_MANAGERNAME, p->value);
+    } else if (eas_cn_x2_tag(p->name, c->version)) {
+        eas_add_unesc(d, app, eas_cn_x2_tag(p->name, c->version), p->value);
     } else if (!strcasecmp(p->name, "X-CHILDREN")) {
         struct eas_node *kids = NULL;
         char *kp[32];
@@ -539,6 +569,8 @@ static void eas_put_fields(struct eas_cn_out *o, const struct eas_node *app, int
     eas_put(o, "X-MANAGER", NULL, eas_child_text(app, EAS_CONTACTS2_MANAGERNAME));
     eas_put(o, "X-ALIAS", NULL, eas_child_text(app, EAS_CONTACTS_ALIAS));
     eas_put(o, "X-OFFICE-LOCATION", NULL, eas_child_text(app, EAS_CONTACTS_OFFICELOCATION));
+    for (size_t i = 0; i < sizeof(eas_cn_x2) / sizeof(eas_cn_x2[0]); i++)
+        eas_put(o, eas_cn_x2[i].name, NULL, eas_child_text(app, eas_cn_x2[i].tag));
     eas_put_list(o, "CATEGORIES", eas_child(app, EAS_CONTACTS_CATEGORIES), EAS_CONTACTS_CATEGORY);
     eas_put_list(o, "X-CHILDREN", eas_child(app, EAS_CONTACTS_CHILDREN), EAS_CONTACTS_CHILD);
     n = eas_child(app, EAS_CONTACTS_PICTURE);
@@ -580,6 +612,13 @@ static size_t eas_prop_tags(const struct dav_vcard_prop *p, int slot, unsigned *
         {"X-MANAGER", {EAS_CONTACTS2_MANAGERNAME}},
         {"X-ALIAS", {EAS_CONTACTS_ALIAS}},
         {"X-OFFICE-LOCATION", {EAS_CONTACTS_OFFICELOCATION}},
+        {"X-EAS-CUSTOMERID", {EAS_CONTACTS2_CUSTOMERID}},
+        {"X-EAS-GOVERNMENTID", {EAS_CONTACTS2_GOVERNMENTID}},
+        {"X-EAS-ACCOUNTNAME", {EAS_CONTACTS2_ACCOUNTNAME}},
+        {"X-EAS-MMS", {EAS_CONTACTS2_MMS}},
+        {"X-PHONETIC-FIRST-NAME", {EAS_CONTACTS_YOMIFIRSTNAME}},
+        {"X-PHONETIC-LAST-NAME", {EAS_CONTACTS_YOMILASTNAME}},
+        {"X-PHONETIC-ORG", {EAS_CONTACTS_YOMICOMPANYNAME}},
     };
     size_t n = 0;
 

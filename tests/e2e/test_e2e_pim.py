@@ -98,7 +98,7 @@ CARD = ('BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%s\r\nFN:Erika Mustermann\r\n'
         'TEL;TYPE=HOME,VOICE:+49 30 1112223\r\n'
         'ADR;TYPE=WORK:;;Hauptstr. 1;Berlin;BE;10115;Germany\r\n'
         'ADR;TYPE=HOME:;;Gartenweg 5;Potsdam;BB;14467;Germany\r\n'
-        'BDAY:1975-08-12\r\nNOTE:Met at the conference\r\n'
+        'BDAY:1975-08-12\r\nNOTE:Met at the conference\r\nX-PHONETIC-LAST-NAME:Musterfrau\r\n'
         'PHOTO;ENCODING=b;TYPE=JPEG:%s\r\nEND:VCARD\r\n')
 
 
@@ -477,6 +477,13 @@ class Pim(unittest.TestCase):
         _, t2 = by(adds, 'Tasks:Subject', 'Renew passport')
         self.assertEqual(text(t2, 'Tasks:Complete'), '1')
         self.assertEqual(text(t2, 'Tasks:DateCompleted'), '2030-04-02T10:15:00.000Z')
+        # a todo completed by STATUS only: the same DateCompleted at every Sync (its
+        # LAST-MODIFIED or DTSTAMP), not the time of the answer
+        dav.put(dav.cal('tasks') + 't3.ics', todo('todo-3@example.com', 'Status only',
+                                                  'STATUS:COMPLETED\r\n'))
+        res = eas.pull('Tasks', cal_opts())['add']
+        _, t3 = by(res, 'Tasks:Subject', 'Status only')
+        self.assertEqual(text(t3, 'Tasks:DateCompleted'), '2024-01-01T00:00:00.000Z')
         # the device adds a low-importance task and completes it
         col = eas.push('Tasks', (
             '<Add><ClientId>k</ClientId><ApplicationData><Subject xmlns="Tasks:">Buy milk'
@@ -487,10 +494,17 @@ class Pim(unittest.TestCase):
             '<DueDate xmlns="Tasks:">2030-05-02T09:00:00.000Z</DueDate>'
             '<Complete xmlns="Tasks:">0</Complete></ApplicationData></Add>'), options=cal_opts())
         sid = text(find(col, 'AirSync:Responses/AirSync:Add'), 'AirSync:ServerId')
+        # another device gets the same local times (the device's offset is kept)
+        _, got = by(self.s.eas(addr, 'task2', '14.1').initial('Tasks', cal_opts()),
+                    'Tasks:Subject', 'Buy milk')
+        self.assertEqual(text(got, 'Tasks:StartDate'), '2030-05-01T09:00:00.000Z', tostring(got))
+        self.assertEqual(text(got, 'Tasks:DueDate'), '2030-05-02T09:00:00.000Z')
+        self.assertEqual(text(got, 'Tasks:UtcDueDate'), '2030-05-02T07:00:00.000Z')
+        self.assertEqual(text(got, 'Tasks:Importance'), '0')
         data = [d for d in dav.listing(dav.cal('tasks')).values() if 'SUMMARY:Buy milk' in d]
         self.assertEqual(len(data), 1)
-        self.assertIn('DUE:20300502T070000Z', data[0])
-        self.assertIn('DTSTART:20300501T070000Z', data[0])
+        self.assertIn('DUE;X-EAS-UTC-OFFSET=7200:20300502T070000Z', data[0])
+        self.assertIn('DTSTART;X-EAS-UTC-OFFSET=7200:20300501T070000Z', data[0])
         self.assertIn('PRIORITY:9', data[0])
         eas.push('Tasks', (
             '<Change><ServerId>%s</ServerId><ApplicationData><Subject xmlns="Tasks:">Buy milk'
@@ -522,6 +536,7 @@ class Pim(unittest.TestCase):
                     'BusinessAddressCountry': 'Germany', 'HomeAddressStreet': 'Gartenweg 5',
                     'HomeAddressCity': 'Potsdam', 'HomeAddressPostalCode': '14467',
                     'Birthday': '1975-08-12T00:00:00.000Z', 'Picture': PHOTO,
+                    'YomiLastName': 'Musterfrau',
                 }
                 got = {k: text(app, 'Contacts:' + k) for k in want}
                 self.assertEqual(got, want, tostring(app))

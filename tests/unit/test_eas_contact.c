@@ -146,6 +146,53 @@ static void test_device_card(void **state)
     free(v);
 }
 
+/* Regression (e2e): the Yomi names and the Contacts2 CustomerId, GovernmentId,
+ * AccountName and MMS were lost on the way through the store, so the user's other devices
+ * never got them; now X- properties (Apple's X-PHONETIC-* for the Yomi names, which
+ * CardDAV clients already write), sent back to 12.0+ devices for the Contacts2 ones. */
+static void test_fields_without_vcard_property(void **state)
+{
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\" xmlns:c2=\"Contacts2:\">"
+        "<c:FirstName>Taro</c:FirstName><c:YomiFirstName>tarou</c:YomiFirstName>"
+        "<c:YomiLastName>yamada</c:YomiLastName><c:YomiCompanyName>kaisha</c:YomiCompanyName>"
+        "<c2:CustomerId>C-1</c2:CustomerId><c2:GovernmentId>G-2</c2:GovernmentId>"
+        "<c2:AccountName>A-3</c2:AccountName><c2:MMS>+81 90 1</c2:MMS></ApplicationData>";
+    static const char change[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\">"
+                                 "<c:FirstName>Taro</c:FirstName></ApplicationData>";
+    char *v = pim_from(eas_contact_from_eas, EAS_V141, dev, NULL), *x, *w;
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "X-PHONETIC-FIRST-NAME:tarou");
+    assert_has(v, "X-PHONETIC-LAST-NAME:yamada");
+    assert_has(v, "X-PHONETIC-ORG:kaisha");
+    assert_has(v, "X-EAS-CUSTOMERID:C-1");
+    assert_has(v, "X-EAS-GOVERNMENTID:G-2");
+    assert_has(v, "X-EAS-ACCOUNTNAME:A-3");
+    assert_has(v, "X-EAS-MMS:+81 90 1");
+    x = pim_to(eas_contact_to_eas, EAS_V141, v);
+    assert_non_null(x);
+    assert_has(x, "<YomiFirstName xmlns=\"Contacts:\">tarou</YomiFirstName>");
+    assert_has(x, "<YomiCompanyName xmlns=\"Contacts:\">kaisha</YomiCompanyName>");
+    assert_has(x, "<CustomerId xmlns=\"Contacts2:\">C-1</CustomerId>");
+    assert_has(x, "<MMS xmlns=\"Contacts2:\">+81 90 1</MMS>");
+    free(x);
+    /* 2.5 has no Contacts2 page: the Yomi names only */
+    x = pim_to(eas_contact_to_eas, EAS_V25, v);
+    assert_non_null(x);
+    assert_has(x, "<YomiLastName xmlns=\"Contacts:\">yamada</YomiLastName>");
+    assert_hasnt(x, "CustomerId");
+    free(x);
+    /* a Change that leaves them out (nothing ghosted) removes them, as for any field */
+    w = pim_from(eas_contact_from_eas, EAS_V141, change, v);
+    assert_non_null(w);
+    assert_hasnt(w, "X-PHONETIC-FIRST-NAME");
+    assert_hasnt(w, "X-EAS-CUSTOMERID");
+    free(w);
+    free(v);
+}
+
 /* A Change keeps the properties with no ActiveSync field, the picture and the note when
  * the device sends none, and takes the device's values for the rest. */
 static void test_change_keeps(void **state)
@@ -227,7 +274,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_card_to_eas), cmocka_unit_test(test_card4),
         cmocka_unit_test(test_device_card), cmocka_unit_test(test_change_keeps),
-        cmocka_unit_test(test_ghosted),
+        cmocka_unit_test(test_ghosted),     cmocka_unit_test(test_fields_without_vcard_property),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

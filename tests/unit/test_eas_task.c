@@ -105,15 +105,47 @@ static void test_device_task(void **state)
     assert_has(v, "BEGIN:VTODO");
     assert_has(v, "SUMMARY:Buy milk");
     assert_has(v, "PRIORITY:9");
-    assert_has(v, "DUE:20300501T100000Z");
+    /* the instant in UTC, the device's wall-clock offset (+2 h) beside it */
+    assert_has(v, "DUE;X-EAS-UTC-OFFSET=7200:20300501T100000Z");
     assert_has(v, "TRIGGER;VALUE=DATE-TIME:20300501T080000Z");
     assert_hasnt(v, "STATUS:COMPLETED");
     x = pim_to(eas_task_to_eas, EAS_V141, v);
     assert_non_null(x);
     assert_has(x, "<Importance xmlns=\"Tasks:\">0</Importance>");
     assert_has(x, "<UtcDueDate xmlns=\"Tasks:\">2030-05-01T10:00:00.000Z</UtcDueDate>");
+    /* regression (e2e): the other devices got the UTC time as the local DueDate */
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-05-01T12:00:00.000Z</DueDate>");
     free(x);
     free(v);
+}
+
+/* Regression (e2e): a todo COMPLETED by status only (no COMPLETED time) got the time of
+ * each answer as DateCompleted, a different value at every Sync; now its LAST-MODIFIED, else
+ * DTSTAMP. A UTC date without the offset parameter, or with a bad one, is local UTC. */
+static void test_completed_without_time(void **state)
+{
+    static const char st[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:c1\r\n"
+        "DTSTAMP:20240101T000000Z\r\nLAST-MODIFIED:20300202T101010Z\r\nSUMMARY:Done\r\n"
+        "STATUS:COMPLETED\r\nDUE;X-EAS-UTC-OFFSET=99999999:20300101T100000Z\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    static const char stamp[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:c2\r\n"
+        "DTSTAMP:20240101T000000Z\r\nSUMMARY:Done\r\nPERCENT-COMPLETE:100\r\n"
+        "STATUS:COMPLETED\r\nDUE:20300101T100000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+    char *x = pim_to(eas_task_to_eas, EAS_V141, st);
+
+    (void)state;
+    assert_non_null(x);
+    assert_has(x, "<Complete xmlns=\"Tasks:\">1</Complete>");
+    assert_has(x, "<DateCompleted xmlns=\"Tasks:\">2030-02-02T10:10:10.000Z</DateCompleted>");
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-01-01T10:00:00.000Z</DueDate>");
+    free(x);
+    x = pim_to(eas_task_to_eas, EAS_V141, stamp);
+    assert_non_null(x);
+    assert_has(x, "<DateCompleted xmlns=\"Tasks:\">2024-01-01T00:00:00.000Z</DateCompleted>");
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-01-01T10:00:00.000Z</DueDate>");
+    free(x);
 }
 
 /* A recurring task: RRULE ↔ Tasks:Recurrence (with Start, ISO times), both ways. */
@@ -163,9 +195,8 @@ static void test_recurrence(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_todo_to_eas),
-        cmocka_unit_test(test_complete),
-        cmocka_unit_test(test_device_task),
+        cmocka_unit_test(test_todo_to_eas), cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_device_task), cmocka_unit_test(test_completed_without_time),
         cmocka_unit_test(test_recurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
