@@ -134,20 +134,45 @@ static int eas_busy_status(icalcomponent *ev)
     return 2;
 }
 
+/* Sensitivity 1 (Personal) has no CLASS of its own: it is stored as this x-name, which
+ * CalDAV clients treat as PRIVATE (RFC 5545 3.8.1.3), so that it comes back as Personal to
+ * the user's other devices instead of turning into Private. */
+#define EAS_CLASS_PERSONAL "X-PERSONAL"
+
 int eas_ical_sensitivity(icalcomponent *ev)
 {
     icalproperty *p = icalcomponent_get_first_property(ev, ICAL_CLASS_PROPERTY);
+    const char *v;
 
     if (!p)
         return 0;
     switch (icalproperty_get_class(p)) {
-    case ICAL_CLASS_PRIVATE:
-        return 2;
+    case ICAL_CLASS_PUBLIC:
+        return 0;
     case ICAL_CLASS_CONFIDENTIAL:
         return 3;
+    case ICAL_CLASS_PRIVATE:
+        return 2;
     default:
-        return 0;
+        /* an x-name or unknown token is PRIVATE to RFC 5545, ours is Personal */
+        v = icalproperty_get_value_as_string(p);
+        return v && !strcasecmp(v, EAS_CLASS_PERSONAL) ? 1 : 2;
     }
+}
+
+void eas_ical_set_sensitivity(icalcomponent *comp, long long sv)
+{
+    icalproperty *p = NULL;
+
+    eas_ical_remove(comp, ICAL_CLASS_PROPERTY);
+    if (sv == 1)
+        p = icalproperty_new_from_string("CLASS:" EAS_CLASS_PERSONAL);
+    else if (sv == 2)
+        p = icalproperty_new_class(ICAL_CLASS_PRIVATE);
+    else if (sv == 3)
+        p = icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL);
+    if (p)
+        icalcomponent_add_property(comp, p);
 }
 
 /* Minutes before the start of the first alarm related to the start, -1 when none. */
@@ -1048,12 +1073,7 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         (EAS_IN_ALL(EAS_CALENDAR_LOCATION) || EAS_IN_ALL(EAS_AIRSYNCBASE_LOCATION)))
         eas_ical_set_text(ev, ICAL_LOCATION_PROPERTY, v);
     if ((n = eas_child(app, EAS_CALENDAR_SENSITIVITY)) || EAS_IN_ALL(EAS_CALENDAR_SENSITIVITY)) {
-        long long sv = n ? atoll(eas_text(n)) : 0;
-        eas_ical_remove(ev, ICAL_CLASS_PROPERTY);
-        if (sv == 1 || sv == 2)
-            icalcomponent_add_property(ev, icalproperty_new_class(ICAL_CLASS_PRIVATE));
-        else if (sv == 3)
-            icalcomponent_add_property(ev, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
+        eas_ical_set_sensitivity(ev, n ? atoll(eas_text(n)) : 0);
     }
     if ((n = eas_child(app, EAS_CALENDAR_BUSYSTATUS)) || EAS_IN_ALL(EAS_CALENDAR_BUSYSTATUS))
         eas_in_busy(ev, n ? atoi(eas_text(n)) : 2);
@@ -1123,9 +1143,17 @@ static icalcomponent *eas_new_override(struct eas_cal_in *in, icalcomponent *mas
                                        int allday)
 {
     icalcomponent *ov = icalcomponent_new_clone(master);
+    icalproperty *cls = icalcomponent_get_first_property(master, ICAL_CLASS_PROPERTY), *copy;
     int64_t ms, me;
     int ad;
 
+    /* libical's clone loses the text of an x-name CLASS (CLASS:X-PERSONAL comes out as
+     * "CLASS:"): the override gets the series' CLASS again from its text */
+    if (cls && icalproperty_get_class(cls) == ICAL_CLASS_X) {
+        eas_ical_remove(ov, ICAL_CLASS_PROPERTY);
+        if ((copy = icalproperty_new_from_string(icalproperty_as_ical_string(cls))))
+            icalcomponent_add_property(ov, copy);
+    }
     eas_span(in->root, master, &ms, &me, &ad);
     eas_ical_remove(ov, ICAL_RRULE_PROPERTY);
     eas_ical_remove(ov, ICAL_RDATE_PROPERTY);

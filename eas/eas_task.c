@@ -292,14 +292,8 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
         eas_task_in_date(t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
     if (!EAS_KEEP(EAS_TASKS_COMPLETE))
         eas_task_in_done(t, app, c->now);
-    if (!EAS_KEEP(EAS_TASKS_SENSITIVITY)) {
-        long long sv = eas_child_int(app, EAS_TASKS_SENSITIVITY, 0);
-        eas_ical_remove(t, ICAL_CLASS_PROPERTY);
-        if (sv == 1 || sv == 2)
-            icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_PRIVATE));
-        else if (sv == 3)
-            icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
-    }
+    if (!EAS_KEEP(EAS_TASKS_SENSITIVITY))
+        eas_ical_set_sensitivity(t, eas_child_int(app, EAS_TASKS_SENSITIVITY, 0));
     if ((n = eas_child(app, EAS_TASKS_RECURRENCE))) {
         const char *st = eas_child_text(n, EAS_TASKS_START);
         int64_t when;

@@ -450,6 +450,51 @@ class Pim(unittest.TestCase):
         self.assertEqual(text(app, 'Calendar:Recurrence/Calendar:Until'), '20300225T090000Z')
         self.assertEqual(len(findall(app, 'Calendar:Exceptions/Calendar:Exception')), 2)
 
+    def test_personal_sensitivity(self):
+        """Regression: Sensitivity 1 (Personal) came back as 2 (Private) to the other
+        devices; now it is CLASS:X-PERSONAL (private to CalDAV clients, RFC 5545), kept by
+        the series' overrides and by CalDAV's expanded answers (libical's clone emptied
+        it to "CLASS:"); an unknown x-name CLASS from a CalDAV client is Private."""
+        addr, dav = self.mailbox()
+        eas = self.s.eas(addr, 'sens141', '14.1')
+        eas.initial('Calendar', cal_opts())
+        col = eas.push('Calendar', (
+            '<Add><ClientId>p</ClientId><ApplicationData>'
+            '<StartTime xmlns="Calendar:">20300107T090000Z</StartTime>'
+            '<EndTime xmlns="Calendar:">20300107T100000Z</EndTime>'
+            '<Subject xmlns="Calendar:">Doctor</Subject><UID xmlns="Calendar:">pers@example.com'
+            '</UID><Sensitivity xmlns="Calendar:">1</Sensitivity>'
+            '<Recurrence xmlns="Calendar:"><Type>0</Type><Interval>1</Interval>'
+            '<Occurrences>3</Occurrences></Recurrence><Exceptions xmlns="Calendar:"><Exception>'
+            '<ExceptionStartTime>20300108T090000Z</ExceptionStartTime>'
+            '<StartTime>20300108T110000Z</StartTime><EndTime>20300108T120000Z</EndTime>'
+            '</Exception></Exceptions></ApplicationData></Add>'), options=cal_opts())
+        self.assertEqual(text(find(col, 'AirSync:Responses/AirSync:Add'), 'AirSync:Status'), '1')
+        st, data = dav.get(dav.cal() + 'pers@example.com.ics')
+        self.assertEqual([ln for ln in data.split('\n') if ln.startswith('CLASS')],
+                         ['CLASS:X-PERSONAL'] * 2, data)
+        body = ('<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" xmlns:C="%s"><D:prop>'
+                '<C:calendar-data><C:expand start="20300101T000000Z" end="20300201T000000Z"/>'
+                '</C:calendar-data></D:prop><C:filter><C:comp-filter name="VCALENDAR">'
+                '<C:comp-filter name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>'
+                % C)
+        st, _, out = dav.req('REPORT', dav.cal(), body,
+                             {'Depth': '1', 'Content-Type': 'application/xml'})
+        self.assertEqual(st, 207)
+        expanded = unfold(ET.fromstring(out).findtext('.//' + q(C, 'calendar-data')))
+        self.assertEqual([ln for ln in expanded.split('\n') if ln.startswith('CLASS')],
+                         ['CLASS:X-PERSONAL'] * 3, expanded)
+        _, app = by(self.s.eas(addr, 'sens161', '16.1').initial('Calendar', cal_opts()),
+                    'Calendar:Subject', 'Doctor')
+        self.assertEqual(text(app, 'Calendar:Sensitivity'), '1', tostring(app))
+        self.assertIsNone(find(app, 'Calendar:Exceptions/Calendar:Exception/'
+                                    'Calendar:Sensitivity'), tostring(app))
+        dav.put(dav.cal() + 'x.ics', allday('xclass@example.com').replace(
+            'TRANSP:TRANSPARENT', 'CLASS:X-SECRET-CLUB'))
+        _, app = by(eas.pull('Calendar', cal_opts())['add'], 'Calendar:UID',
+                    'xclass@example.com')
+        self.assertEqual(text(app, 'Calendar:Sensitivity'), '2')
+
     def test_caldav_delete_reaches_activesync(self):
         addr, dav = self.mailbox()
         eas = self.s.eas(addr, 'del1', '16.1')
