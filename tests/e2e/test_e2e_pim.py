@@ -8,7 +8,7 @@ flag, attendees and task fields; what a device adds and changes is served over C
 sets the user's PARTSTAT in the stored event; contacts cross field for field; DAV sync
 tokens and CTags move with ActiveSync changes (sync-collection names exactly the changed
 and deleted hrefs) and ActiveSync SyncKeys see DAV PUT/PUT/DELETE; a Ping on the Calendar
-wakes on a CalDAV PUT (printed); CalDAV and ActiveSync writing one calendar at once lose
+wakes on a CalDAV PUT (printed) while an IMAP IDLE on INBOX stays silent; CalDAV and ActiveSync writing one calendar at once lose
 nothing and converge.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_pim.py
@@ -24,7 +24,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Server, find, findall, text, tostring  # noqa: E402
+from e2e import Idler, Server, find, findall, message, text, tostring  # noqa: E402
 
 D, C, CR, CS = 'DAV:', 'urn:ietf:params:xml:ns:caldav', 'urn:ietf:params:xml:ns:carddav', \
     'http://calendarserver.org/ns/'
@@ -705,6 +705,8 @@ class Pim(unittest.TestCase):
         ping = ('<Ping xmlns="Ping:"><HeartbeatInterval>30</HeartbeatInterval><Folders><Folder>'
                 '<Id>%s</Id><Class>Calendar</Class></Folder></Folders></Ping>'
                 % eas.fid('Calendar'))
+        idler = Idler(self.s, addr)      # an IMAP IDLE on INBOX, beside the Ping
+        idler.idle()
         out = {}
         th = threading.Thread(target=lambda: out.update(r=eas.timed_post('Ping', ping)))
         th.start()
@@ -717,6 +719,12 @@ class Pim(unittest.TestCase):
         self.assertEqual(text(tree, 'Ping:Status'), '2', tostring(tree))
         self.assertEqual(text(tree, 'Ping:Folders/Ping:Folder'), eas.fid('Calendar'))
         print('\nPing woken by a CalDAV PUT after %.1f ms' % ((t1 - t0) * 1000))
+        # the calendar change is nothing to INBOX: the IDLE stays silent, and still works
+        self.assertTrue(idler.quiet(1.0))
+        self.s.mx_send('x@example.net', [addr], message('after the PUT', to=addr))
+        self.assertIn('EXISTS', idler.wait()[1])
+        idler.done()
+        idler.close()
 
     # -- concurrency ---------------------------------------------------------------------
     def test_concurrent_caldav_and_activesync(self):
