@@ -729,12 +729,17 @@ class Pim(unittest.TestCase):
     # -- concurrency ---------------------------------------------------------------------
     def test_concurrent_caldav_and_activesync(self):
         """CalDAV PUTs and ActiveSync Adds/Changes on one calendar at once, 10 s at most:
-        every write is there once, the last write of each item wins, both sides agree."""
+        every write is there once, the last write of each item wins, both sides agree;
+        items both sides change at the same time end as one side's whole version, the
+        same on both sides."""
         addr, dav = self.mailbox()
         eas = self.s.eas(addr, 'conc1', '16.1')
         eas.initial('Calendar', cal_opts())
-        n, errors = 12, []
+        n, k, errors = 25, 6, []
         deadline = time.time() + 10
+        for j in range(k):
+            dav.put(dav.cal() + 's%d.ics' % j, allday('s%d@example.com' % j))
+        both = {}
 
         def dav_side():
             try:
@@ -744,6 +749,9 @@ class Pim(unittest.TestCase):
                 for i in range(n):
                     dav.put(dav.cal() + 'd%d.ics' % i, allday('d%d@example.com' % i)
                             .replace('Offsite', 'dav %d v2' % i))
+                    if i < k:
+                        dav.put(dav.cal() + 's%d.ics' % i, allday('s%d@example.com' % i)
+                                .replace('Offsite', 'shared %d dav' % i))
                     if time.time() > deadline:
                         break
             except Exception as e:     # noqa: BLE001 - reported below
@@ -752,28 +760,42 @@ class Pim(unittest.TestCase):
         def eas_side():
             try:
                 dev = self.s.eas(addr, 'conc2', '16.1')
-                dev.initial('Calendar', cal_opts())
+                shared = {text(a, 'Calendar:UID'): sid
+                          for sid, a in dev.initial('Calendar', cal_opts()).items()
+                          if text(a, 'Calendar:UID').startswith('s')}
+                both['dev'] = dev
                 sids = {}
                 for i in range(n):
                     col = dev.push('Calendar', (
                         '<Add><ClientId>e%d</ClientId><ApplicationData>'
-                        '<StartTime xmlns="Calendar:">20301001T%02d0000Z</StartTime>'
-                        '<EndTime xmlns="Calendar:">20301001T%02d3000Z</EndTime>'
+                        '<StartTime xmlns="Calendar:">203010%02dT100000Z</StartTime>'
+                        '<EndTime xmlns="Calendar:">203010%02dT103000Z</EndTime>'
                         '<Subject xmlns="Calendar:">eas %d v1</Subject>'
                         '<ClientUid xmlns="Calendar:">e%d@example.com</ClientUid>'
-                        '</ApplicationData></Add>' % (i, i, i, i, i)), options=cal_opts())
+                        '</ApplicationData></Add>' % (i, i + 1, i + 1, i, i)),
+                        options=cal_opts())
                     r = find(col, 'AirSync:Responses/AirSync:Add')
                     assert text(r, 'AirSync:Status') == '1', tostring(col)
                     sids[i] = text(r, 'AirSync:ServerId')
                 for i in range(n):
                     col = dev.push('Calendar', (
                         '<Change><ServerId>%s</ServerId><ApplicationData>'
-                        '<StartTime xmlns="Calendar:">20301001T%02d0000Z</StartTime>'
-                        '<EndTime xmlns="Calendar:">20301001T%02d3000Z</EndTime>'
+                        '<StartTime xmlns="Calendar:">203010%02dT100000Z</StartTime>'
+                        '<EndTime xmlns="Calendar:">203010%02dT103000Z</EndTime>'
                         '<Subject xmlns="Calendar:">eas %d v2</Subject></ApplicationData>'
-                        '</Change>' % (sids[i], i, i, i)), options=cal_opts())
+                        '</Change>' % (sids[i], i + 1, i + 1, i)), options=cal_opts())
                     r = find(col, 'AirSync:Responses/AirSync:Change')
                     assert r is None or text(r, 'AirSync:Status') == '1', tostring(col)
+                    uid = 's%d@example.com' % i
+                    if uid in shared:
+                        dev.push('Calendar', (
+                            '<Change><ServerId>%s</ServerId><ApplicationData>'
+                            '<AllDayEvent xmlns="Calendar:">1</AllDayEvent>'
+                            '<StartTime xmlns="Calendar:">20301201T000000Z</StartTime>'
+                            '<EndTime xmlns="Calendar:">20301203T000000Z</EndTime>'
+                            '<Subject xmlns="Calendar:">shared %d eas</Subject>'
+                            '</ApplicationData></Change>' % (shared[uid], i)),
+                            options=cal_opts())
             except Exception as e:     # noqa: BLE001
                 errors.append(e)
 
@@ -792,6 +814,10 @@ class Pim(unittest.TestCase):
             uid = prop(data, 'UID:')
             self.assertNotIn(uid, over_dav, 'duplicate ' + uid)
             over_dav[uid] = prop(data, 'SUMMARY:')
+        for j in range(k):
+            uid = 's%d@example.com' % j
+            self.assertIn(over_dav.get(uid), ('shared %d dav' % j, 'shared %d eas' % j))
+            want[uid] = over_dav[uid]
         self.assertEqual(over_dav, want)
         # the first device catches up and has exactly the same set
         items = eas.pull('Calendar', cal_opts())
@@ -800,6 +826,17 @@ class Pim(unittest.TestCase):
         self.assertEqual(len(uids), len(set(uids)))
         self.assertEqual({text(a, 'Calendar:UID'): text(a, 'Calendar:Subject')
                           for a in items['add'].values()}, want)
+        # the writing device converges too: what it lacks comes as Adds and Changes
+        dev = both['dev']
+        res = dev.pull('Calendar', cal_opts())
+        self.assertFalse(res['delete'])
+        got = {text(a, 'Calendar:UID'): text(a, 'Calendar:Subject')
+               for a in list(res['add'].values()) + list(res['change'].values())}
+        for uid, subject in got.items():
+            self.assertEqual(want[uid], subject, uid)
+        for j in range(k):    # the shared items it wrote last are not sent back to it
+            uid = 's%d@example.com' % j
+            self.assertTrue(uid in got or want[uid] == 'shared %d eas' % j, (uid, got))
         print('\n%d CalDAV PUTs and %d ActiveSync Adds/Changes at once in %.2f s'
               % (2 * n, 2 * n, took))
 
