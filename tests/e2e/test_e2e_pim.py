@@ -495,6 +495,49 @@ class Pim(unittest.TestCase):
                     'xclass@example.com')
         self.assertEqual(text(app, 'Calendar:Sensitivity'), '2')
 
+    def test_activesync_occurrence_change_and_delete_reach_caldav(self):
+        """16.1: a Change and a Delete naming one occurrence (InstanceId) are an override
+        (RECURRENCE-ID in the series' zone) and an EXDATE over CalDAV; a decline from the
+        Calendar is PARTSTAT=DECLINED."""
+        addr, dav = self.mailbox()
+        dav.put(dav.cal() + 'r.ics', recurring('occ@example.com'))
+        dav.put(dav.cal() + 'm.ics', meeting('occ-meet@example.com', addr))
+        eas = self.s.eas(addr, 'occ161', '16.1')
+        adds = eas.initial('Calendar', cal_opts())
+        sid, _ = by(adds, 'Calendar:UID', 'occ@example.com')
+        eas.push('Calendar', (
+            '<Change><ServerId>%s</ServerId><InstanceId xmlns="AirSyncBase:">'
+            '2030-06-26T08:00:00.000Z</InstanceId><ApplicationData>'
+            '<Subject xmlns="Calendar:">One-off</Subject>'
+            '<StartTime xmlns="Calendar:">20300626T100000Z</StartTime>'
+            '<EndTime xmlns="Calendar:">20300626T110000Z</EndTime></ApplicationData></Change>'
+            % sid), options=cal_opts())
+        eas.push('Calendar', '<Delete><ServerId>%s</ServerId><InstanceId xmlns="AirSyncBase:">'
+                 '2030-07-08T08:00:00.000Z</InstanceId></Delete>' % sid, options=cal_opts())
+        st, data = dav.get(dav.cal() + 'r.ics')
+        self.assertEqual(st, 200)
+        self.assertIn('SUMMARY:Biweekly sync\n', data)           # the series is untouched
+        self.assertIn('DTSTART;TZID=Europe/Berlin:20300610T100000', data)
+        self.assertIn('EXDATE;TZID=Europe/Berlin:20300708T100000', data)
+        self.assertIn('EXDATE;TZID=Europe/Berlin:20300612T100000', data)
+        self.assertIn('RECURRENCE-ID;TZID=Europe/Berlin:20300626T100000', data)
+        self.assertIn('DTSTART;TZID=Europe/Berlin:20300626T120000', data)
+        self.assertIn('SUMMARY:One-off', data)
+        hits = dav.query(dav.cal(), 'VEVENT', '20300626T095000Z', '20300626T101000Z')
+        self.assertEqual(len(hits), 1, hits)
+        self.assertFalse(dav.query(dav.cal(), 'VEVENT', '20300626T080000Z', '20300626T090000Z'))
+        self.assertFalse(dav.query(dav.cal(), 'VEVENT', '20300708T000000Z', '20300709T000000Z'))
+        msid, _ = by(adds, 'Calendar:UID', 'occ-meet@example.com')
+        st, _, t = eas.c.post('MeetingResponse', (
+            '<MeetingResponse xmlns="MeetingResponse:"><Request><UserResponse>3</UserResponse>'
+            '<CollectionId>%s</CollectionId><RequestId>%s</RequestId></Request>'
+            '</MeetingResponse>' % (eas.fid('Calendar'), msid)))
+        self.assertEqual(text(t, 'MeetingResponse:Result/MeetingResponse:Status'), '1')
+        st, data = dav.get(dav.cal() + 'm.ics')
+        mine = [ln for ln in data.split('\n') if ln.startswith('ATTENDEE') and
+                ln.endswith('mailto:' + addr)]
+        self.assertIn('PARTSTAT=DECLINED', mine[0])
+
     def test_caldav_delete_reaches_activesync(self):
         addr, dav = self.mailbox()
         eas = self.s.eas(addr, 'del1', '16.1')
