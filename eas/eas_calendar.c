@@ -1064,8 +1064,11 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         eas_ical_remove(ev, ICAL_DTEND_PROPERTY);
         eas_ical_remove(ev, ICAL_DURATION_PROPERTY);
         icalcomponent_add_property(ev, eas_time_prop(in, ICAL_DTEND_PROPERTY, e, allday));
-    } else if (!exception) {
-        return -1; /* an event needs a start */
+    } else if (!exception && !(eas_cal_ghosted(c, app, EAS_CALENDAR_STARTTIME) &&
+                               icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY))) {
+        /* an event needs a start: a new one from the device, or a Change that removes
+         * it; a ghosted StartTime (any 16.x Change without one) keeps the stored times */
+        return -1;
     }
     if ((v = eas_child_text(app, EAS_CALENDAR_SUBJECT)) || EAS_IN_ALL(EAS_CALENDAR_SUBJECT))
         eas_ical_set_text(ev, ICAL_SUMMARY_PROPERTY, v);
@@ -1270,6 +1273,12 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
             icalcomponent_set_uid(ev, out->uid);
         }
     }
+    /* AllDayEvent left out of a Change that ghosts it (16.x): as stored, so that new
+     * times, if any, are read the way the event is kept */
+    if (base && !eas_child(app, EAS_CALENDAR_ALLDAYEVENT) &&
+        eas_cal_ghosted(c, app, EAS_CALENDAR_ALLDAYEVENT) &&
+        icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY))
+        allday = icalcomponent_get_dtstart(ev).is_date;
     /* for an all-day event the zone only turns the device's UTC midnights into days */
     if (eas_in_zone(&in, app, ev) < 0 || eas_in_fields(&in, ev, app, 0, allday) < 0)
         goto out;

@@ -538,6 +538,33 @@ class Pim(unittest.TestCase):
                 ln.endswith('mailto:' + addr)]
         self.assertIn('PARTSTAT=DECLINED', mine[0])
 
+    def test_etag_guards_against_activesync_changes(self):
+        """A CalDAV client's conditional PUT (If-Match with the ETag it read) after a device
+        changed the event is refused 412, so it cannot overwrite the device's change
+        unseen; with the new ETag it goes through and the device gets it."""
+        addr, dav = self.mailbox()
+        etag = dav.put(dav.cal() + 'e.ics', allday('etag@example.com'))
+        st, h, _ = dav.req('GET', dav.cal() + 'e.ics')
+        etag = h.get('etag') or etag
+        self.assertTrue(etag)
+        eas = self.s.eas(addr, 'etag1', '16.1')
+        sid, _ = by(eas.initial('Calendar', cal_opts()), 'Calendar:UID', 'etag@example.com')
+        eas.push('Calendar', '<Change><ServerId>%s</ServerId><ApplicationData>'
+                 '<Subject xmlns="Calendar:">Phone title</Subject></ApplicationData></Change>'
+                 % sid, options=cal_opts())
+        mine = allday('etag@example.com').replace('Offsite', 'Desktop title')
+        st, _, _ = dav.req('PUT', dav.cal() + 'e.ics', mine,
+                           {'Content-Type': 'text/calendar', 'If-Match': etag})
+        self.assertEqual(st, 412)
+        st, h, data = dav.req('GET', dav.cal() + 'e.ics')
+        self.assertIn(b'SUMMARY:Phone title', data)
+        self.assertNotEqual(h.get('etag'), etag)
+        st, _, _ = dav.req('PUT', dav.cal() + 'e.ics', mine,
+                           {'Content-Type': 'text/calendar', 'If-Match': h['etag']})
+        self.assertEqual(st, 204)
+        chg = eas.pull('Calendar', cal_opts())['change']
+        self.assertEqual(text(chg[sid], 'Calendar:Subject'), 'Desktop title')
+
     def test_caldav_delete_reaches_activesync(self):
         addr, dav = self.mailbox()
         eas = self.s.eas(addr, 'del1', '16.1')

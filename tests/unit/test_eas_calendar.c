@@ -447,6 +447,42 @@ static void test_ghosted_16(void **state)
     free(ical);
 }
 
+/* Regression (e2e): a 16.x Change without StartTime (ghosted: the device changes only
+ * the subject) was refused as "an event needs a start" (Status 6); it keeps the stored
+ * times, and an all-day event stays all-day when AllDayEvent is left out too. An Add
+ * without StartTime is still refused. */
+static void test_ghosted_16_times(void **state)
+{
+    static const char dev[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+                              "<c:Subject>Only the title</c:Subject></ApplicationData>";
+    static const char allday[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:a2\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART;VALUE=DATE:20300101\r\n"
+        "DTEND;VALUE=DATE:20300103\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const char moved[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+                                "<c:StartTime>20300201T000000Z</c:StartTime>"
+                                "<c:EndTime>20300202T000000Z</c:EndTime></ApplicationData>";
+    char *ical = pim_from(eas_calendar_from_eas, EAS_V161, dev, weekly);
+
+    (void)state;
+    assert_non_null(ical);
+    assert_has(ical, "SUMMARY:Only the title");
+    assert_has(ical, "DTSTART;TZID=Europe/Berlin:20300610T100000");
+    assert_has(ical, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO");
+    free(ical);
+    ical = pim_from(eas_calendar_from_eas, EAS_V161, dev, allday);
+    assert_non_null(ical);
+    assert_has(ical, "DTSTART;VALUE=DATE:20300101");
+    assert_has(ical, "DTEND;VALUE=DATE:20300103");
+    free(ical);
+    ical = pim_from(eas_calendar_from_eas, EAS_V161, moved, allday);
+    assert_non_null(ical);
+    assert_has(ical, "DTSTART;VALUE=DATE:20300201");
+    assert_has(ical, "SUMMARY:Holiday");
+    free(ical);
+    assert_null(pim_from(eas_calendar_from_eas, EAS_V161, dev, NULL));
+}
+
 /* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
 static void test_instance(void **state)
 {
@@ -501,6 +537,7 @@ int main(void)
         cmocka_unit_test(test_meeting),           cmocka_unit_test(test_device_recurrences),
         cmocka_unit_test(test_device_exceptions), cmocka_unit_test(test_instance),
         cmocka_unit_test(test_ghosted),           cmocka_unit_test(test_ghosted_16),
+        cmocka_unit_test(test_ghosted_16_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
