@@ -24,7 +24,7 @@ import unittest
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import Idler, Server, find, findall, message, text, tostring  # noqa: E402
+from e2e import Idler, Server, find, findall, message, text, tostring, wait_until  # noqa: E402,E501
 
 D, C, CR, CS = 'DAV:', 'urn:ietf:params:xml:ns:caldav', 'urn:ietf:params:xml:ns:carddav', \
     'http://calendarserver.org/ns/'
@@ -342,6 +342,64 @@ class Pim(unittest.TestCase):
         chg = eas.pull('Calendar', cal_opts())['change']
         if sid in chg:
             self.assertEqual(text(chg[sid], 'Calendar:ResponseType'), '3')
+
+    def test_invitation_by_mail_accepted_on_the_phone(self):
+        """An iTIP REQUEST delivered by SMTP, accepted on the phone from the Inbox with
+        SendResponse: the event is in the CalDAV calendar under its UID with the user's
+        PARTSTAT=ACCEPTED, and the organizer's mailbox gets the REPLY (IMAP)."""
+        addr, dav = self.mailbox()
+        org = 'org%d@example.com' % Pim.n
+        self.s.user(org, 'basic')
+        uid = 'invite-%d@example.com' % Pim.n
+        raw = ('From: Org <%s>\r\nTo: %s\r\nSubject: Invitation: Planning\r\n'
+               'Date: Mon, 07 Dec 2026 10:00:00 +0000\r\nMessage-ID: <%s>\r\n'
+               'MIME-Version: 1.0\r\nContent-Type: text/calendar; charset=utf-8; '
+               'method=REQUEST\r\n\r\n' % (org, addr, uid) +
+               vcal('BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20240101T000000Z\r\nSEQUENCE:0\r\n'
+                    'DTSTART;TZID=Europe/Berlin:20301202T150000\r\n'
+                    'DTEND;TZID=Europe/Berlin:20301202T160000\r\nSUMMARY:Planning\r\n'
+                    'ORGANIZER;CN=Org:mailto:%s\r\n'
+                    'ATTENDEE;CN=Me;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:%s\r\n'
+                    'END:VEVENT\r\n' % (uid, org, addr), VTZ_BERLIN)
+               .replace('VERSION:2.0\r\n', 'VERSION:2.0\r\nMETHOD:REQUEST\r\n'))
+        self.s.mx_send(org, [addr], raw)
+        eas = self.s.eas(addr, 'inv1', '16.1')
+        inbox = eas.initial('Inbox')
+        rid, mail = by(inbox, 'Email:Subject', 'Invitation: Planning')
+        self.assertEqual(text(mail, 'Email:MessageClass'), 'IPM.Schedule.Meeting.Request')
+        st, _, t = eas.c.post('MeetingResponse', (
+            '<MeetingResponse xmlns="MeetingResponse:"><Request><UserResponse>1</UserResponse>'
+            '<CollectionId>%s</CollectionId><RequestId>%s</RequestId><SendResponse/></Request>'
+            '</MeetingResponse>' % (eas.fid('Inbox'), rid)))
+        self.assertEqual(text(t, 'MeetingResponse:Result/MeetingResponse:Status'), '1',
+                         tostring(t))
+        st, data = dav.get(dav.cal() + uid + '.ics')
+        self.assertEqual(st, 200, data)
+        self.assertIn('DTSTART;TZID=Europe/Berlin:20301202T150000', data)
+        self.assertNotIn('METHOD', data)
+        mine = [ln for ln in data.split('\n') if ln.startswith('ATTENDEE')]
+        self.assertEqual(len(mine), 1, data)
+        self.assertIn('PARTSTAT=ACCEPTED', mine[0])
+        hits = dav.query(dav.cal(), 'VEVENT', '20301202T140000Z', '20301202T141000Z')
+        self.assertEqual(len(hits), 1)
+
+        def reply():
+            m = self.s.imap(org)
+            try:
+                m.select('INBOX')
+                typ, d = m.search(None, 'ALL')
+                for num in d[0].split():
+                    typ, msg = m.fetch(num, '(RFC822)')
+                    body = msg[0][1].decode(errors='replace').replace('\r\n ', '')
+                    if 'METHOD:REPLY' in body:
+                        return body
+            finally:
+                m.logout()
+            return None
+        body = wait_until(reply, timeout=10)
+        self.assertTrue(body, 'no REPLY reached the organizer')
+        self.assertIn('UID:%s' % uid, body)
+        self.assertIn('PARTSTAT=ACCEPTED', body)
 
     # -- ActiveSync -> CalDAV ------------------------------------------------------------
     def test_activesync_event_reaches_caldav(self):
