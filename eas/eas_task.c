@@ -173,9 +173,12 @@ int eas_task_completed(const char *ical, size_t len)
 }
 
 /* A date from the device: the Utc form when given, else the local one (as UTC); with
- * both, the local one's offset is kept (EAS_TASK_OFFSET_PARAM). */
-static void eas_task_in_date(icalcomponent *t, const struct eas_node *app, unsigned utc_tag,
-                             unsigned local_tag, icalproperty_kind k)
+ * both, the local one's offset is kept (EAS_TASK_OFFSET_PARAM). The same instant as the
+ * stored date leaves that as it is: a device sends back every date it got with any
+ * change, and a CalDAV client's DUE;VALUE=DATE or DUE;TZID=... would otherwise turn into
+ * a UTC time. */
+static void eas_task_in_date(icalcomponent *root, icalcomponent *t, const struct eas_node *app,
+                             unsigned utc_tag, unsigned local_tag, icalproperty_kind k)
 {
     const char *s = eas_child_text(app, utc_tag), *ls = eas_child_text(app, local_tag);
     int64_t v, lv;
@@ -185,6 +188,9 @@ static void eas_task_in_date(icalcomponent *t, const struct eas_node *app, unsig
 
     if (!s)
         s = ls;
+    p = icalcomponent_get_first_property(t, k);
+    if (p && s && eas_pim_parse_time(s, &v) == 0 && eas_ical_prop_time(root, p) == v)
+        return;
     eas_ical_remove(t, k);
     if (!s || eas_pim_parse_time(s, &v) < 0)
         return;
@@ -286,10 +292,10 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
             icalcomponent_add_property(t, icalproperty_new_priority(imp == 2 ? 1 : 9));
     }
     if (!EAS_KEEP(EAS_TASKS_UTCSTARTDATE) || !EAS_KEEP(EAS_TASKS_STARTDATE))
-        eas_task_in_date(t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE,
+        eas_task_in_date(root, t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE,
                          ICAL_DTSTART_PROPERTY);
     if (!EAS_KEEP(EAS_TASKS_UTCDUEDATE) || !EAS_KEEP(EAS_TASKS_DUEDATE))
-        eas_task_in_date(t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
+        eas_task_in_date(root, t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
     if (!EAS_KEEP(EAS_TASKS_COMPLETE))
         eas_task_in_done(t, app, c->now);
     if (!EAS_KEEP(EAS_TASKS_SENSITIVITY))

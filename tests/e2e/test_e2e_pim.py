@@ -657,6 +657,22 @@ class Pim(unittest.TestCase):
         res = eas.pull('Tasks', cal_opts())['add']
         _, t3 = by(res, 'Tasks:Subject', 'Status only')
         self.assertEqual(text(t3, 'Tasks:DateCompleted'), '2024-01-01T00:00:00.000Z')
+        # the device renames a date-only task, sending back the dates it got: CalDAV
+        # keeps DUE;VALUE=DATE (not a UTC midnight)
+        dav.put(dav.cal('tasks') + 't4.ics', vcal(
+            'BEGIN:VTODO\r\nUID:todo-4@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+            'SUMMARY:Dated\r\nDUE;VALUE=DATE:20300415\r\nEND:VTODO\r\n'))
+        sid4, t4 = by(eas.pull('Tasks', cal_opts())['add'], 'Tasks:Subject', 'Dated')
+        self.assertEqual(text(t4, 'Tasks:UtcDueDate'), '2030-04-15T00:00:00.000Z')
+        eas.push('Tasks', (
+            '<Change><ServerId>%s</ServerId><ApplicationData><Subject xmlns="Tasks:">Dated 2'
+            '</Subject><UtcDueDate xmlns="Tasks:">2030-04-15T00:00:00.000Z</UtcDueDate>'
+            '<DueDate xmlns="Tasks:">2030-04-15T00:00:00.000Z</DueDate>'
+            '<Complete xmlns="Tasks:">0</Complete></ApplicationData></Change>' % sid4),
+            options=cal_opts())
+        st, data = dav.get(dav.cal('tasks') + 't4.ics')
+        self.assertIn('SUMMARY:Dated 2', data)
+        self.assertIn('DUE;VALUE=DATE:20300415', data)
         # the device adds a low-importance task and completes it
         col = eas.push('Tasks', (
             '<Add><ClientId>k</ClientId><ApplicationData><Subject xmlns="Tasks:">Buy milk'

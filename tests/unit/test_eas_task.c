@@ -148,6 +148,44 @@ static void test_completed_without_time(void **state)
     free(x);
 }
 
+/* Regression (e2e): a device's Change sends back every date it got; a date-only DUE and a
+ * DTSTART in a zone became UTC times. The same instant keeps the stored property; a new
+ * one is the device's. */
+static void test_echoed_dates_keep_their_form(void **state)
+{
+    static const char st[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:d1\r\n"
+        "DTSTAMP:20240101T000000Z\r\nSUMMARY:Dated\r\nDUE;VALUE=DATE:20300415\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    static const char echo[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Dated 2</t:Subject>"
+        "<t:UtcDueDate>2030-04-15T00:00:00.000Z</t:UtcDueDate>"
+        "<t:DueDate>2030-04-15T00:00:00.000Z</t:DueDate></ApplicationData>";
+    static const char moved[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Dated 3</t:Subject>"
+        "<t:UtcDueDate>2030-04-16T00:00:00.000Z</t:UtcDueDate></ApplicationData>";
+    char *v = pim_from(eas_task_from_eas, EAS_V141, echo, st), *w;
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "SUMMARY:Dated 2");
+    assert_has(v, "DUE;VALUE=DATE:20300415");
+    free(v);
+    w = pim_from(eas_task_from_eas, EAS_V141, moved, st);
+    assert_non_null(w);
+    assert_has(w, "DUE:20300416T000000Z");
+    free(w);
+    /* the zoned dates of the test todo, sent back as the device got them */
+    v = pim_to(eas_task_to_eas, EAS_V141, todo);
+    assert_non_null(v);
+    w = pim_from(eas_task_from_eas, EAS_V141, v, todo);
+    assert_non_null(w);
+    assert_has(w, "DTSTART;TZID=America/New_York:20300401T090000");
+    assert_has(w, "DUE;TZID=America/New_York:20300415T170000");
+    free(w);
+    free(v);
+}
+
 /* A recurring task: RRULE ↔ Tasks:Recurrence (with Start, ISO times), both ways. */
 static void test_recurrence(void **state)
 {
@@ -195,8 +233,11 @@ static void test_recurrence(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_todo_to_eas), cmocka_unit_test(test_complete),
-        cmocka_unit_test(test_device_task), cmocka_unit_test(test_completed_without_time),
+        cmocka_unit_test(test_todo_to_eas),
+        cmocka_unit_test(test_complete),
+        cmocka_unit_test(test_device_task),
+        cmocka_unit_test(test_completed_without_time),
+        cmocka_unit_test(test_echoed_dates_keep_their_form),
         cmocka_unit_test(test_recurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
