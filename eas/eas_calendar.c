@@ -868,37 +868,74 @@ void eas_ical_categories_in(icalcomponent *ev, const struct eas_node *cats, unsi
             icalcomponent_add_property(ev, icalproperty_new_categories(eas_text(n)));
 }
 
-static void eas_in_attendees(icalcomponent *ev, const struct eas_node *list)
+/* The stored ATTENDEE of an address, NULL when none. */
+static icalproperty *eas_stored_attendee(icalcomponent *ev, const char *mail)
+{
+    for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
+         p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
+        const char *v = eas_mailto(icalproperty_get_attendee(p));
+        if (v && !strcasecmp(v, mail))
+            return p;
+    }
+    return NULL;
+}
+
+/* One attendee from the device. A stored attendee of the same address is the start, so
+ * that what ActiveSync does not carry stays (RSVP, DELEGATED-FROM, SENT-BY, X- parameters),
+ * as do its PARTSTAT when the device sends no AttendeeStatus (or 0, "response unknown"),
+ * and its ROLE / CUTYPE when the device's AttendeeType says the same. */
+static icalproperty *eas_in_attendee(icalproperty *old, const struct eas_node *a, const char *mail)
 {
     static const icalparameter_partstat ps[] = {
         ICAL_PARTSTAT_NEEDSACTION, ICAL_PARTSTAT_NEEDSACTION, ICAL_PARTSTAT_TENTATIVE,
         ICAL_PARTSTAT_ACCEPTED,    ICAL_PARTSTAT_DECLINED,    ICAL_PARTSTAT_NEEDSACTION};
-    int n = 0;
+    const char *name = eas_child_text(a, EAS_CALENDAR_NAME);
+    long long st = eas_child_int(a, EAS_CALENDAR_ATTENDEESTATUS, 0);
+    long long ty = eas_child_int(a, EAS_CALENDAR_ATTENDEETYPE, 1);
+    char uri[400];
+    icalproperty *p;
 
-    eas_ical_remove(ev, ICAL_ATTENDEE_PROPERTY);
+    snprintf(uri, sizeof(uri), "mailto:%s", mail);
+    p = old ? icalproperty_new_clone(old) : icalproperty_new_attendee(uri);
+    if (!p)
+        return NULL;
+    icalproperty_remove_parameter_by_kind(p, ICAL_CN_PARAMETER);
+    if (name && *name && strcmp(name, mail))
+        icalproperty_add_parameter(p, icalparameter_new_cn(name));
+    if (!old || (st > 0 && st <= 5)) {
+        icalproperty_remove_parameter_by_kind(p, ICAL_PARTSTAT_PARAMETER);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(ps[st > 0 && st <= 5 ? st : 0]));
+    }
+    if (old && eas_attendee_type(old) == (ty == 2 || ty == 3 ? ty : 1))
+        return p;
+    icalproperty_remove_parameter_by_kind(p, ICAL_CUTYPE_PARAMETER);
+    icalproperty_remove_parameter_by_kind(p, ICAL_ROLE_PARAMETER);
+    if (ty == 3)
+        icalproperty_add_parameter(p, icalparameter_new_cutype(ICAL_CUTYPE_RESOURCE));
+    else
+        icalproperty_add_parameter(p, icalparameter_new_role(ty == 2 ? ICAL_ROLE_OPTPARTICIPANT
+                                                                     : ICAL_ROLE_REQPARTICIPANT));
+    return p;
+}
+
+static void eas_in_attendees(icalcomponent *ev, const struct eas_node *list)
+{
+    icalproperty *made[EAS_CAL_MAX_ATTENDEES];
+    int n = 0, i;
+
     for (const struct eas_node *a = eas_child(list, EAS_CALENDAR_ATTENDEE);
-         a && n < EAS_CAL_MAX_ATTENDEES; a = eas_next(a, EAS_CALENDAR_ATTENDEE), n++) {
+         a && n < EAS_CAL_MAX_ATTENDEES; a = eas_next(a, EAS_CALENDAR_ATTENDEE)) {
         const char *mail = eas_child_text(a, EAS_CALENDAR_EMAIL);
-        const char *name = eas_child_text(a, EAS_CALENDAR_NAME);
-        long long st = eas_child_int(a, EAS_CALENDAR_ATTENDEESTATUS, 0);
-        long long ty = eas_child_int(a, EAS_CALENDAR_ATTENDEETYPE, 1);
-        char uri[400];
         icalproperty *p;
+
         if (!mail || !*mail || strlen(mail) > 320)
             continue;
-        snprintf(uri, sizeof(uri), "mailto:%s", mail);
-        p = icalproperty_new_attendee(uri);
-        if (name && *name && strcmp(name, mail))
-            icalproperty_add_parameter(p, icalparameter_new_cn(name));
-        icalproperty_add_parameter(p, icalparameter_new_partstat(ps[st >= 0 && st <= 5 ? st : 0]));
-        if (ty == 3)
-            icalproperty_add_parameter(p, icalparameter_new_cutype(ICAL_CUTYPE_RESOURCE));
-        else
-            icalproperty_add_parameter(p,
-                                       icalparameter_new_role(ty == 2 ? ICAL_ROLE_OPTPARTICIPANT
-                                                                      : ICAL_ROLE_REQPARTICIPANT));
-        icalcomponent_add_property(ev, p);
+        if ((p = eas_in_attendee(eas_stored_attendee(ev, mail), a, mail)))
+            made[n++] = p;
     }
+    eas_ical_remove(ev, ICAL_ATTENDEE_PROPERTY);
+    for (i = 0; i < n; i++)
+        icalcomponent_add_property(ev, made[i]);
 }
 
 static void eas_in_organizer(icalcomponent *ev, const struct eas_node *app,

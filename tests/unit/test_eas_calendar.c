@@ -483,6 +483,39 @@ static void test_ghosted_16_times(void **state)
     assert_null(pim_from(eas_calendar_from_eas, EAS_V161, dev, NULL));
 }
 
+/* Regression (e2e): a device's Change rebuilt every ATTENDEE from ActiveSync's fields,
+ * losing RSVP and the other parameters, and setting PARTSTAT=NEEDS-ACTION for attendees
+ * sent without AttendeeStatus (as 14.1 devices do). */
+static void test_attendees_merge(void **state)
+{
+    static const char mt[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:m9\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART:20300101T100000Z\r\nDTEND:20300101T110000Z\r\n"
+        "SUMMARY:Review\r\nORGANIZER:mailto:boss@example.com\r\n"
+        "ATTENDEE;PARTSTAT=ACCEPTED;RSVP=TRUE;X-NUM-GUESTS=2:mailto:ann@example.com\r\n"
+        "ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:room@example.com\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+        "<c:StartTime>20300101T100000Z</c:StartTime><c:EndTime>20300101T110000Z</c:EndTime>"
+        "<c:Subject>Review 2</c:Subject><c:Attendees>"
+        "<c:Attendee><c:Email>ANN@example.com</c:Email><c:Name>Ann</c:Name></c:Attendee>"
+        "<c:Attendee><c:Email>room@example.com</c:Email><c:Name>Room</c:Name>"
+        "<c:AttendeeType>3</c:AttendeeType><c:AttendeeStatus>4</c:AttendeeStatus></c:Attendee>"
+        "<c:Attendee><c:Email>new@example.com</c:Email><c:Name>New</c:Name></c:Attendee>"
+        "</c:Attendees></ApplicationData>";
+    char *ical = pim_from(eas_calendar_from_eas, EAS_V141, dev, mt);
+
+    (void)state;
+    assert_non_null(ical);
+    assert_has(ical, "ATTENDEE;PARTSTAT=ACCEPTED;RSVP=TRUE;X-NUM-GUESTS=2;CN=Ann:"
+                     "mailto:ann@example.com");
+    assert_has(ical, "ATTENDEE;CUTYPE=ROOM;CN=Room;PARTSTAT=DECLINED:mailto:room@example.com");
+    assert_has(ical,
+               "ATTENDEE;CN=New;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT:mailto:new@example.com");
+    free(ical);
+}
+
 /* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
 static void test_instance(void **state)
 {
@@ -537,7 +570,7 @@ int main(void)
         cmocka_unit_test(test_meeting),           cmocka_unit_test(test_device_recurrences),
         cmocka_unit_test(test_device_exceptions), cmocka_unit_test(test_instance),
         cmocka_unit_test(test_ghosted),           cmocka_unit_test(test_ghosted_16),
-        cmocka_unit_test(test_ghosted_16_times),
+        cmocka_unit_test(test_ghosted_16_times),  cmocka_unit_test(test_attendees_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
