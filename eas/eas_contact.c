@@ -666,6 +666,67 @@ static void eas_keep(struct eas_cn_out *o, const struct dav_vcard_prop *p)
         o->err = 1;
 }
 
+/* Whether a value the device sends is the stored one in another spelling: a vCard 4 tel:
+ * URI, a date with or without dashes, a structured value with empty trailing parts. */
+static int eas_cn_same_value(const char *name, const char *a, const char *b)
+{
+    int date = !strcasecmp(name, "BDAY") || !strcasecmp(name, "ANNIVERSARY") ||
+               !strcasecmp(name, "X-ANNIVERSARY");
+
+    if (!strncasecmp(a, "tel:", 4))
+        a += 4;
+    if (!strncasecmp(b, "tel:", 4))
+        b += 4;
+    for (;;) {
+        while (date && *a == '-')
+            a++;
+        while (date && *b == '-')
+            b++;
+        if (!*a || !*b)
+            break;
+        if (*a++ != *b++)
+            return 0;
+    }
+    while (*a == ';')
+        a++;
+    while (*b == ';')
+        b++;
+    return !*a && !*b;
+}
+
+/* The device's card with each property it sent back unchanged in its stored form (group,
+ * parameters, spelling): a Change carries every field again, and rebuilding them would
+ * drop what ActiveSync does not carry (EMAIL;TYPE=WORK, TYPE=pref, Apple's item1. groups
+ * their X-ABLabel hangs on, vCard 4 tel: URIs). Each stored property is used once. */
+static struct dav_vcard *eas_cn_restore(const struct dav_vcard *made, const struct dav_vcard *old,
+                                        const int *keep)
+{
+    size_t n = dav_vcard_nprops(old), m = dav_vcard_nprops(made);
+    struct dav_vcard *v = dav_vcard_new(dav_vcard_version(made));
+    char *used = calloc(n ? n : 1, 1);
+
+    if (!v || !used)
+        goto fail;
+    for (size_t i = 0; i < m; i++) {
+        const struct dav_vcard_prop *p = dav_vcard_prop(made, i), *q = p;
+        for (size_t j = 0; j < n && q == p; j++) {
+            const struct dav_vcard_prop *o = dav_vcard_prop(old, j);
+            if (!used[j] && !keep[j] && !strcasecmp(o->name, p->name) &&
+                eas_cn_same_value(p->name, o->value, p->value))
+                q = o, used[j] = 1;
+        }
+        if (dav_vcard_add(v, q->group, q->name, q->params, q->nparams, q->value) < 0)
+            goto fail;
+    }
+    free(used);
+    return v;
+fail:
+    free(used);
+    if (v)
+        dav_vcard_free(v);
+    return NULL;
+}
+
 int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
                          size_t baselen, struct eas_pim_out *out)
 {
@@ -722,6 +783,13 @@ int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c
         eas_pim_compact_time(rev, sizeof(rev), c->now);
         if (dav_vcard_add(o.v, NULL, "REV", NULL, 0, rev) < 0)
             o.err = 1;
+    }
+    if (!o.err && old) {
+        struct dav_vcard *r = eas_cn_restore(o.v, old, keep);
+        if (!r)
+            goto out;
+        dav_vcard_free(o.v);
+        o.v = r;
     }
     if (o.err || !(out->text = dav_vcard_serialize(o.v, &out->len)))
         goto out;

@@ -103,7 +103,10 @@ static void test_card4(void **state)
     assert_non_null(back);
     assert_has(back, "VERSION:4.0");
     assert_has(back, "UID:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1");
-    assert_has(back, "ANNIVERSARY:2015-08-08");
+    /* sent back unchanged: the stored spelling and parameters stay */
+    assert_has(back, "ANNIVERSARY:20150808");
+    assert_has(back, "TEL;VALUE=uri;TYPE=cell:tel:+1-555-0111");
+    assert_has(back, "EMAIL;TYPE=work:kim@example.com");
     assert_has(back, "PHOTO:data:image/jpeg;base64,/9j/AA==");
     free(back);
     free(x);
@@ -193,6 +196,35 @@ static void test_fields_without_vcard_property(void **state)
     free(v);
 }
 
+/* Regression (e2e): a device's Change sends every field again; the properties were all
+ * rebuilt, so Apple's item1. group (its X-ABLabel left behind), TYPE=pref, EMAIL TYPE=HOME
+ * were lost. A value sent back unchanged keeps its stored property; a changed one is the
+ * device's. */
+static void test_unchanged_keep_form(void **state)
+{
+    static const char apple[] =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:a1\r\nFN:Apfel Mann\r\nN:Mann;Apfel;;;\r\n"
+        "item1.EMAIL;type=INTERNET;type=pref:a@apple.example\r\n"
+        "item1.X-ABLabel:_$!<Other>!$_\r\nEMAIL;TYPE=HOME:b@home.example\r\n"
+        "TEL;type=CELL;type=pref:+1 555 1\r\nEND:VCARD\r\n";
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\">"
+        "<c:FirstName>Apfel</c:FirstName><c:LastName>Mann</c:LastName>"
+        "<c:Email1Address>a@apple.example</c:Email1Address>"
+        "<c:Email2Address>c@new.example</c:Email2Address>"
+        "<c:MobilePhoneNumber>+1 555 1</c:MobilePhoneNumber></ApplicationData>";
+    char *v = pim_from(eas_contact_from_eas, EAS_V141, dev, apple);
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "item1.EMAIL;TYPE=INTERNET;TYPE=pref:a@apple.example");
+    assert_has(v, "item1.X-ABLABEL:_$!<Other>!$_");
+    assert_has(v, "TEL;TYPE=CELL;TYPE=pref:+1 555 1");
+    assert_has(v, "EMAIL;TYPE=INTERNET:c@new.example");
+    assert_hasnt(v, "b@home.example");
+    free(v);
+}
+
 /* A Change keeps the properties with no ActiveSync field, the picture and the note when
  * the device sends none, and takes the device's values for the rest. */
 static void test_change_keeps(void **state)
@@ -250,7 +282,7 @@ static void test_ghosted(void **state)
     assert_non_null(v);
     /* supported and sent */
     assert_has(v, "TEL;TYPE=CELL:+1 555 7777");
-    assert_has(v, "EMAIL;TYPE=INTERNET:jane@acme.example");
+    assert_has(v, "EMAIL;TYPE=INTERNET,WORK:jane@acme.example"); /* unchanged: as stored */
     /* supported, left out: removed */
     assert_hasnt(v, "TITLE:");
     assert_hasnt(v, "jane@home.example");
@@ -272,9 +304,13 @@ static void test_ghosted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_card_to_eas), cmocka_unit_test(test_card4),
-        cmocka_unit_test(test_device_card), cmocka_unit_test(test_change_keeps),
-        cmocka_unit_test(test_ghosted),     cmocka_unit_test(test_fields_without_vcard_property),
+        cmocka_unit_test(test_card_to_eas),
+        cmocka_unit_test(test_card4),
+        cmocka_unit_test(test_device_card),
+        cmocka_unit_test(test_change_keeps),
+        cmocka_unit_test(test_ghosted),
+        cmocka_unit_test(test_fields_without_vcard_property),
+        cmocka_unit_test(test_unchanged_keep_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
