@@ -712,7 +712,8 @@ class Pim(unittest.TestCase):
         for version in ('16.1', '14.1'):
             with self.subTest(version=version):
                 eas = self.s.eas(addr, 'cn' + version.replace('.', ''), version)
-                _, app = by(eas.initial('Contacts', cal_opts()), 'Contacts:LastName', 'Mustermann')
+                sid, app = by(eas.initial('Contacts', cal_opts()), 'Contacts:LastName',
+                              'Mustermann')
                 want = {
                     'FirstName': 'Erika', 'MiddleName': 'Maria', 'Title': 'Dr.',
                     'Suffix': 'PhD', 'FileAs': 'Erika Mustermann', 'CompanyName': 'Acme GmbH',
@@ -731,6 +732,24 @@ class Pim(unittest.TestCase):
                 self.assertEqual(got, want, tostring(app))
                 self.assertEqual(text(app, 'AirSyncBase:Body/AirSyncBase:Data'),
                                  'Met at the conference')
+        # the 14.1 device changes only the job title, sending every field back: the rest
+        # of the card stays as the CardDAV client wrote it
+        echo = ''.join(ET.tostring(ch, encoding='unicode') for ch in app
+                       if not ch.tag.endswith('}Body'))
+        echo = echo.replace('Chief Scientist', 'Chief Officer')
+        col = eas.push('Contacts', '<Change><ServerId>%s</ServerId><ApplicationData>%s'
+                       '</ApplicationData></Change>' % (sid, echo), options=cal_opts())
+        r = find(col, 'AirSync:Responses/AirSync:Change')
+        self.assertTrue(r is None or text(r, 'AirSync:Status') == '1', tostring(col))
+        st, card = dav.get(dav.book() + 'erika.vcf')
+        lines = card.split('\n')
+        self.assertIn('TITLE:Chief Officer', lines)
+        for line in ('EMAIL;TYPE=INTERNET,WORK:erika@acme.example',
+                     'EMAIL;TYPE=INTERNET,HOME:erika@home.example', 'BDAY:1975-08-12',
+                     'N:Mustermann;Erika;Maria;Dr.;PhD', 'X-PHONETIC-LAST-NAME:Musterfrau',
+                     'NOTE:Met at the conference'):
+            self.assertIn(line, lines, card)
+        self.assertIn(PHOTO, card.replace('\n', ''))
         # the device adds one with the same fields; CardDAV serves them
         col = eas.push('Contacts', (
             '<Add><ClientId>k</ClientId><ApplicationData>' + ''.join(
