@@ -390,9 +390,11 @@ static void repair_prop(icalproperty *p, icalproperty *q)
 
     if (!v || !w || icalvalue_isa(v) == ICAL_TEXT_VALUE)
         return;
-    a = icalvalue_as_ical_string(v);
     b = icalvalue_as_ical_string(w);
-    if (a && *a && (!b || !*b) && (nv = icalvalue_new_from_string(icalvalue_isa(v), a)))
+    if (b && *b)
+        return; /* the usual case: nothing lost */
+    a = icalvalue_as_ical_string(v);
+    if (a && *a && (nv = icalvalue_new_from_string(icalvalue_isa(v), a)))
         icalproperty_set_value(q, nv);
 }
 
