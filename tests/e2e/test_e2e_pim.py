@@ -5,7 +5,8 @@ override, an all-day event, a meeting with an organizer and attendees, a VTODO) 
 ActiveSync devices (16.1 and 14.1) with the same times, recurrence, exceptions, all-day
 flag, attendees and task fields; what a device adds and changes is served over CalDAV
 (GET and calendar-query) under the same UID; deletes cross both ways; a MeetingResponse
-sets the user's PARTSTAT in the stored event; contacts cross field for field; DAV sync
+sets the user's PARTSTAT in the stored event; contacts, tasks and notes cross field for
+field; DAV sync
 tokens and CTags move with ActiveSync changes (sync-collection names exactly the changed
 and deleted hrefs) and ActiveSync SyncKeys see DAV PUT/PUT/DELETE; a Ping on the Calendar
 wakes on a CalDAV PUT (printed) while an IMAP IDLE on INBOX stays silent; CalDAV and ActiveSync writing one calendar at once lose
@@ -703,6 +704,35 @@ class Pim(unittest.TestCase):
         data = [d for d in dav.listing(dav.cal('tasks')).values() if 'SUMMARY:Buy milk' in d]
         self.assertIn('STATUS:COMPLETED', data[0])
         self.assertIn('COMPLETED:20300501T180000Z', data[0])
+
+    # -- notes ---------------------------------------------------------------------------
+    def test_notes_both_ways(self):
+        """VJOURNAL in the CalDAV notes collection <-> ActiveSync Notes (14.1+): SUMMARY /
+        Subject, DESCRIPTION / Body, CATEGORIES / Categories; deletes both ways."""
+        addr, dav = self.mailbox()
+        dav.put(dav.cal('notes') + 'n.ics', vcal(
+            'BEGIN:VJOURNAL\r\nUID:note-1@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+            'SUMMARY:Groceries\r\nDESCRIPTION:milk\\neggs\r\nCATEGORIES:Home\r\n'
+            'END:VJOURNAL\r\n'))
+        eas = self.s.eas(addr, 'note1', '14.1')
+        sid, app = by(eas.initial('Notes', cal_opts()), 'Notes:Subject', 'Groceries')
+        self.assertEqual(text(app, 'AirSyncBase:Body/AirSyncBase:Data'), 'milk\neggs')
+        self.assertEqual(text(app, 'Notes:Categories/Notes:Category'), 'Home')
+        self.assertEqual(text(app, 'Notes:MessageClass'), 'IPM.StickyNote')
+        col = eas.push('Notes', (
+            '<Add><ClientId>a</ClientId><ApplicationData><Subject xmlns="Notes:">Idea</Subject>'
+            '<Body xmlns="AirSyncBase:"><Type>1</Type><Data>line1\nline2</Data></Body>'
+            '<Categories xmlns="Notes:"><Category>Work</Category></Categories>'
+            '</ApplicationData></Add><Delete><ServerId>%s</ServerId></Delete>' % sid),
+            options=cal_opts())
+        self.assertEqual(text(find(col, 'AirSync:Responses/AirSync:Add'), 'AirSync:Status'), '1')
+        notes = list(dav.listing(dav.cal('notes')).items())
+        self.assertEqual(len(notes), 1, notes)
+        href, data = notes[0]
+        for line in ('SUMMARY:Idea', 'DESCRIPTION:line1\\nline2', 'CATEGORIES:Work'):
+            self.assertIn(line, data.split('\n'), data)
+        self.assertEqual(dav.req('DELETE', href)[0], 204)
+        self.assertEqual(len(eas.pull('Notes', cal_opts())['delete']), 1)
 
     # -- contacts ------------------------------------------------------------------------
     def test_contacts_both_ways(self):
