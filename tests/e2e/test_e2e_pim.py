@@ -9,8 +9,8 @@ sets the user's PARTSTAT in the stored event; contacts, tasks and notes cross fi
 field; DAV sync
 tokens and CTags move with ActiveSync changes (sync-collection names exactly the changed
 and deleted hrefs) and ActiveSync SyncKeys see DAV PUT/PUT/DELETE; a Ping on the Calendar
-wakes on a CalDAV PUT (printed) while an IMAP IDLE on INBOX stays silent; CalDAV and ActiveSync writing one calendar at once lose
-nothing and converge.
+wakes on a CalDAV PUT (printed) while an IMAP IDLE on INBOX stays silent; CalDAV and
+ActiveSync writing one calendar at once lose nothing and converge.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_pim.py
 """
@@ -94,7 +94,8 @@ PHOTO = base64.b64encode(b'\xff\xd8\xff\xe0' + bytes(range(64)) + b'\xff\xd9').d
 
 CARD = ('BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%s\r\nFN:Erika Mustermann\r\n'
         'N:Mustermann;Erika;Maria;Dr.;PhD\r\nORG:Acme GmbH;Research\r\nTITLE:Chief Scientist\r\n'
-        'EMAIL;TYPE=INTERNET,WORK:erika@acme.example\r\nEMAIL;TYPE=INTERNET,HOME:erika@home.example\r\n'
+        'EMAIL;TYPE=INTERNET,WORK:erika@acme.example\r\n'
+        'EMAIL;TYPE=INTERNET,HOME:erika@home.example\r\n'
         'TEL;TYPE=CELL:+49 170 1234567\r\nTEL;TYPE=WORK,VOICE:+49 30 9876543\r\n'
         'TEL;TYPE=HOME,VOICE:+49 30 1112223\r\n'
         'ADR;TYPE=WORK:;;Hauptstr. 1;Berlin;BE;10115;Germany\r\n'
