@@ -890,6 +890,17 @@ class Pim(unittest.TestCase):
         self.assertIn('FN:Ada', card)
         eas.push('Contacts', '<Delete><ServerId>%s</ServerId></Delete>' % sid)
         self.assertEqual(dav.sync_collection(dav.book(), tok2)[0], {href: 'deleted'})
+        # CardDAV PUT / PUT / DELETE: Add / Change / Delete on the device
+        card = 'BEGIN:VCARD\r\nVERSION:3.0\r\nUID:k1\r\nFN:Kai One\r\nN:One;Kai;;;\r\nEND:VCARD\r\n'
+        dav.put(dav.book() + 'k1.vcf', card, 'text/vcard')
+        res = eas.pull('Contacts', cal_opts())
+        self.assertEqual([text(a, 'Contacts:FirstName') for a in res['add'].values()], ['Kai'])
+        dav.put(dav.book() + 'k1.vcf', card.replace('Kai', 'Kay'), 'text/vcard')
+        res2 = eas.pull('Contacts', cal_opts())
+        self.assertEqual(list(res2['change']), list(res['add']))
+        self.assertEqual(text(list(res2['change'].values())[0], 'Contacts:FirstName'), 'Kay')
+        self.assertEqual(dav.req('DELETE', dav.book() + 'k1.vcf')[0], 204)
+        self.assertEqual(eas.pull('Contacts', cal_opts())['delete'], list(res['add']))
 
     # -- push ----------------------------------------------------------------------------
     def test_ping_wakes_on_caldav_put(self):
