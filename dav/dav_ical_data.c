@@ -379,9 +379,53 @@ static void to_utc(const struct dav_ical *ic, icalcomponent *c)
         to_utc(ic, k);
 }
 
+/* Puts back the text of x-name values a clone lost: libical's clone keeps an enumerated
+ * property's value but not its x-name text (CLASS:X-PERSONAL, as eas_calendar.c stores
+ * ActiveSync's Personal, or any client's STATUS:X-..., comes out as "CLASS:"). The clone
+ * has the same properties and components in the same order as the original. */
+static void repair_prop(icalproperty *p, icalproperty *q)
+{
+    icalvalue *v = icalproperty_get_value(p), *w = icalproperty_get_value(q), *nv;
+    const char *a, *b;
+
+    if (!v || !w || icalvalue_isa(v) == ICAL_TEXT_VALUE)
+        return;
+    b = icalvalue_as_ical_string(w);
+    if (b && *b)
+        return; /* the usual case: nothing lost */
+    a = icalvalue_as_ical_string(v);
+    if (a && *a && (nv = icalvalue_new_from_string(icalvalue_isa(v), a)))
+        icalproperty_set_value(q, nv);
+}
+
+static void repair_clone(icalcomponent *orig, icalcomponent *copy)
+{
+    icalproperty *p = icalcomponent_get_first_property(orig, ICAL_ANY_PROPERTY);
+    icalproperty *q = icalcomponent_get_first_property(copy, ICAL_ANY_PROPERTY);
+    icalcomponent *k, *l;
+
+    for (; p && q; p = icalcomponent_get_next_property(orig, ICAL_ANY_PROPERTY),
+                   q = icalcomponent_get_next_property(copy, ICAL_ANY_PROPERTY))
+        repair_prop(p, q);
+    k = icalcomponent_get_first_component(orig, ICAL_ANY_COMPONENT);
+    l = icalcomponent_get_first_component(copy, ICAL_ANY_COMPONENT);
+    for (; k && l; k = icalcomponent_get_next_component(orig, ICAL_ANY_COMPONENT),
+                   l = icalcomponent_get_next_component(copy, ICAL_ANY_COMPONENT))
+        repair_clone(k, l);
+}
+
+static icalcomponent *clone_comp(icalcomponent *c)
+{
+    icalcomponent *x = icalcomponent_new_clone(c);
+
+    if (x)
+        repair_clone(c, x);
+    return x;
+}
+
 static icalcomponent *instance_comp(const struct dav_ical *ic, const struct dav_ical_inst *in)
 {
-    icalcomponent *x = icalcomponent_new_clone(in->comp);
+    icalcomponent *x = clone_comp(in->comp);
 
     if (!x)
         return NULL;
@@ -464,8 +508,12 @@ static int collect(const struct dav_ical *c, int64_t s, int64_t e, struct collec
 static void copy_props(icalcomponent *to, icalcomponent *from)
 {
     for (icalproperty *p = icalcomponent_get_first_property(from, ICAL_ANY_PROPERTY); p;
-         p = icalcomponent_get_next_property(from, ICAL_ANY_PROPERTY))
-        icalcomponent_add_property(to, icalproperty_new_clone(p));
+         p = icalcomponent_get_next_property(from, ICAL_ANY_PROPERTY)) {
+        icalproperty *q = icalproperty_new_clone(p);
+
+        repair_prop(p, q);
+        icalcomponent_add_property(to, q);
+    }
 }
 
 static icalcomponent *build_expand(const struct dav_ical_data *d, const struct dav_ical *c)
@@ -509,7 +557,7 @@ static icalcomponent *build_limit(const struct dav_ical_data *d, const struct da
                 keep = co.v[i].comp == k;
         }
         if (keep)
-            icalcomponent_add_component(out, icalcomponent_new_clone(k));
+            icalcomponent_add_component(out, clone_comp(k));
     }
     free(co.v);
     return out;
@@ -557,7 +605,7 @@ char *dav_ical_data_render(const struct dav_ical_data *d, const struct dav_ical 
         return NULL;
     if (d && d->fblimit) {
         if (!owned)
-            tree = owned = icalcomponent_new_clone(c->root);
+            tree = owned = clone_comp(c->root);
         limit_fb(d, tree);
     }
     put_comp(&b, tree, d && d->has_sel ? &d->root : NULL);

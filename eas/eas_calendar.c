@@ -134,20 +134,45 @@ static int eas_busy_status(icalcomponent *ev)
     return 2;
 }
 
+/* Sensitivity 1 (Personal) has no CLASS of its own: it is stored as this x-name, which
+ * CalDAV clients treat as PRIVATE (RFC 5545 3.8.1.3), so that it comes back as Personal to
+ * the user's other devices instead of turning into Private. */
+#define EAS_CLASS_PERSONAL "X-PERSONAL"
+
 int eas_ical_sensitivity(icalcomponent *ev)
 {
     icalproperty *p = icalcomponent_get_first_property(ev, ICAL_CLASS_PROPERTY);
+    const char *v;
 
     if (!p)
         return 0;
     switch (icalproperty_get_class(p)) {
-    case ICAL_CLASS_PRIVATE:
-        return 2;
+    case ICAL_CLASS_PUBLIC:
+        return 0;
     case ICAL_CLASS_CONFIDENTIAL:
         return 3;
+    case ICAL_CLASS_PRIVATE:
+        return 2;
     default:
-        return 0;
+        /* an x-name or unknown token is PRIVATE to RFC 5545, ours is Personal */
+        v = icalproperty_get_value_as_string(p);
+        return v && !strcasecmp(v, EAS_CLASS_PERSONAL) ? 1 : 2;
     }
+}
+
+void eas_ical_set_sensitivity(icalcomponent *comp, long long sv)
+{
+    icalproperty *p = NULL;
+
+    eas_ical_remove(comp, ICAL_CLASS_PROPERTY);
+    if (sv == 1)
+        p = icalproperty_new_from_string("CLASS:" EAS_CLASS_PERSONAL);
+    else if (sv == 2)
+        p = icalproperty_new_class(ICAL_CLASS_PRIVATE);
+    else if (sv == 3)
+        p = icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL);
+    if (p)
+        icalcomponent_add_property(comp, p);
 }
 
 /* Minutes before the start of the first alarm related to the start, -1 when none. */
@@ -843,37 +868,74 @@ void eas_ical_categories_in(icalcomponent *ev, const struct eas_node *cats, unsi
             icalcomponent_add_property(ev, icalproperty_new_categories(eas_text(n)));
 }
 
-static void eas_in_attendees(icalcomponent *ev, const struct eas_node *list)
+/* The stored ATTENDEE of an address, NULL when none. */
+static icalproperty *eas_stored_attendee(icalcomponent *ev, const char *mail)
+{
+    for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
+         p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
+        const char *v = eas_mailto(icalproperty_get_attendee(p));
+        if (v && !strcasecmp(v, mail))
+            return p;
+    }
+    return NULL;
+}
+
+/* One attendee from the device. A stored attendee of the same address is the start, so
+ * that what ActiveSync does not carry stays (RSVP, DELEGATED-FROM, SENT-BY, X- parameters),
+ * as do its PARTSTAT when the device sends no AttendeeStatus (or 0, "response unknown"),
+ * and its ROLE / CUTYPE when the device's AttendeeType says the same. */
+static icalproperty *eas_in_attendee(icalproperty *old, const struct eas_node *a, const char *mail)
 {
     static const icalparameter_partstat ps[] = {
         ICAL_PARTSTAT_NEEDSACTION, ICAL_PARTSTAT_NEEDSACTION, ICAL_PARTSTAT_TENTATIVE,
         ICAL_PARTSTAT_ACCEPTED,    ICAL_PARTSTAT_DECLINED,    ICAL_PARTSTAT_NEEDSACTION};
-    int n = 0;
+    const char *name = eas_child_text(a, EAS_CALENDAR_NAME);
+    long long st = eas_child_int(a, EAS_CALENDAR_ATTENDEESTATUS, 0);
+    long long ty = eas_child_int(a, EAS_CALENDAR_ATTENDEETYPE, 1);
+    char uri[400];
+    icalproperty *p;
 
-    eas_ical_remove(ev, ICAL_ATTENDEE_PROPERTY);
+    snprintf(uri, sizeof(uri), "mailto:%s", mail);
+    p = old ? icalproperty_new_clone(old) : icalproperty_new_attendee(uri);
+    if (!p)
+        return NULL;
+    icalproperty_remove_parameter_by_kind(p, ICAL_CN_PARAMETER);
+    if (name && *name && strcmp(name, mail))
+        icalproperty_add_parameter(p, icalparameter_new_cn(name));
+    if (!old || (st > 0 && st <= 5)) {
+        icalproperty_remove_parameter_by_kind(p, ICAL_PARTSTAT_PARAMETER);
+        icalproperty_add_parameter(p, icalparameter_new_partstat(ps[st > 0 && st <= 5 ? st : 0]));
+    }
+    if (old && eas_attendee_type(old) == (ty == 2 || ty == 3 ? ty : 1))
+        return p;
+    icalproperty_remove_parameter_by_kind(p, ICAL_CUTYPE_PARAMETER);
+    icalproperty_remove_parameter_by_kind(p, ICAL_ROLE_PARAMETER);
+    if (ty == 3)
+        icalproperty_add_parameter(p, icalparameter_new_cutype(ICAL_CUTYPE_RESOURCE));
+    else
+        icalproperty_add_parameter(p, icalparameter_new_role(ty == 2 ? ICAL_ROLE_OPTPARTICIPANT
+                                                                     : ICAL_ROLE_REQPARTICIPANT));
+    return p;
+}
+
+static void eas_in_attendees(icalcomponent *ev, const struct eas_node *list)
+{
+    icalproperty *made[EAS_CAL_MAX_ATTENDEES];
+    int n = 0, i;
+
     for (const struct eas_node *a = eas_child(list, EAS_CALENDAR_ATTENDEE);
-         a && n < EAS_CAL_MAX_ATTENDEES; a = eas_next(a, EAS_CALENDAR_ATTENDEE), n++) {
+         a && n < EAS_CAL_MAX_ATTENDEES; a = eas_next(a, EAS_CALENDAR_ATTENDEE)) {
         const char *mail = eas_child_text(a, EAS_CALENDAR_EMAIL);
-        const char *name = eas_child_text(a, EAS_CALENDAR_NAME);
-        long long st = eas_child_int(a, EAS_CALENDAR_ATTENDEESTATUS, 0);
-        long long ty = eas_child_int(a, EAS_CALENDAR_ATTENDEETYPE, 1);
-        char uri[400];
         icalproperty *p;
+
         if (!mail || !*mail || strlen(mail) > 320)
             continue;
-        snprintf(uri, sizeof(uri), "mailto:%s", mail);
-        p = icalproperty_new_attendee(uri);
-        if (name && *name && strcmp(name, mail))
-            icalproperty_add_parameter(p, icalparameter_new_cn(name));
-        icalproperty_add_parameter(p, icalparameter_new_partstat(ps[st >= 0 && st <= 5 ? st : 0]));
-        if (ty == 3)
-            icalproperty_add_parameter(p, icalparameter_new_cutype(ICAL_CUTYPE_RESOURCE));
-        else
-            icalproperty_add_parameter(p,
-                                       icalparameter_new_role(ty == 2 ? ICAL_ROLE_OPTPARTICIPANT
-                                                                      : ICAL_ROLE_REQPARTICIPANT));
-        icalcomponent_add_property(ev, p);
+        if ((p = eas_in_attendee(eas_stored_attendee(ev, mail), a, mail)))
+            made[n++] = p;
     }
+    eas_ical_remove(ev, ICAL_ATTENDEE_PROPERTY);
+    for (i = 0; i < n; i++)
+        icalcomponent_add_property(ev, made[i]);
 }
 
 static void eas_in_organizer(icalcomponent *ev, const struct eas_node *app,
@@ -1039,8 +1101,11 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         eas_ical_remove(ev, ICAL_DTEND_PROPERTY);
         eas_ical_remove(ev, ICAL_DURATION_PROPERTY);
         icalcomponent_add_property(ev, eas_time_prop(in, ICAL_DTEND_PROPERTY, e, allday));
-    } else if (!exception) {
-        return -1; /* an event needs a start */
+    } else if (!exception && !(eas_cal_ghosted(c, app, EAS_CALENDAR_STARTTIME) &&
+                               icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY))) {
+        /* an event needs a start: a new one from the device, or a Change that removes
+         * it; a ghosted StartTime (any 16.x Change without one) keeps the stored times */
+        return -1;
     }
     if ((v = eas_child_text(app, EAS_CALENDAR_SUBJECT)) || EAS_IN_ALL(EAS_CALENDAR_SUBJECT))
         eas_ical_set_text(ev, ICAL_SUMMARY_PROPERTY, v);
@@ -1048,12 +1113,7 @@ static int eas_in_fields(struct eas_cal_in *in, icalcomponent *ev, const struct 
         (EAS_IN_ALL(EAS_CALENDAR_LOCATION) || EAS_IN_ALL(EAS_AIRSYNCBASE_LOCATION)))
         eas_ical_set_text(ev, ICAL_LOCATION_PROPERTY, v);
     if ((n = eas_child(app, EAS_CALENDAR_SENSITIVITY)) || EAS_IN_ALL(EAS_CALENDAR_SENSITIVITY)) {
-        long long sv = n ? atoll(eas_text(n)) : 0;
-        eas_ical_remove(ev, ICAL_CLASS_PROPERTY);
-        if (sv == 1 || sv == 2)
-            icalcomponent_add_property(ev, icalproperty_new_class(ICAL_CLASS_PRIVATE));
-        else if (sv == 3)
-            icalcomponent_add_property(ev, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
+        eas_ical_set_sensitivity(ev, n ? atoll(eas_text(n)) : 0);
     }
     if ((n = eas_child(app, EAS_CALENDAR_BUSYSTATUS)) || EAS_IN_ALL(EAS_CALENDAR_BUSYSTATUS))
         eas_in_busy(ev, n ? atoi(eas_text(n)) : 2);
@@ -1123,9 +1183,17 @@ static icalcomponent *eas_new_override(struct eas_cal_in *in, icalcomponent *mas
                                        int allday)
 {
     icalcomponent *ov = icalcomponent_new_clone(master);
+    icalproperty *cls = icalcomponent_get_first_property(master, ICAL_CLASS_PROPERTY), *copy;
     int64_t ms, me;
     int ad;
 
+    /* libical's clone loses the text of an x-name CLASS (CLASS:X-PERSONAL comes out as
+     * "CLASS:"): the override gets the series' CLASS again from its text */
+    if (cls && icalproperty_get_class(cls) == ICAL_CLASS_X) {
+        eas_ical_remove(ov, ICAL_CLASS_PROPERTY);
+        if ((copy = icalproperty_new_from_string(icalproperty_as_ical_string(cls))))
+            icalcomponent_add_property(ov, copy);
+    }
     eas_span(in->root, master, &ms, &me, &ad);
     eas_ical_remove(ov, ICAL_RRULE_PROPERTY);
     eas_ical_remove(ov, ICAL_RDATE_PROPERTY);
@@ -1242,6 +1310,12 @@ int eas_calendar_from_eas(const struct eas_node *app, const struct eas_pim_ctx *
             icalcomponent_set_uid(ev, out->uid);
         }
     }
+    /* AllDayEvent left out of a Change that ghosts it (16.x): as stored, so that new
+     * times, if any, are read the way the event is kept */
+    if (base && !eas_child(app, EAS_CALENDAR_ALLDAYEVENT) &&
+        eas_cal_ghosted(c, app, EAS_CALENDAR_ALLDAYEVENT) &&
+        icalcomponent_get_first_property(ev, ICAL_DTSTART_PROPERTY))
+        allday = icalcomponent_get_dtstart(ev).is_date;
     /* for an all-day event the zone only turns the device's UTC midnights into days */
     if (eas_in_zone(&in, app, ev) < 0 || eas_in_fields(&in, ev, app, 0, allday) < 0)
         goto out;

@@ -101,6 +101,34 @@ static const unsigned eas_adr_tags[3][5] = {
      EAS_CONTACTS_OTHERADDRESSPOSTALCODE, EAS_CONTACTS_OTHERADDRESSCOUNTRY},
 };
 
+/* Fields vCard has no standard property for, kept as X- properties so that they survive
+ * the store and reach the user's other devices: the phonetic (Yomi) names under the names
+ * Apple's clients use for them, and the Contacts2 CustomerId, GovernmentId, AccountName and
+ * MMS (12.0+) under names of our own, which other CardDAV clients keep unshown. */
+static const struct {
+    const char *name;
+    unsigned tag;
+    int version; /* the first protocol version with the element */
+} eas_cn_x2[] = {
+    {"X-PHONETIC-FIRST-NAME", EAS_CONTACTS_YOMIFIRSTNAME, 0},
+    {"X-PHONETIC-LAST-NAME", EAS_CONTACTS_YOMILASTNAME, 0},
+    {"X-PHONETIC-ORG", EAS_CONTACTS_YOMICOMPANYNAME, 0},
+    {"X-EAS-CUSTOMERID", EAS_CONTACTS2_CUSTOMERID, EAS_V120},
+    {"X-EAS-GOVERNMENTID", EAS_CONTACTS2_GOVERNMENTID, EAS_V120},
+    {"X-EAS-ACCOUNTNAME", EAS_CONTACTS2_ACCOUNTNAME, EAS_V120},
+    {"X-EAS-MMS", EAS_CONTACTS2_MMS, EAS_V120},
+};
+
+/* The tag a stored X- property of eas_cn_x2 feeds for a device of that version, 0 for any
+ * other property. */
+static unsigned eas_cn_x2_tag(const char *name, int version)
+{
+    for (size_t i = 0; i < sizeof(eas_cn_x2) / sizeof(eas_cn_x2[0]); i++)
+        if (!strcasecmp(name, eas_cn_x2[i].name))
+            return version >= eas_cn_x2[i].version ? eas_cn_x2[i].tag : 0;
+    return 0;
+}
+
 static int eas_take(int *used, int a, int b)
 {
     if (!used[a])
@@ -295,6 +323,8 @@ static void eas_cn_prop(struct eas_doc *d, struct eas_node *app, const struct ea
         eas_add_unesc(d, app, EAS_CONTACTS2_NICKNAME, p->value);
     } else if (!strcasecmp(p->name, "X-MANAGER") && c->version >= EAS_V120) {
         eas_add_unesc(d, app, EAS_CONTACTS2_MANAGERNAME, p->value);
+    } else if (eas_cn_x2_tag(p->name, c->version)) {
+        eas_add_unesc(d, app, eas_cn_x2_tag(p->name, c->version), p->value);
     } else if (!strcasecmp(p->name, "X-CHILDREN")) {
         struct eas_node *kids = NULL;
         char *kp[32];
@@ -539,6 +569,8 @@ static void eas_put_fields(struct eas_cn_out *o, const struct eas_node *app, int
     eas_put(o, "X-MANAGER", NULL, eas_child_text(app, EAS_CONTACTS2_MANAGERNAME));
     eas_put(o, "X-ALIAS", NULL, eas_child_text(app, EAS_CONTACTS_ALIAS));
     eas_put(o, "X-OFFICE-LOCATION", NULL, eas_child_text(app, EAS_CONTACTS_OFFICELOCATION));
+    for (size_t i = 0; i < sizeof(eas_cn_x2) / sizeof(eas_cn_x2[0]); i++)
+        eas_put(o, eas_cn_x2[i].name, NULL, eas_child_text(app, eas_cn_x2[i].tag));
     eas_put_list(o, "CATEGORIES", eas_child(app, EAS_CONTACTS_CATEGORIES), EAS_CONTACTS_CATEGORY);
     eas_put_list(o, "X-CHILDREN", eas_child(app, EAS_CONTACTS_CHILDREN), EAS_CONTACTS_CHILD);
     n = eas_child(app, EAS_CONTACTS_PICTURE);
@@ -580,6 +612,13 @@ static size_t eas_prop_tags(const struct dav_vcard_prop *p, int slot, unsigned *
         {"X-MANAGER", {EAS_CONTACTS2_MANAGERNAME}},
         {"X-ALIAS", {EAS_CONTACTS_ALIAS}},
         {"X-OFFICE-LOCATION", {EAS_CONTACTS_OFFICELOCATION}},
+        {"X-EAS-CUSTOMERID", {EAS_CONTACTS2_CUSTOMERID}},
+        {"X-EAS-GOVERNMENTID", {EAS_CONTACTS2_GOVERNMENTID}},
+        {"X-EAS-ACCOUNTNAME", {EAS_CONTACTS2_ACCOUNTNAME}},
+        {"X-EAS-MMS", {EAS_CONTACTS2_MMS}},
+        {"X-PHONETIC-FIRST-NAME", {EAS_CONTACTS_YOMIFIRSTNAME}},
+        {"X-PHONETIC-LAST-NAME", {EAS_CONTACTS_YOMILASTNAME}},
+        {"X-PHONETIC-ORG", {EAS_CONTACTS_YOMICOMPANYNAME}},
     };
     size_t n = 0;
 
@@ -625,6 +664,67 @@ static void eas_keep(struct eas_cn_out *o, const struct dav_vcard_prop *p)
 {
     if (dav_vcard_add(o->v, p->group, p->name, p->params, p->nparams, p->value) < 0)
         o->err = 1;
+}
+
+/* Whether a value the device sends is the stored one in another spelling: a vCard 4 tel:
+ * URI, a date with or without dashes, a structured value with empty trailing parts. */
+static int eas_cn_same_value(const char *name, const char *a, const char *b)
+{
+    int date = !strcasecmp(name, "BDAY") || !strcasecmp(name, "ANNIVERSARY") ||
+               !strcasecmp(name, "X-ANNIVERSARY");
+
+    if (!strncasecmp(a, "tel:", 4))
+        a += 4;
+    if (!strncasecmp(b, "tel:", 4))
+        b += 4;
+    for (;;) {
+        while (date && *a == '-')
+            a++;
+        while (date && *b == '-')
+            b++;
+        if (!*a || !*b)
+            break;
+        if (*a++ != *b++)
+            return 0;
+    }
+    while (*a == ';')
+        a++;
+    while (*b == ';')
+        b++;
+    return !*a && !*b;
+}
+
+/* The device's card with each property it sent back unchanged in its stored form (group,
+ * parameters, spelling): a Change carries every field again, and rebuilding them would
+ * drop what ActiveSync does not carry (EMAIL;TYPE=WORK, TYPE=pref, Apple's item1. groups
+ * their X-ABLabel hangs on, vCard 4 tel: URIs). Each stored property is used once. */
+static struct dav_vcard *eas_cn_restore(const struct dav_vcard *made, const struct dav_vcard *old,
+                                        const int *keep)
+{
+    size_t n = dav_vcard_nprops(old), m = dav_vcard_nprops(made);
+    struct dav_vcard *v = dav_vcard_new(dav_vcard_version(made));
+    char *used = calloc(n ? n : 1, 1);
+
+    if (!v || !used)
+        goto fail;
+    for (size_t i = 0; i < m; i++) {
+        const struct dav_vcard_prop *p = dav_vcard_prop(made, i), *q = p;
+        for (size_t j = 0; j < n && q == p; j++) {
+            const struct dav_vcard_prop *o = dav_vcard_prop(old, j);
+            if (!used[j] && !keep[j] && !strcasecmp(o->name, p->name) &&
+                eas_cn_same_value(p->name, o->value, p->value))
+                q = o, used[j] = 1;
+        }
+        if (dav_vcard_add(v, q->group, q->name, q->params, q->nparams, q->value) < 0)
+            goto fail;
+    }
+    free(used);
+    return v;
+fail:
+    free(used);
+    if (v)
+        dav_vcard_free(v);
+    return NULL;
 }
 
 int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, const char *base,
@@ -683,6 +783,13 @@ int eas_contact_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c
         eas_pim_compact_time(rev, sizeof(rev), c->now);
         if (dav_vcard_add(o.v, NULL, "REV", NULL, 0, rev) < 0)
             o.err = 1;
+    }
+    if (!o.err && old) {
+        struct dav_vcard *r = eas_cn_restore(o.v, old, keep);
+        if (!r)
+            goto out;
+        dav_vcard_free(o.v);
+        o.v = r;
     }
     if (o.err || !(out->text = dav_vcard_serialize(o.v, &out->len)))
         goto out;

@@ -90,8 +90,9 @@ icalcomponent *eas_ical_new(icalcomponent_kind kind, icalcomponent **comp);
 int eas_ical_finish(icalcomponent *root, struct eas_pim_out *out); /* text of root */
 void eas_ical_remove(icalcomponent *comp, icalproperty_kind k);    /* every such prop */
 void eas_ical_set_text(icalcomponent *comp, icalproperty_kind k, const char *v); /* "" drops */
-void eas_ical_stamp(icalcomponent *comp, int64_t now); /* DTSTAMP and LAST-MODIFIED */
-int eas_ical_sensitivity(icalcomponent *comp);         /* CLASS as Sensitivity */
+void eas_ical_stamp(icalcomponent *comp, int64_t now);            /* DTSTAMP and LAST-MODIFIED */
+int eas_ical_sensitivity(icalcomponent *comp);                    /* CLASS as Sensitivity */
+void eas_ical_set_sensitivity(icalcomponent *comp, long long sv); /* Sensitivity as CLASS */
 /* CATEGORIES split at commas into v (strings in buf). */
 size_t eas_ical_categories(icalcomponent *comp, char *buf, size_t buflen, const char **v,
                            size_t max);

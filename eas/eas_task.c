@@ -22,8 +22,37 @@ static int eas_task_importance(icalcomponent *t)
     return 1;
 }
 
+/* A device's wall-clock offset from UTC for a UTC date, kept as a parameter of DUE /
+ * DTSTART (seconds, as text): a device sends both UtcDueDate and DueDate (its own local
+ * time) but a VTODO from ActiveSync has no zone, so without it the other devices would get
+ * the UTC time as the local one. */
+#define EAS_TASK_OFFSET_PARAM "X-EAS-UTC-OFFSET"
+#define EAS_TASK_OFFSET_MAX   (14 * 3600)
+
+/* The offset stored on p, 0 when none or out of range. */
+static int64_t eas_task_offset(icalproperty *p)
+{
+    icalparameter *x;
+    long long off;
+    char *end;
+
+    for (x = icalproperty_get_first_parameter(p, ICAL_X_PARAMETER); x;
+         x = icalproperty_get_next_parameter(p, ICAL_X_PARAMETER)) {
+        if (!icalparameter_get_xname(x) ||
+            strcasecmp(icalparameter_get_xname(x), EAS_TASK_OFFSET_PARAM) ||
+            !icalparameter_get_xvalue(x))
+            continue;
+        off = strtoll(icalparameter_get_xvalue(x), &end, 10);
+        if (*end || off < -EAS_TASK_OFFSET_MAX || off > EAS_TASK_OFFSET_MAX)
+            return 0;
+        return (int64_t)off;
+    }
+    return 0;
+}
+
 /* A date of the task in both forms: Utc* as the instant, the other as local wall clock
- * (the zone's, or UTC for floating and UTC times). */
+ * (the zone's, or UTC for floating and UTC times, moved by the device's offset when one
+ * is stored). */
 static void eas_task_date(struct eas_doc *d, struct eas_node *app, icalcomponent *root,
                           icalproperty *p, unsigned utc_tag, unsigned local_tag)
 {
@@ -35,8 +64,12 @@ static void eas_task_date(struct eas_doc *d, struct eas_node *app, icalcomponent
         return;
     t = icalvalue_get_datetime(icalproperty_get_value(p));
     utc = eas_ical_prop_time(root, p);
-    t.zone = NULL; /* the wall clock as it is written */
-    local = eas_ical_tt(t, NULL);
+    if (icaltime_is_utc(t))
+        local = utc + eas_task_offset(p);
+    else {
+        t.zone = NULL; /* the wall clock as it is written */
+        local = eas_ical_tt(t, NULL);
+    }
     eas_pim_iso_time(buf, sizeof(buf), utc);
     eas_add_text(d, app, utc_tag, buf);
     eas_pim_iso_time(buf, sizeof(buf), local);
@@ -105,7 +138,14 @@ int eas_task_to_eas(struct eas_doc *d, struct eas_node *app, const struct eas_pi
     done = eas_task_done(t);
     eas_add_int(d, app, EAS_TASKS_COMPLETE, done);
     if (done) {
+        /* DateCompleted is required with Complete 1; a todo marked COMPLETED without the
+         * time (STATUS or PERCENT-COMPLETE only) gets its last change, which stays the
+         * same from one Sync to the next, where the time of the answer would not */
         p = icalcomponent_get_first_property(t, ICAL_COMPLETED_PROPERTY);
+        if (!p)
+            p = icalcomponent_get_first_property(t, ICAL_LASTMODIFIED_PROPERTY);
+        if (!p)
+            p = icalcomponent_get_first_property(t, ICAL_DTSTAMP_PROPERTY);
         eas_pim_iso_time(buf, sizeof(buf), p ? eas_ical_prop_time(root, p) : c->now);
         eas_add_text(d, app, EAS_TASKS_DATECOMPLETED, buf);
     }
@@ -132,22 +172,38 @@ int eas_task_completed(const char *ical, size_t len)
     return done;
 }
 
-/* A date from the device: the Utc form when given, else the local one (as UTC). */
-static void eas_task_in_date(icalcomponent *t, const struct eas_node *app, unsigned utc_tag,
-                             unsigned local_tag, icalproperty_kind k)
+/* A date from the device: the Utc form when given, else the local one (as UTC); with
+ * both, the local one's offset is kept (EAS_TASK_OFFSET_PARAM). The same instant as the
+ * stored date leaves that as it is: a device sends back every date it got with any
+ * change, and a CalDAV client's DUE;VALUE=DATE or DUE;TZID=... would otherwise turn into
+ * a UTC time. */
+static void eas_task_in_date(icalcomponent *root, icalcomponent *t, const struct eas_node *app,
+                             unsigned utc_tag, unsigned local_tag, icalproperty_kind k)
 {
-    const char *s = eas_child_text(app, utc_tag);
-    int64_t v;
+    const char *s = eas_child_text(app, utc_tag), *ls = eas_child_text(app, local_tag);
+    int64_t v, lv;
     icalproperty *p;
+    icalparameter *x;
+    char off[24];
 
     if (!s)
-        s = eas_child_text(app, local_tag);
+        s = ls;
+    p = icalcomponent_get_first_property(t, k);
+    if (p && s && eas_pim_parse_time(s, &v) == 0 && eas_ical_prop_time(root, p) == v)
+        return;
     eas_ical_remove(t, k);
     if (!s || eas_pim_parse_time(s, &v) < 0)
         return;
     p = icalproperty_new(k);
     icalproperty_set_value(p, icalvalue_new_datetime(icaltime_from_timet_with_zone(
                                   (time_t)v, 0, icaltimezone_get_utc_timezone())));
+    if (ls && s != ls && eas_pim_parse_time(ls, &lv) == 0 && lv != v &&
+        lv - v >= -EAS_TASK_OFFSET_MAX && lv - v <= EAS_TASK_OFFSET_MAX) {
+        snprintf(off, sizeof(off), "%lld", (long long)(lv - v));
+        x = icalparameter_new_x(off);
+        icalparameter_set_xname(x, EAS_TASK_OFFSET_PARAM);
+        icalproperty_add_parameter(p, x);
+    }
     icalcomponent_add_property(t, p);
 }
 
@@ -236,20 +292,14 @@ int eas_task_from_eas(const struct eas_node *app, const struct eas_pim_ctx *c, c
             icalcomponent_add_property(t, icalproperty_new_priority(imp == 2 ? 1 : 9));
     }
     if (!EAS_KEEP(EAS_TASKS_UTCSTARTDATE) || !EAS_KEEP(EAS_TASKS_STARTDATE))
-        eas_task_in_date(t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE,
+        eas_task_in_date(root, t, app, EAS_TASKS_UTCSTARTDATE, EAS_TASKS_STARTDATE,
                          ICAL_DTSTART_PROPERTY);
     if (!EAS_KEEP(EAS_TASKS_UTCDUEDATE) || !EAS_KEEP(EAS_TASKS_DUEDATE))
-        eas_task_in_date(t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
+        eas_task_in_date(root, t, app, EAS_TASKS_UTCDUEDATE, EAS_TASKS_DUEDATE, ICAL_DUE_PROPERTY);
     if (!EAS_KEEP(EAS_TASKS_COMPLETE))
         eas_task_in_done(t, app, c->now);
-    if (!EAS_KEEP(EAS_TASKS_SENSITIVITY)) {
-        long long sv = eas_child_int(app, EAS_TASKS_SENSITIVITY, 0);
-        eas_ical_remove(t, ICAL_CLASS_PROPERTY);
-        if (sv == 1 || sv == 2)
-            icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_PRIVATE));
-        else if (sv == 3)
-            icalcomponent_add_property(t, icalproperty_new_class(ICAL_CLASS_CONFIDENTIAL));
-    }
+    if (!EAS_KEEP(EAS_TASKS_SENSITIVITY))
+        eas_ical_set_sensitivity(t, eas_child_int(app, EAS_TASKS_SENSITIVITY, 0));
     if ((n = eas_child(app, EAS_TASKS_RECURRENCE))) {
         const char *st = eas_child_text(n, EAS_TASKS_START);
         int64_t when;

@@ -6,9 +6,8 @@ ending a Ping or a Sync with Wait that is already waiting with 403 at once (not 
 next commit or the 5-minute gate check), while an IMAP IDLE stays silent and a change
 that leaves ActiveSync allowed keeps the waits going.
 
-CalDAV/CardDAV engines are not merged yet: for an Enhanced mailbox the front end's
-placeholder answers 501; once the engine is in, a PROPFIND answers 207. Both are accepted
-here; a Basic mailbox gets 403 from the gate either way.
+CalDAV/CardDAV (dav/): a Depth 0 PROPFIND of /caldav/, /carddav/ and /principals/ answers
+207 for an Enhanced mailbox; a Basic mailbox gets 403 from the gate.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_gates.py
 """
@@ -38,7 +37,6 @@ PROPFIND = ('<?xml version="1.0" encoding="utf-8"?><propfind xmlns="DAV:"><prop>
             '<resourcetype/></prop></propfind>')
 
 BASIC, ENHANCED = 'basic', 'enhanced'
-DAV_OK = (501, 207)     # not merged yet / the DAV engine
 
 
 def q(ns, tag):
@@ -152,7 +150,7 @@ class Gates(unittest.TestCase):
         else:
             self.assertEqual(got['ActiveSync'], 200)
             for svc in ('CalDAV', 'CardDAV', 'principals'):
-                self.assertIn(got[svc], DAV_OK, svc)
+                self.assertEqual(got[svc], 207, svc)
             self.assertEqual(got['autodiscover mobilesync'], eas_url)
             self.assertEqual(got['profile'], 'com.apple.eas.account')
 

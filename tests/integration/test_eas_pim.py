@@ -542,7 +542,9 @@ def test_tasks(p, version):
     sids = [text(response(col, 'Add', cid='t%d' % i), 'AirSync:ServerId') for i in (1, 2)]
     todo = [item_get(p, row[1]) for row in item_list(p, 'Tasks')]
     t1 = [t for t in todo if 'SUMMARY:Task 1 %s' % v in t]
-    assert len(t1) == 1 and 'DUE:20300501T100000Z' in t1[0] and 'PRIORITY:1' in t1[0], todo
+    # the device's local DueDate is 2 h ahead: its offset is kept beside the UTC time
+    assert len(t1) == 1 and 'DUE;X-EAS-UTC-OFFSET=7200:20300501T100000Z' in t1[0], todo
+    assert 'PRIORITY:1' in t1[0], todo
     # the device completes task 2
     sync(a, 7, '<Change><ServerId>%s</ServerId><ApplicationData><Subject xmlns="Tasks:">Task 2 %s'
                '</Subject><Complete xmlns="Tasks:">1</Complete><DateCompleted xmlns="Tasks:">'

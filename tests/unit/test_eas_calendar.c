@@ -447,6 +447,75 @@ static void test_ghosted_16(void **state)
     free(ical);
 }
 
+/* Regression (e2e): a 16.x Change without StartTime (ghosted: the device changes only
+ * the subject) was refused as "an event needs a start" (Status 6); it keeps the stored
+ * times, and an all-day event stays all-day when AllDayEvent is left out too. An Add
+ * without StartTime is still refused. */
+static void test_ghosted_16_times(void **state)
+{
+    static const char dev[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+                              "<c:Subject>Only the title</c:Subject></ApplicationData>";
+    static const char allday[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:a2\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART;VALUE=DATE:20300101\r\n"
+        "DTEND;VALUE=DATE:20300103\r\nSUMMARY:Holiday\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const char moved[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+                                "<c:StartTime>20300201T000000Z</c:StartTime>"
+                                "<c:EndTime>20300202T000000Z</c:EndTime></ApplicationData>";
+    char *ical = pim_from(eas_calendar_from_eas, EAS_V161, dev, weekly);
+
+    (void)state;
+    assert_non_null(ical);
+    assert_has(ical, "SUMMARY:Only the title");
+    assert_has(ical, "DTSTART;TZID=Europe/Berlin:20300610T100000");
+    assert_has(ical, "RRULE:FREQ=WEEKLY;COUNT=10;BYDAY=MO");
+    free(ical);
+    ical = pim_from(eas_calendar_from_eas, EAS_V161, dev, allday);
+    assert_non_null(ical);
+    assert_has(ical, "DTSTART;VALUE=DATE:20300101");
+    assert_has(ical, "DTEND;VALUE=DATE:20300103");
+    free(ical);
+    ical = pim_from(eas_calendar_from_eas, EAS_V161, moved, allday);
+    assert_non_null(ical);
+    assert_has(ical, "DTSTART;VALUE=DATE:20300201");
+    assert_has(ical, "SUMMARY:Holiday");
+    free(ical);
+    assert_null(pim_from(eas_calendar_from_eas, EAS_V161, dev, NULL));
+}
+
+/* Regression (e2e): a device's Change rebuilt every ATTENDEE from ActiveSync's fields,
+ * losing RSVP and the other parameters, and setting PARTSTAT=NEEDS-ACTION for attendees
+ * sent without AttendeeStatus (as 14.1 devices do). */
+static void test_attendees_merge(void **state)
+{
+    static const char mt[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VEVENT\r\nUID:m9\r\n"
+        "DTSTAMP:20240101T000000Z\r\nDTSTART:20300101T100000Z\r\nDTEND:20300101T110000Z\r\n"
+        "SUMMARY:Review\r\nORGANIZER:mailto:boss@example.com\r\n"
+        "ATTENDEE;PARTSTAT=ACCEPTED;RSVP=TRUE;X-NUM-GUESTS=2:mailto:ann@example.com\r\n"
+        "ATTENDEE;CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:room@example.com\r\n"
+        "END:VEVENT\r\nEND:VCALENDAR\r\n";
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Calendar:\">"
+        "<c:StartTime>20300101T100000Z</c:StartTime><c:EndTime>20300101T110000Z</c:EndTime>"
+        "<c:Subject>Review 2</c:Subject><c:Attendees>"
+        "<c:Attendee><c:Email>ANN@example.com</c:Email><c:Name>Ann</c:Name></c:Attendee>"
+        "<c:Attendee><c:Email>room@example.com</c:Email><c:Name>Room</c:Name>"
+        "<c:AttendeeType>3</c:AttendeeType><c:AttendeeStatus>4</c:AttendeeStatus></c:Attendee>"
+        "<c:Attendee><c:Email>new@example.com</c:Email><c:Name>New</c:Name></c:Attendee>"
+        "</c:Attendees></ApplicationData>";
+    char *ical = pim_from(eas_calendar_from_eas, EAS_V141, dev, mt);
+
+    (void)state;
+    assert_non_null(ical);
+    assert_has(ical, "ATTENDEE;PARTSTAT=ACCEPTED;RSVP=TRUE;X-NUM-GUESTS=2;CN=Ann:"
+                     "mailto:ann@example.com");
+    assert_has(ical, "ATTENDEE;CUTYPE=ROOM;CN=Room;PARTSTAT=DECLINED:mailto:room@example.com");
+    assert_has(ical,
+               "ATTENDEE;CN=New;PARTSTAT=NEEDS-ACTION;ROLE=REQ-PARTICIPANT:mailto:new@example.com");
+    free(ical);
+}
+
 /* 16.x: one occurrence changed or deleted by InstanceId, in the series' own zone. */
 static void test_instance(void **state)
 {
@@ -501,6 +570,7 @@ int main(void)
         cmocka_unit_test(test_meeting),           cmocka_unit_test(test_device_recurrences),
         cmocka_unit_test(test_device_exceptions), cmocka_unit_test(test_instance),
         cmocka_unit_test(test_ghosted),           cmocka_unit_test(test_ghosted_16),
+        cmocka_unit_test(test_ghosted_16_times),  cmocka_unit_test(test_attendees_merge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

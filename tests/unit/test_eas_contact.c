@@ -103,7 +103,10 @@ static void test_card4(void **state)
     assert_non_null(back);
     assert_has(back, "VERSION:4.0");
     assert_has(back, "UID:urn:uuid:4fbe8971-0bc3-424c-9c26-36c3e1eff6b1");
-    assert_has(back, "ANNIVERSARY:2015-08-08");
+    /* sent back unchanged: the stored spelling and parameters stay */
+    assert_has(back, "ANNIVERSARY:20150808");
+    assert_has(back, "TEL;VALUE=uri;TYPE=cell:tel:+1-555-0111");
+    assert_has(back, "EMAIL;TYPE=work:kim@example.com");
     assert_has(back, "PHOTO:data:image/jpeg;base64,/9j/AA==");
     free(back);
     free(x);
@@ -143,6 +146,82 @@ static void test_device_card(void **state)
     assert_has(x, "<HomeAddressStreet xmlns=\"Contacts:\">Hauptstr. 1; Hof</HomeAddressStreet>");
     assert_has(x, "<Email1Address xmlns=\"Contacts:\">\"Max\" &lt;max@example.de&gt;<");
     free(x);
+    free(v);
+}
+
+/* Regression (e2e): the Yomi names and the Contacts2 CustomerId, GovernmentId,
+ * AccountName and MMS were lost on the way through the store, so the user's other devices
+ * never got them; now X- properties (Apple's X-PHONETIC-* for the Yomi names, which
+ * CardDAV clients already write), sent back to 12.0+ devices for the Contacts2 ones. */
+static void test_fields_without_vcard_property(void **state)
+{
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\" xmlns:c2=\"Contacts2:\">"
+        "<c:FirstName>Taro</c:FirstName><c:YomiFirstName>tarou</c:YomiFirstName>"
+        "<c:YomiLastName>yamada</c:YomiLastName><c:YomiCompanyName>kaisha</c:YomiCompanyName>"
+        "<c2:CustomerId>C-1</c2:CustomerId><c2:GovernmentId>G-2</c2:GovernmentId>"
+        "<c2:AccountName>A-3</c2:AccountName><c2:MMS>+81 90 1</c2:MMS></ApplicationData>";
+    static const char change[] = "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\">"
+                                 "<c:FirstName>Taro</c:FirstName></ApplicationData>";
+    char *v = pim_from(eas_contact_from_eas, EAS_V141, dev, NULL), *x, *w;
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "X-PHONETIC-FIRST-NAME:tarou");
+    assert_has(v, "X-PHONETIC-LAST-NAME:yamada");
+    assert_has(v, "X-PHONETIC-ORG:kaisha");
+    assert_has(v, "X-EAS-CUSTOMERID:C-1");
+    assert_has(v, "X-EAS-GOVERNMENTID:G-2");
+    assert_has(v, "X-EAS-ACCOUNTNAME:A-3");
+    assert_has(v, "X-EAS-MMS:+81 90 1");
+    x = pim_to(eas_contact_to_eas, EAS_V141, v);
+    assert_non_null(x);
+    assert_has(x, "<YomiFirstName xmlns=\"Contacts:\">tarou</YomiFirstName>");
+    assert_has(x, "<YomiCompanyName xmlns=\"Contacts:\">kaisha</YomiCompanyName>");
+    assert_has(x, "<CustomerId xmlns=\"Contacts2:\">C-1</CustomerId>");
+    assert_has(x, "<MMS xmlns=\"Contacts2:\">+81 90 1</MMS>");
+    free(x);
+    /* 2.5 has no Contacts2 page: the Yomi names only */
+    x = pim_to(eas_contact_to_eas, EAS_V25, v);
+    assert_non_null(x);
+    assert_has(x, "<YomiLastName xmlns=\"Contacts:\">yamada</YomiLastName>");
+    assert_hasnt(x, "CustomerId");
+    free(x);
+    /* a Change that leaves them out (nothing ghosted) removes them, as for any field */
+    w = pim_from(eas_contact_from_eas, EAS_V141, change, v);
+    assert_non_null(w);
+    assert_hasnt(w, "X-PHONETIC-FIRST-NAME");
+    assert_hasnt(w, "X-EAS-CUSTOMERID");
+    free(w);
+    free(v);
+}
+
+/* Regression (e2e): a device's Change sends every field again; the properties were all
+ * rebuilt, so Apple's item1. group (its X-ABLabel left behind), TYPE=pref, EMAIL TYPE=HOME
+ * were lost. A value sent back unchanged keeps its stored property; a changed one is the
+ * device's. */
+static void test_unchanged_keep_form(void **state)
+{
+    static const char apple[] =
+        "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:a1\r\nFN:Apfel Mann\r\nN:Mann;Apfel;;;\r\n"
+        "item1.EMAIL;type=INTERNET;type=pref:a@apple.example\r\n"
+        "item1.X-ABLabel:_$!<Other>!$_\r\nEMAIL;TYPE=HOME:b@home.example\r\n"
+        "TEL;type=CELL;type=pref:+1 555 1\r\nEND:VCARD\r\n";
+    static const char dev[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:c=\"Contacts:\">"
+        "<c:FirstName>Apfel</c:FirstName><c:LastName>Mann</c:LastName>"
+        "<c:Email1Address>a@apple.example</c:Email1Address>"
+        "<c:Email2Address>c@new.example</c:Email2Address>"
+        "<c:MobilePhoneNumber>+1 555 1</c:MobilePhoneNumber></ApplicationData>";
+    char *v = pim_from(eas_contact_from_eas, EAS_V141, dev, apple);
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "item1.EMAIL;TYPE=INTERNET;TYPE=pref:a@apple.example");
+    assert_has(v, "item1.X-ABLABEL:_$!<Other>!$_");
+    assert_has(v, "TEL;TYPE=CELL;TYPE=pref:+1 555 1");
+    assert_has(v, "EMAIL;TYPE=INTERNET:c@new.example");
+    assert_hasnt(v, "b@home.example");
     free(v);
 }
 
@@ -203,7 +282,7 @@ static void test_ghosted(void **state)
     assert_non_null(v);
     /* supported and sent */
     assert_has(v, "TEL;TYPE=CELL:+1 555 7777");
-    assert_has(v, "EMAIL;TYPE=INTERNET:jane@acme.example");
+    assert_has(v, "EMAIL;TYPE=INTERNET,WORK:jane@acme.example"); /* unchanged: as stored */
     /* supported, left out: removed */
     assert_hasnt(v, "TITLE:");
     assert_hasnt(v, "jane@home.example");
@@ -225,9 +304,13 @@ static void test_ghosted(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_card_to_eas), cmocka_unit_test(test_card4),
-        cmocka_unit_test(test_device_card), cmocka_unit_test(test_change_keeps),
+        cmocka_unit_test(test_card_to_eas),
+        cmocka_unit_test(test_card4),
+        cmocka_unit_test(test_device_card),
+        cmocka_unit_test(test_change_keeps),
         cmocka_unit_test(test_ghosted),
+        cmocka_unit_test(test_fields_without_vcard_property),
+        cmocka_unit_test(test_unchanged_keep_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

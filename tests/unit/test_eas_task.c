@@ -105,14 +105,84 @@ static void test_device_task(void **state)
     assert_has(v, "BEGIN:VTODO");
     assert_has(v, "SUMMARY:Buy milk");
     assert_has(v, "PRIORITY:9");
-    assert_has(v, "DUE:20300501T100000Z");
+    /* the instant in UTC, the device's wall-clock offset (+2 h) beside it */
+    assert_has(v, "DUE;X-EAS-UTC-OFFSET=7200:20300501T100000Z");
     assert_has(v, "TRIGGER;VALUE=DATE-TIME:20300501T080000Z");
     assert_hasnt(v, "STATUS:COMPLETED");
     x = pim_to(eas_task_to_eas, EAS_V141, v);
     assert_non_null(x);
     assert_has(x, "<Importance xmlns=\"Tasks:\">0</Importance>");
     assert_has(x, "<UtcDueDate xmlns=\"Tasks:\">2030-05-01T10:00:00.000Z</UtcDueDate>");
+    /* regression (e2e): the other devices got the UTC time as the local DueDate */
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-05-01T12:00:00.000Z</DueDate>");
     free(x);
+    free(v);
+}
+
+/* Regression (e2e): a todo COMPLETED by status only (no COMPLETED time) got the time of
+ * each answer as DateCompleted, a different value at every Sync; now its LAST-MODIFIED, else
+ * DTSTAMP. A UTC date without the offset parameter, or with a bad one, is local UTC. */
+static void test_completed_without_time(void **state)
+{
+    static const char st[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:c1\r\n"
+        "DTSTAMP:20240101T000000Z\r\nLAST-MODIFIED:20300202T101010Z\r\nSUMMARY:Done\r\n"
+        "STATUS:COMPLETED\r\nDUE;X-EAS-UTC-OFFSET=99999999:20300101T100000Z\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    static const char stamp[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:c2\r\n"
+        "DTSTAMP:20240101T000000Z\r\nSUMMARY:Done\r\nPERCENT-COMPLETE:100\r\n"
+        "STATUS:COMPLETED\r\nDUE:20300101T100000Z\r\nEND:VTODO\r\nEND:VCALENDAR\r\n";
+    char *x = pim_to(eas_task_to_eas, EAS_V141, st);
+
+    (void)state;
+    assert_non_null(x);
+    assert_has(x, "<Complete xmlns=\"Tasks:\">1</Complete>");
+    assert_has(x, "<DateCompleted xmlns=\"Tasks:\">2030-02-02T10:10:10.000Z</DateCompleted>");
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-01-01T10:00:00.000Z</DueDate>");
+    free(x);
+    x = pim_to(eas_task_to_eas, EAS_V141, stamp);
+    assert_non_null(x);
+    assert_has(x, "<DateCompleted xmlns=\"Tasks:\">2024-01-01T00:00:00.000Z</DateCompleted>");
+    assert_has(x, "<DueDate xmlns=\"Tasks:\">2030-01-01T10:00:00.000Z</DueDate>");
+    free(x);
+}
+
+/* Regression (e2e): a device's Change sends back every date it got; a date-only DUE and a
+ * DTSTART in a zone became UTC times. The same instant keeps the stored property; a new
+ * one is the device's. */
+static void test_echoed_dates_keep_their_form(void **state)
+{
+    static const char st[] =
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//T//EN\r\nBEGIN:VTODO\r\nUID:d1\r\n"
+        "DTSTAMP:20240101T000000Z\r\nSUMMARY:Dated\r\nDUE;VALUE=DATE:20300415\r\n"
+        "END:VTODO\r\nEND:VCALENDAR\r\n";
+    static const char echo[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Dated 2</t:Subject>"
+        "<t:UtcDueDate>2030-04-15T00:00:00.000Z</t:UtcDueDate>"
+        "<t:DueDate>2030-04-15T00:00:00.000Z</t:DueDate></ApplicationData>";
+    static const char moved[] =
+        "<ApplicationData xmlns=\"AirSync:\" xmlns:t=\"Tasks:\"><t:Subject>Dated 3</t:Subject>"
+        "<t:UtcDueDate>2030-04-16T00:00:00.000Z</t:UtcDueDate></ApplicationData>";
+    char *v = pim_from(eas_task_from_eas, EAS_V141, echo, st), *w;
+
+    (void)state;
+    assert_non_null(v);
+    assert_has(v, "SUMMARY:Dated 2");
+    assert_has(v, "DUE;VALUE=DATE:20300415");
+    free(v);
+    w = pim_from(eas_task_from_eas, EAS_V141, moved, st);
+    assert_non_null(w);
+    assert_has(w, "DUE:20300416T000000Z");
+    free(w);
+    /* the zoned dates of the test todo, sent back as the device got them */
+    v = pim_to(eas_task_to_eas, EAS_V141, todo);
+    assert_non_null(v);
+    w = pim_from(eas_task_from_eas, EAS_V141, v, todo);
+    assert_non_null(w);
+    assert_has(w, "DTSTART;TZID=America/New_York:20300401T090000");
+    assert_has(w, "DUE;TZID=America/New_York:20300415T170000");
+    free(w);
     free(v);
 }
 
@@ -166,6 +236,8 @@ int main(void)
         cmocka_unit_test(test_todo_to_eas),
         cmocka_unit_test(test_complete),
         cmocka_unit_test(test_device_task),
+        cmocka_unit_test(test_completed_without_time),
+        cmocka_unit_test(test_echoed_dates_keep_their_form),
         cmocka_unit_test(test_recurrence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
