@@ -1,5 +1,5 @@
-"""One mailbox changed from IMAP, ActiveSync and SMTP at once, for a bounded time; then
-every client must agree with the store and with the writers' last acknowledged changes.
+"""One mailbox changed from IMAP, ActiveSync, SMTP and CalDAV at once, for a bounded time;
+then every client must agree with the store and with the writers' last acknowledged changes.
 
 Writers own disjoint things, so "the last write wins" is well defined and a lost update
 is visible:
@@ -7,11 +7,15 @@ is visible:
     movers between INBOX and Work, and APPENDs new messages;
   - ActiveSync (device A, which also pulls INBOX and Work all the time) toggles Read on the
     shared messages and deletes (to Trash) messages delivered during the run;
-  - SMTP delivers new messages.
+  - SMTP delivers new messages;
+  - CalDAV creates events in the calendar and renames them (a new SUMMARY), while device A
+    pulls its Calendar folder.
 At the end: every acknowledged message exists exactly once (no loss, no duplicate); the
 shared messages carry IMAP's last \\Flagged/keyword and ActiveSync's last Read; device A's
 incremental view, a new device's full sync, IMAP and POP3 all show the same messages
-with the same Read/flag state; PRAGMA integrity_check is ok.
+with the same Read/flag state; every event CalDAV was answered 201/204 for exists once
+with its last SUMMARY, over CalDAV and on device A and a new device; PRAGMA
+integrity_check is ok.
 
 Run: POLARIS_BIN=build/polaris /usr/bin/python3 tests/e2e/test_e2e_concurrency.py
 """
@@ -22,12 +26,14 @@ import sys
 import threading
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import Server, message, text, find, findall, coll_of, sync, OPTIONS  # noqa: E402
+from test_e2e_pim import Dav  # noqa: E402
 
 USER = 'busy@example.com'
-DURATION = float(os.environ.get('E2E_CONCURRENCY_SECONDS', '15'))
+DURATION = float(os.environ.get('E2E_CONCURRENCY_SECONDS', '60'))  # the issue's minute
 NSHARED, NMOVERS = 24, 8
 
 
@@ -43,11 +49,14 @@ class EasModel:
         for a in findall(col, 'AirSync:Commands/AirSync:Add'):
             d = find(a, 'AirSync:ApplicationData')
             view[text(a, 'AirSync:ServerId')] = {
-                'subject': text(d, 'Email:Subject'), 'read': text(d, 'Email:Read') == '1',
+                'subject': text(d, 'Email:Subject') or text(d, 'Calendar:Subject'),
+                'read': text(d, 'Email:Read') == '1',
                 'flag': text(d, 'Email:Flag/Email:Status') == '2'}
         for c in findall(col, 'AirSync:Commands/AirSync:Change'):
             d = find(c, 'AirSync:ApplicationData')
             it = view[text(c, 'AirSync:ServerId')]
+            if find(d, 'Calendar:Subject') is not None:
+                it['subject'] = text(d, 'Calendar:Subject')
             if find(d, 'Email:Read') is not None:
                 it['read'] = text(d, 'Email:Read') == '1'
             if find(d, 'Email:Flag') is not None:
@@ -76,11 +85,11 @@ class EasModel:
                 return failed
         raise AssertionError('MoreAvailable never ended')
 
-    def start(self, name):
+    def start(self, name, options=OPTIONS):
         coll = self.eas.fid(name)
         col = coll_of(sync(self.eas.c, coll, 0))
         self.eas.keys[coll] = text(col, 'AirSync:SyncKey')
-        self.sync(name)
+        self.sync(name, options=options)
 
     def by_subject(self, name):
         out = {}
@@ -188,6 +197,32 @@ class Concurrency(unittest.TestCase):
             finally:
                 mw.logout()
 
+        dav = Dav(s, USER)
+        events = {}                              # uid -> last SUMMARY acknowledged
+
+        def event(uid, summary, n):
+            return ('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//e2e//EN\r\nBEGIN:VEVENT\r\n'
+                    'UID:%s\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:203001%02dT090000Z\r\n'
+                    'DTEND:203001%02dT100000Z\r\nSUMMARY:%s\r\nEND:VEVENT\r\n'
+                    'END:VCALENDAR\r\n' % (uid, 1 + n % 28, 1 + n % 28, summary))
+
+        def dav_writer():
+            n = 0
+            try:
+                while time.monotonic() < stop:
+                    if events and rnd.random() < 0.5:
+                        uid = rnd.choice(sorted(events))
+                        summary = '%s v%d' % (uid, n)
+                    else:
+                        uid = 'ev%03d' % len(events)
+                        summary = uid
+                    n += 1
+                    dav.put(dav.cal() + uid + '.ics', event(uid, summary, len(events)))
+                    events[uid] = summary                # acknowledged: 201 or 204
+                    time.sleep(0.05)
+            except Exception as e:
+                errors.append('caldav: %r' % e)
+
         def smtp_writer():
             n = 0
             try:
@@ -201,7 +236,9 @@ class Concurrency(unittest.TestCase):
             except Exception as e:
                 errors.append('smtp: %r' % e)
 
-        threads = [threading.Thread(target=imap_writer), threading.Thread(target=smtp_writer)]
+        eas.start('Calendar', options='')
+        threads = [threading.Thread(target=imap_writer), threading.Thread(target=smtp_writer),
+                   threading.Thread(target=dav_writer)]
         for t in threads:
             t.start()
         rounds = 0
@@ -232,6 +269,7 @@ class Concurrency(unittest.TestCase):
                 for sid in gone:                  # a device's own Delete is not echoed
                     eas.items['Inbox'].pop(sid, None)
                 eas.sync('Work')
+                eas.sync('Calendar', options='')
         finally:
             for t in threads:
                 t.join(60)
@@ -263,6 +301,24 @@ class Concurrency(unittest.TestCase):
                 diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want)
                         if got.get(k) != want.get(k)}
                 self.assertEqual(diff, {}, 'device A vs the store, ' + name)
+        # the calendar: CalDAV's last words, seen over CalDAV, on device A and a new device
+        eas.sync('Calendar', options='')
+        want = {summary for summary in events.values()}
+        st, _, body = dav.req('REPORT', dav.cal(),
+                              '<?xml version="1.0"?><C:calendar-query xmlns:D="DAV:" '
+                              'xmlns:C="urn:ietf:params:xml:ns:caldav"><D:prop><C:calendar-data/>'
+                              '</D:prop><C:filter><C:comp-filter name="VCALENDAR"><C:comp-filter '
+                              'name="VEVENT"/></C:comp-filter></C:filter></C:calendar-query>',
+                              {'Depth': '1', 'Content-Type': 'application/xml'})
+        self.assertEqual(st, 207)
+        got = [re.search(r'SUMMARY:([^\r\n]*)', el.text).group(1) for el in
+               ET.fromstring(body).iter('{urn:ietf:params:xml:ns:caldav}calendar-data')]
+        self.assertEqual(sorted(got), sorted(want), 'CalDAV: lost or duplicated events')
+        self.assertEqual(sorted(it['subject'] for it in eas.items['Calendar'].values()),
+                         sorted(want), 'device A calendar')
+        fresh.start('Calendar', options='')
+        self.assertEqual(sorted(it['subject'] for it in fresh.items['Calendar'].values()),
+                         sorted(want), 'new device calendar')
         po = s.pop3(USER)
         count, _ = po.stat()
         subjects = set()
@@ -273,9 +329,9 @@ class Concurrency(unittest.TestCase):
         self.assertEqual(subjects, set(views['INBOX']))
         self.assertEqual(s.integrity(USER), ['ok'])
         print('\n%.0f s: %d ActiveSync rounds, %d messages in the end (%d in Trash), '
-              '%d flag / %d keyword / %d read last-writes checked'
+              '%d flag / %d keyword / %d read last-writes checked, %d events'
               % (DURATION, rounds, len(acked), len(deleted), len(last_flag), len(last_urgent),
-                 len(last_read)))
+                 len(last_read), len(events)))
 
 
 if __name__ == '__main__':
