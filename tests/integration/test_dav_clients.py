@@ -91,7 +91,7 @@ class DavClients(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.p = Polaris(extra_config='[auth]\nfail_max = 100000\n').__enter__()
+        cls.p = Polaris(start=False, extra_config='[auth]\nfail_max = 100000\n').__enter__()
         setup_users(cls.p)
         cls.p.start()
         cls.dav = Dav(cls.p)

@@ -100,7 +100,7 @@ class EasMisc(unittest.TestCase):
         ca_path = os.path.join(cls.tmp, 'smime-ca.pem')
         with open(ca_path, 'wb') as f:
             f.write(CA[0].public_bytes(serialization.Encoding.PEM))
-        cls.p = Polaris(listeners=('http', 'smtp'),
+        cls.p = Polaris(start=False, listeners=('http', 'smtp'),
                         extra_config='[auth]\nallow_plaintext = loopback\n\n'
                                      '[eas]\nsmime_ca = %s\n' % ca_path)
         cls.p.__enter__()

@@ -66,7 +66,7 @@ class TbSyncClient:
 class TbSync(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.p = Polaris(extra_config='[auth]\nfail_max = 100000\n').__enter__()
+        cls.p = Polaris(start=False, extra_config='[auth]\nfail_max = 100000\n').__enter__()
         cls.p.add_demo()
         cls.p.start()
         host = cls.p.label_host()
