@@ -412,7 +412,7 @@ static int check_props(struct dav_ical *c, icalcomponent *comp, int depth, struc
     return 0;
 }
 
-static unsigned kind_bit(icalcomponent_kind k)
+unsigned dav_ical_kind_bit(icalcomponent_kind k)
 {
     switch (k) {
     case ICAL_VEVENT_COMPONENT:
@@ -539,7 +539,7 @@ static int validate(struct dav_ical *c, struct perr *pe)
     for (icalcomponent *s = icalcomponent_get_first_component(root, ICAL_ANY_COMPONENT); s;
          s = icalcomponent_get_next_component(root, ICAL_ANY_COMPONENT)) {
         icalcomponent_kind k = icalcomponent_isa(s);
-        unsigned bit = kind_bit(k);
+        unsigned bit = dav_ical_kind_bit(k);
         if (k == ICAL_VTIMEZONE_COMPONENT) {
             if (check_vtimezone(s, pe) < 0)
                 return -1;

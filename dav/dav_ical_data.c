@@ -191,13 +191,7 @@ int dav_ical_data_needs_parse(const struct dav_ical_data *d)
 
 /* ---- output ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void put(struct buf *b, const char *s, size_t n)
+void dav_ical_buf_put(struct dav_ical_buf *b, const char *s, size_t n)
 {
     if (b->oom)
         return;
@@ -218,8 +212,13 @@ static void put(struct buf *b, const char *s, size_t n)
     b->p[b->len] = 0;
 }
 
+void dav_ical_buf_puts(struct dav_ical_buf *b, const char *s)
+{
+    dav_ical_buf_put(b, s, strlen(s));
+}
+
 /* One logical line, folded at 75 octets on UTF-8 boundaries, CRLF-terminated. */
-static void put_line(struct buf *b, const char *s, size_t n)
+static void put_line(struct dav_ical_buf *b, const char *s, size_t n)
 {
     size_t lim = 75;
 
@@ -227,19 +226,19 @@ static void put_line(struct buf *b, const char *s, size_t n)
         size_t cut = lim;
         while (cut > 1 && ((unsigned char)s[cut] & 0xC0) == 0x80)
             cut--;
-        put(b, s, cut);
-        put(b, "\r\n ", 3);
+        dav_ical_buf_put(b, s, cut);
+        dav_ical_buf_put(b, "\r\n ", 3);
         s += cut;
         n -= cut;
         lim = 74; /* the leading space counts */
     }
-    put(b, s, n);
-    put(b, "\r\n", 2);
+    dav_ical_buf_put(b, s, n);
+    dav_ical_buf_put(b, "\r\n", 2);
 }
 
 /* libical's text of a property, unfolded, without its line end; with novalue, only the
  * name and parameters. */
-static void put_prop(struct buf *b, icalproperty *p, int novalue)
+static void put_prop(struct dav_ical_buf *b, icalproperty *p, int novalue)
 {
     char *s = icalproperty_as_ical_string_r(p);
     size_t o = 0;
@@ -310,7 +309,7 @@ static void comp_name(icalcomponent *c, char *out, size_t n)
 }
 
 /* Writes a component, keeping what the selection asks for (NULL: everything). */
-static void put_comp(struct buf *b, icalcomponent *c, const struct sel *s)
+static void put_comp(struct dav_ical_buf *b, icalcomponent *c, const struct sel *s)
 {
     char name[64], kname[64], line[96];
 
@@ -588,7 +587,7 @@ static void limit_fb(const struct dav_ical_data *d, icalcomponent *cal)
 
 char *dav_ical_data_render(const struct dav_ical_data *d, const struct dav_ical *c, size_t *len)
 {
-    struct buf b = {0};
+    struct dav_ical_buf b = {0};
     icalcomponent *tree = NULL, *owned = NULL;
 
     if (len)

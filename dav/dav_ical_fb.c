@@ -174,62 +174,35 @@ static void fmt_utc(int64_t t, char *out, size_t n)
              x.second);
 }
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sput(struct sbuf *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 1024;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *x = realloc(b->p, nc);
-        if (!x) {
-            b->oom = 1;
-            return;
-        }
-        b->p = x;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n + 1);
-    b->len += n;
-}
-
 char *dav_ical_fb_render(struct dav_ical_fb *fb, size_t *len)
 {
     static const char *const types[FB_NTYPES] = {"BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE"};
-    struct sbuf b = {0};
+    struct dav_ical_buf b = {0};
     char a[80], z[80], line[256];
 
     if (len)
         *len = 0;
     if (!fb || fb->oom)
         return NULL;
-    sput(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Polaris//CalDAV//EN\r\n"
-             "BEGIN:VFREEBUSY\r\n");
+    dav_ical_buf_puts(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Polaris//CalDAV//EN\r\n"
+                          "BEGIN:VFREEBUSY\r\n");
     fmt_utc((int64_t)time(NULL), a, sizeof(a));
     snprintf(line, sizeof(line), "DTSTAMP:%s\r\n", a);
-    sput(&b, line);
+    dav_ical_buf_puts(&b, line);
     fmt_utc(fb->start, a, sizeof(a));
     fmt_utc(fb->end, z, sizeof(z));
     snprintf(line, sizeof(line), "DTSTART:%s\r\nDTEND:%s\r\n", a, z);
-    sput(&b, line);
+    dav_ical_buf_puts(&b, line);
     for (int t = 0; t < FB_NTYPES; t++) {
         fb->n[t] = merge(fb->p[t], fb->n[t]);
         for (size_t i = 0; i < fb->n[t]; i++) {
             fmt_utc(fb->p[t][i].s, a, sizeof(a));
             fmt_utc(fb->p[t][i].e, z, sizeof(z));
             snprintf(line, sizeof(line), "FREEBUSY;FBTYPE=%s:%s/%s\r\n", types[t], a, z);
-            sput(&b, line);
+            dav_ical_buf_puts(&b, line);
         }
     }
-    sput(&b, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+    dav_ical_buf_puts(&b, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
     if (b.oom) {
         free(b.p);
         return NULL;

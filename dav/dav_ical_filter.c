@@ -386,19 +386,9 @@ int dav_ical_filter_simple(const struct dav_ical_filter *f, unsigned *kind)
     cf = &f->root.cf[0];
     if (!cf->tr.has || cf->not_defined || cf->npf || cf->ncf)
         return 0;
-    switch (cf->kind) {
-    case ICAL_VEVENT_COMPONENT:
-        *kind = DAV_ICAL_VEVENT;
-        return 1;
-    case ICAL_VTODO_COMPONENT:
-        *kind = DAV_ICAL_VTODO;
-        return 1;
-    case ICAL_VJOURNAL_COMPONENT:
-        *kind = DAV_ICAL_VJOURNAL;
-        return 1;
-    default:
-        return 0;
-    }
+    /* a free-busy component has no occurrences to index */
+    *kind = cf->kind == ICAL_VFREEBUSY_COMPONENT ? 0 : dav_ical_kind_bit(cf->kind);
+    return *kind != 0;
 }
 
 /* ---- matching ---- */
