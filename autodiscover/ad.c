@@ -68,108 +68,46 @@ void ad_free(struct ad *a)
  * Output buffer
  * ------------------------------------------------------------------------------------ */
 
-void ad_buf_free(struct ad_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
-}
-
-void ad_buf_put(struct ad_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 2048;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void ad_buf_puts(struct ad_buf *b, const char *s)
-{
-    ad_buf_put(b, s, strlen(s));
-}
-
-void ad_buf_printf(struct ad_buf *b, const char *fmt, ...)
-{
-    char small[512], *big = NULL;
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(small, sizeof(small), fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->oom = 1;
-        return;
-    }
-    if ((size_t)n < sizeof(small)) {
-        ad_buf_put(b, small, (size_t)n);
-        return;
-    }
-    big = malloc((size_t)n + 1);
-    if (!big) {
-        b->oom = 1;
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(big, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    ad_buf_put(b, big, (size_t)n);
-    free(big);
-}
-
-void ad_buf_xml(struct ad_buf *b, const char *s)
+void ad_buf_xml(struct buf *b, const char *s)
 {
     for (const char *p = s; *p; p++) {
         size_t run = strcspn(p, "&<>\"'");
-        ad_buf_put(b, p, run);
+        buf_put(b, p, run);
         p += run;
         if (!*p)
             break;
         switch (*p) {
         case '&':
-            ad_buf_puts(b, "&amp;");
+            buf_puts(b, "&amp;");
             break;
         case '<':
-            ad_buf_puts(b, "&lt;");
+            buf_puts(b, "&lt;");
             break;
         case '>':
-            ad_buf_puts(b, "&gt;");
+            buf_puts(b, "&gt;");
             break;
         case '"':
-            ad_buf_puts(b, "&quot;");
+            buf_puts(b, "&quot;");
             break;
         default:
-            ad_buf_puts(b, "&apos;");
+            buf_puts(b, "&apos;");
             break;
         }
     }
 }
 
-void ad_buf_elem(struct ad_buf *b, int indent, const char *name, const char *text)
+void ad_buf_elem(struct buf *b, int indent, const char *name, const char *text)
 {
-    ad_buf_printf(b, "%*s<%s>", indent, "", name);
+    buf_printf(b, "%*s<%s>", indent, "", name);
     ad_buf_xml(b, text);
-    ad_buf_printf(b, "</%s>\n", name);
+    buf_printf(b, "</%s>\n", name);
 }
 
-enum http_action ad_send(struct http_req *r, int status, const char *ctype, struct ad_buf *b)
+enum http_action ad_send(struct http_req *r, int status, const char *ctype, struct buf *b)
 {
     if (b->oom || http_respond(r, status, ctype, b->p ? b->p : "", b->len) != 0)
         http_respond_text(r, 500, "Internal Server Error\n");
-    ad_buf_free(b);
+    buf_free(b);
     return HTTP_RESPOND;
 }
 

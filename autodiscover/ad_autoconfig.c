@@ -28,31 +28,31 @@ static const struct {
     {"outgoingServer", "smtp", 465, "SSL"}, {"outgoingServer", "smtp", 587, "STARTTLS"},
 };
 
-static void ad_ac_server(struct ad_buf *b, size_t i, const char *host)
+static void ad_ac_server(struct buf *b, size_t i, const char *host)
 {
-    ad_buf_printf(b, "    <%s type=\"%s\">\n", ad_ac_servers[i].element, ad_ac_servers[i].type);
+    buf_printf(b, "    <%s type=\"%s\">\n", ad_ac_servers[i].element, ad_ac_servers[i].type);
     ad_buf_elem(b, 6, "hostname", host);
-    ad_buf_printf(b, "      <port>%d</port>\n", ad_ac_servers[i].port);
+    buf_printf(b, "      <port>%d</port>\n", ad_ac_servers[i].port);
     ad_buf_elem(b, 6, "socketType", ad_ac_servers[i].socket);
-    ad_buf_puts(b, "      <authentication>password-cleartext</authentication>\n"
-                   "      <username>%EMAILADDRESS%</username>\n");
-    ad_buf_printf(b, "    </%s>\n", ad_ac_servers[i].element);
+    buf_puts(b, "      <authentication>password-cleartext</authentication>\n"
+                "      <username>%EMAILADDRESS%</username>\n");
+    buf_printf(b, "    </%s>\n", ad_ac_servers[i].element);
 }
 
 /* One DAV service in Thunderbird's form and in the draft's. */
-static void ad_ac_dav(struct ad_buf *b, const char *tb_elem, const char *draft_elem,
-                      const char *type, const char *url)
+static void ad_ac_dav(struct buf *b, const char *tb_elem, const char *draft_elem, const char *type,
+                      const char *url)
 {
-    ad_buf_printf(b, "  <%s type=\"%s\">\n", tb_elem, type);
-    ad_buf_puts(b, "    <username>%EMAILADDRESS%</username>\n"
-                   "    <authentication>http-basic</authentication>\n");
+    buf_printf(b, "  <%s type=\"%s\">\n", tb_elem, type);
+    buf_puts(b, "    <username>%EMAILADDRESS%</username>\n"
+                "    <authentication>http-basic</authentication>\n");
     ad_buf_elem(b, 4, "serverURL", url);
-    ad_buf_printf(b, "  </%s>\n", tb_elem);
-    ad_buf_printf(b, "  <%s type=\"%s\">\n", draft_elem, type);
+    buf_printf(b, "  </%s>\n", tb_elem);
+    buf_printf(b, "  <%s type=\"%s\">\n", draft_elem, type);
     ad_buf_elem(b, 4, "url", url);
-    ad_buf_puts(b, "    <authentication>http-basic</authentication>\n"
-                   "    <username>%EMAILADDRESS%</username>\n");
-    ad_buf_printf(b, "  </%s>\n", draft_elem);
+    buf_puts(b, "    <authentication>http-basic</authentication>\n"
+                "    <username>%EMAILADDRESS%</username>\n");
+    buf_printf(b, "  </%s>\n", draft_elem);
 }
 
 enum http_action ad_autoconfig_handler(struct http_req *r, enum http_phase phase, void *ctx)
@@ -61,7 +61,7 @@ enum http_action ad_autoconfig_handler(struct http_req *r, enum http_phase phase
     const struct store_domain *d = http_req_tenant(r);
     const char *m = http_req_method(r);
     char host[AD_HOST_MAX + 8], url[AD_HOST_MAX + 32];
-    struct ad_buf b = {0};
+    struct buf b = {0};
     int enhanced;
 
     (void)phase;
@@ -75,17 +75,17 @@ enum http_action ad_autoconfig_handler(struct http_req *r, enum http_phase phase
         http_respond_text(r, 503, "Service Unavailable\n");
         return HTTP_RESPOND;
     }
-    ad_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                    "<clientConfig version=\"1.1\">\n");
-    ad_buf_puts(&b, "  <emailProvider id=\"");
+    buf_puts(&b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<clientConfig version=\"1.1\">\n");
+    buf_puts(&b, "  <emailProvider id=\"");
     ad_buf_xml(&b, d->name);
-    ad_buf_puts(&b, "\">\n");
+    buf_puts(&b, "\">\n");
     ad_buf_elem(&b, 4, "domain", d->name);
     ad_buf_elem(&b, 4, "displayName", d->name);
     ad_buf_elem(&b, 4, "displayShortName", d->name);
     for (size_t i = 0; i < sizeof(ad_ac_servers) / sizeof(ad_ac_servers[0]); i++)
         ad_ac_server(&b, i, ad_mail_host(a->cfg));
-    ad_buf_puts(&b, "  </emailProvider>\n");
+    buf_puts(&b, "  </emailProvider>\n");
     if (enhanced) {
         ad_label_host(a->cfg, d, host, sizeof(host));
         snprintf(url, sizeof(url), "https://%s/carddav/", host);
@@ -93,7 +93,7 @@ enum http_action ad_autoconfig_handler(struct http_req *r, enum http_phase phase
         snprintf(url, sizeof(url), "https://%s/caldav/", host);
         ad_ac_dav(&b, "calendar", "calendar", "caldav", url);
     }
-    ad_buf_puts(&b, "</clientConfig>\n");
+    buf_puts(&b, "</clientConfig>\n");
     /* Per domain, so caches may keep it a while. */
     http_add_header(r, "Cache-Control", "public, max-age=3600");
     return ad_send(r, 200, AD_AC_CTYPE, &b);

@@ -39,22 +39,13 @@ struct ad {
 };
 
 /* ---- output buffer ------------------------------------------------------------------ */
-struct ad_buf {
-    char *p;
-    size_t len, cap;
-    int oom; /* a failed append: the buffer is unusable and the handler answers 500 */
-};
 
-void ad_buf_free(struct ad_buf *b);
-void ad_buf_put(struct ad_buf *b, const char *s, size_t n);
-void ad_buf_puts(struct ad_buf *b, const char *s);
-void ad_buf_printf(struct ad_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s with &, <, >, " and ' escaped (element text and attribute values). */
-void ad_buf_xml(struct ad_buf *b, const char *s);
+void ad_buf_xml(struct buf *b, const char *s);
 /* <name>escaped text</name> preceded by indent spaces and followed by a newline. */
-void ad_buf_elem(struct ad_buf *b, int indent, const char *name, const char *text);
+void ad_buf_elem(struct buf *b, int indent, const char *name, const char *text);
 /* Sends the buffer (or 500 when it ran out of memory). */
-enum http_action ad_send(struct http_req *r, int status, const char *ctype, struct ad_buf *b);
+enum http_action ad_send(struct http_req *r, int status, const char *ctype, struct buf *b);
 
 /* ---- names -------------------------------------------------------------------------- */
 /* The host clients are told for IMAP, POP3 and SMTP: [autodiscover] public_host, else

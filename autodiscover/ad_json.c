@@ -26,10 +26,10 @@ static const struct {
 static enum http_action ad_json_error(struct http_req *r, int status, const char *code,
                                       const char *msg)
 {
-    struct ad_buf b = {0};
+    struct buf b = {0};
 
     /* Both strings are ours (never the client's), so they need no JSON escaping. */
-    ad_buf_printf(&b, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":\"%s\"}", code, msg);
+    buf_printf(&b, "{\"ErrorCode\":\"%s\",\"ErrorMessage\":\"%s\"}", code, msg);
     return ad_send(r, status, AD_JSON_CTYPE, &b);
 }
 
@@ -53,7 +53,7 @@ enum http_action ad_json_handler(struct http_req *r, enum http_phase phase, void
     const struct store_domain *d = http_req_tenant(r);
     const char *m = http_req_method(r), *at;
     char email[320], proto[64], host[AD_HOST_MAX + 8];
-    struct ad_buf b = {0};
+    struct buf b = {0};
 
     (void)phase;
     if (strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0) {
@@ -75,8 +75,8 @@ enum http_action ad_json_handler(struct http_req *r, enum http_phase phase, void
             continue;
         ad_label_host(a->cfg, d, host, sizeof(host));
         /* Host names are [a-z0-9.-]: nothing to escape. */
-        ad_buf_printf(&b, "{\"Protocol\":\"%s\",\"Url\":\"https://%s%s\"}",
-                      ad_json_protocols[i].name, host, ad_json_protocols[i].path);
+        buf_printf(&b, "{\"Protocol\":\"%s\",\"Url\":\"https://%s%s\"}", ad_json_protocols[i].name,
+                   host, ad_json_protocols[i].path);
         return ad_send(r, 200, AD_JSON_CTYPE, &b);
     }
     return ad_json_error(r, 400, "InvalidProtocol",

@@ -157,25 +157,25 @@ static void ad_mc_ident(struct ad_mc *c)
  * The property list
  * ------------------------------------------------------------------------------------ */
 
-static void ad_mc_str(struct ad_buf *b, const char *key, const char *val)
+static void ad_mc_str(struct buf *b, const char *key, const char *val)
 {
     ad_buf_elem(b, 6, "key", key);
     ad_buf_elem(b, 6, "string", val);
 }
 
-static void ad_mc_int(struct ad_buf *b, const char *key, int v)
+static void ad_mc_int(struct buf *b, const char *key, int v)
 {
     ad_buf_elem(b, 6, "key", key);
-    ad_buf_printf(b, "      <integer>%d</integer>\n", v);
+    buf_printf(b, "      <integer>%d</integer>\n", v);
 }
 
-static void ad_mc_bool(struct ad_buf *b, const char *key, int v)
+static void ad_mc_bool(struct buf *b, const char *key, int v)
 {
     ad_buf_elem(b, 6, "key", key);
-    ad_buf_puts(b, v ? "      <true/>\n" : "      <false/>\n");
+    buf_puts(b, v ? "      <true/>\n" : "      <false/>\n");
 }
 
-static void ad_mc_payload_head(struct ad_buf *b, const struct ad_mc *c, const char *type,
+static void ad_mc_payload_head(struct buf *b, const struct ad_mc *c, const char *type,
                                const char *suffix, const char *name)
 {
     char uuid[40], id[700];
@@ -189,7 +189,7 @@ static void ad_mc_payload_head(struct ad_buf *b, const struct ad_mc *c, const ch
     ad_mc_str(b, "PayloadDisplayName", name);
 }
 
-static void ad_mc_eas(struct ad_buf *b, const struct ad_mc *c)
+static void ad_mc_eas(struct buf *b, const struct ad_mc *c)
 {
     char host[AD_HOST_MAX + 8];
 
@@ -203,7 +203,7 @@ static void ad_mc_eas(struct ad_buf *b, const struct ad_mc *c)
     ad_mc_int(b, "MailNumberOfPastDaysToSync", 0); /* no limit */
 }
 
-static void ad_mc_imap(struct ad_buf *b, const struct ad_mc *c)
+static void ad_mc_imap(struct buf *b, const struct ad_mc *c)
 {
     const char *host = ad_mail_host(c->cfg);
 
@@ -225,20 +225,20 @@ static void ad_mc_imap(struct ad_buf *b, const struct ad_mc *c)
     ad_mc_bool(b, "OutgoingPasswordSameAsIncomingPassword", 1);
 }
 
-static void ad_mc_plist(struct ad_buf *b, const struct ad_mc *c)
+static void ad_mc_plist(struct buf *b, const struct ad_mc *c)
 {
     char uuid[40], name[400];
 
-    ad_buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                   "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
-                   "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
-                   "<plist version=\"1.0\">\n<dict>\n"
-                   "  <key>PayloadContent</key>\n  <array>\n    <dict>\n");
+    buf_puts(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                "<!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" "
+                "\"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n"
+                "<plist version=\"1.0\">\n<dict>\n"
+                "  <key>PayloadContent</key>\n  <array>\n    <dict>\n");
     if (c->acct->type == STORE_ENHANCED)
         ad_mc_eas(b, c);
     else
         ad_mc_imap(b, c);
-    ad_buf_puts(b, "    </dict>\n  </array>\n");
+    buf_puts(b, "    </dict>\n  </array>\n");
     snprintf(name, sizeof(name), "%s", c->acct->address);
     ad_mc_uuid(c, "Configuration", uuid, sizeof(uuid));
     ad_buf_elem(b, 2, "key", "PayloadDisplayName");
@@ -253,10 +253,10 @@ static void ad_mc_plist(struct ad_buf *b, const struct ad_mc *c)
     ad_buf_elem(b, 2, "string", c->ident);
     ad_buf_elem(b, 2, "key", "PayloadUUID");
     ad_buf_elem(b, 2, "string", uuid);
-    ad_buf_puts(b, "  <key>PayloadType</key>\n  <string>Configuration</string>\n"
-                   "  <key>PayloadVersion</key>\n  <integer>1</integer>\n"
-                   "  <key>PayloadRemovalDisallowed</key>\n  <false/>\n"
-                   "</dict>\n</plist>\n");
+    buf_puts(b, "  <key>PayloadType</key>\n  <string>Configuration</string>\n"
+                "  <key>PayloadVersion</key>\n  <integer>1</integer>\n"
+                "  <key>PayloadRemovalDisallowed</key>\n  <false/>\n"
+                "</dict>\n</plist>\n");
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -265,7 +265,7 @@ static void ad_mc_plist(struct ad_buf *b, const struct ad_mc *c)
 
 /* PKCS#7 SignedData (content attached, DER) by the server's certificate and key; the
  * rest of the certificate file (the chain) goes along so the device can build the path. */
-static int ad_mc_sign(const struct config *cfg, const struct ad_buf *in, struct ad_buf *out)
+static int ad_mc_sign(const struct config *cfg, const struct buf *in, struct buf *out)
 {
     char err[256];
     char *cert_pem = tls_read_file(cfg->tls_cert, AD_MC_PEM_MAX, err, sizeof(err));
@@ -300,7 +300,7 @@ static int ad_mc_sign(const struct config *cfg, const struct ad_buf *in, struct 
     if (!p7 || i2d_PKCS7_bio(der, p7) != 1)
         goto out;
     BIO_get_mem_ptr(der, &mem);
-    ad_buf_put(out, mem->data, mem->length);
+    buf_put(out, mem->data, mem->length);
     rc = out->oom ? -1 : 0;
 out:
     if (rc != 0)
@@ -325,7 +325,7 @@ enum http_action ad_mobileconfig_handler(struct http_req *r, enum http_phase pha
 {
     struct ad *a = ctx;
     struct ad_mc c = {.cfg = a->cfg, .d = http_req_tenant(r), .acct = http_req_account(r)};
-    struct ad_buf plist = {0}, signed_der = {0};
+    struct buf plist = {0}, signed_der = {0};
     char disp[400];
     const char *m = http_req_method(r);
 
@@ -344,12 +344,12 @@ enum http_action ad_mobileconfig_handler(struct http_req *r, enum http_phase pha
     ad_mc_plist(&plist, &c);
     explicit_bzero(c.key, sizeof(c.key));
     if (plist.oom || ad_mc_sign(a->cfg, &plist, &signed_der) != 0) {
-        ad_buf_free(&plist);
-        ad_buf_free(&signed_der);
+        buf_free(&plist);
+        buf_free(&signed_der);
         http_respond_text(r, 500, "Internal Server Error\n");
         return HTTP_RESPOND;
     }
-    ad_buf_free(&plist);
+    buf_free(&plist);
     snprintf(disp, sizeof(disp), "attachment; filename=\"%s.mobileconfig\"", c.d->name);
     http_add_header(r, "Content-Disposition", disp);
     http_add_header(r, "Cache-Control", "private, no-store");

@@ -52,15 +52,15 @@ struct ad_pox_req {
  * Responses
  * ------------------------------------------------------------------------------------ */
 
-static void ad_pox_begin(struct ad_buf *b)
+static void ad_pox_begin(struct buf *b)
 {
-    ad_buf_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
-                   "<Autodiscover xmlns=\"" AD_NS_RESPONSE "\">\n");
+    buf_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n"
+                "<Autodiscover xmlns=\"" AD_NS_RESPONSE "\">\n");
 }
 
-static void ad_pox_end(struct ad_buf *b)
+static void ad_pox_end(struct buf *b)
 {
-    ad_buf_puts(b, "</Autodiscover>\n");
+    buf_puts(b, "</Autodiscover>\n");
 }
 
 static const char *ad_pox_resp_ns(enum ad_schema s)
@@ -75,7 +75,7 @@ static const char *ad_pox_resp_ns(enum ad_schema s)
 static enum http_action ad_pox_error(struct http_req *r, const struct config *cfg, enum ad_schema s,
                                      int code, const char *msg)
 {
-    struct ad_buf b = {0};
+    struct buf b = {0};
     const char *ns = ad_pox_resp_ns(s);
     struct timeval tv;
     struct tm tm;
@@ -87,67 +87,67 @@ static enum http_action ad_pox_error(struct http_req *r, const struct config *cf
     gmtime_r(&tv.tv_sec, &tm);
     ad_pox_begin(&b);
     if (ns)
-        ad_buf_printf(&b, "  <Response xmlns=\"%s\">\n", ns);
+        buf_printf(&b, "  <Response xmlns=\"%s\">\n", ns);
     else
-        ad_buf_puts(&b, "  <Response>\n");
-    ad_buf_printf(&b, "    <Error Time=\"%02d:%02d:%02d.%07ld\" Id=\"%u\">\n", tm.tm_hour,
-                  tm.tm_min, tm.tm_sec, (long)tv.tv_usec * 10, id & 0x7fffffffu);
-    ad_buf_printf(&b, "      <ErrorCode>%d</ErrorCode>\n", code);
+        buf_puts(&b, "  <Response>\n");
+    buf_printf(&b, "    <Error Time=\"%02d:%02d:%02d.%07ld\" Id=\"%u\">\n", tm.tm_hour, tm.tm_min,
+               tm.tm_sec, (long)tv.tv_usec * 10, id & 0x7fffffffu);
+    buf_printf(&b, "      <ErrorCode>%d</ErrorCode>\n", code);
     ad_buf_elem(&b, 6, "Message", msg);
-    ad_buf_puts(&b, "      <DebugData />\n    </Error>\n  </Response>\n");
+    buf_puts(&b, "      <DebugData />\n    </Error>\n  </Response>\n");
     ad_pox_end(&b);
     return ad_send(r, 200, AD_POX_CTYPE, &b);
 }
 
 /* One Protocol element of the outlook schema. */
-static void ad_pox_protocol(struct ad_buf *b, const char *type, const char *host, int port,
+static void ad_pox_protocol(struct buf *b, const char *type, const char *host, int port,
                             const char *login, int smtp)
 {
-    ad_buf_puts(b, "      <Protocol>\n");
+    buf_puts(b, "      <Protocol>\n");
     ad_buf_elem(b, 8, "Type", type);
     ad_buf_elem(b, 8, "Server", host);
-    ad_buf_printf(b, "        <Port>%d</Port>\n", port);
-    ad_buf_puts(b, "        <DomainRequired>off</DomainRequired>\n");
+    buf_printf(b, "        <Port>%d</Port>\n", port);
+    buf_puts(b, "        <DomainRequired>off</DomainRequired>\n");
     ad_buf_elem(b, 8, "LoginName", login);
-    ad_buf_puts(b, "        <SPA>off</SPA>\n"
-                   "        <SSL>on</SSL>\n"
-                   "        <Encryption>SSL</Encryption>\n"
-                   "        <AuthRequired>on</AuthRequired>\n");
+    buf_puts(b, "        <SPA>off</SPA>\n"
+                "        <SSL>on</SSL>\n"
+                "        <Encryption>SSL</Encryption>\n"
+                "        <AuthRequired>on</AuthRequired>\n");
     if (smtp)
-        ad_buf_puts(b, "        <UsePOPAuth>on</UsePOPAuth>\n"
-                       "        <SMTPLast>off</SMTPLast>\n");
-    ad_buf_puts(b, "      </Protocol>\n");
+        buf_puts(b, "        <UsePOPAuth>on</UsePOPAuth>\n"
+                    "        <SMTPLast>off</SMTPLast>\n");
+    buf_puts(b, "      </Protocol>\n");
 }
 
 /* Outlook: the mail settings of the account, or a redirect to its own address. */
 static enum http_action ad_pox_outlook(struct http_req *r, const struct config *cfg,
                                        const struct store_account *acct, int redirect)
 {
-    struct ad_buf b = {0};
+    struct buf b = {0};
     const char *host = ad_mail_host(cfg);
 
     ad_pox_begin(&b);
-    ad_buf_puts(&b, "  <Response xmlns=\"" AD_NS_OUT_RESP "\">\n");
+    buf_puts(&b, "  <Response xmlns=\"" AD_NS_OUT_RESP "\">\n");
     if (!redirect) {
-        ad_buf_puts(&b, "    <User>\n");
+        buf_puts(&b, "    <User>\n");
         ad_buf_elem(&b, 6, "DisplayName", acct->address);
         ad_buf_elem(&b, 6, "AutoDiscoverSMTPAddress", acct->address);
-        ad_buf_puts(&b, "    </User>\n");
+        buf_puts(&b, "    </User>\n");
     }
-    ad_buf_puts(&b, "    <Account>\n"
-                    "      <AccountType>email</AccountType>\n");
+    buf_puts(&b, "    <Account>\n"
+                 "      <AccountType>email</AccountType>\n");
     if (redirect) {
-        ad_buf_puts(&b, "      <Action>redirectAddr</Action>\n");
+        buf_puts(&b, "      <Action>redirectAddr</Action>\n");
         ad_buf_elem(&b, 6, "RedirectAddr", acct->address);
     } else {
-        ad_buf_puts(&b, "      <Action>settings</Action>\n");
+        buf_puts(&b, "      <Action>settings</Action>\n");
         /* The ports customers are told (implicit TLS first), whatever this process binds:
          * the answer is what the deployment publishes. */
         ad_pox_protocol(&b, "IMAP", host, 993, acct->address, 0);
         ad_pox_protocol(&b, "SMTP", host, 465, acct->address, 1);
         ad_pox_protocol(&b, "POP3", host, 995, acct->address, 0);
     }
-    ad_buf_puts(&b, "    </Account>\n  </Response>\n");
+    buf_puts(&b, "    </Account>\n  </Response>\n");
     ad_pox_end(&b);
     return ad_send(r, 200, AD_POX_CTYPE, &b);
 }
@@ -157,7 +157,7 @@ static enum http_action ad_pox_mobilesync(struct http_req *r, const struct confi
                                           const struct store_account *acct, const char *asked,
                                           int redirect)
 {
-    struct ad_buf b = {0};
+    struct buf b = {0};
     char label[AD_HOST_MAX], host[2 * AD_HOST_MAX + 2], url[2 * AD_HOST_MAX + 64];
 
     /* The mailbox's own tenant, not the host asked: an alias login on another domain's
@@ -167,23 +167,23 @@ static enum http_action ad_pox_mobilesync(struct http_req *r, const struct confi
     snprintf(host, sizeof(host), "%s.%s", label, cfg->web_base);
     snprintf(url, sizeof(url), "https://%s" AD_EAS_PATH, host);
     ad_pox_begin(&b);
-    ad_buf_puts(&b, "  <Response xmlns=\"" AD_NS_MS_RESP "\">\n"
-                    "    <Culture>en:us</Culture>\n"
-                    "    <User>\n");
+    buf_puts(&b, "  <Response xmlns=\"" AD_NS_MS_RESP "\">\n"
+                 "    <Culture>en:us</Culture>\n"
+                 "    <User>\n");
     if (!redirect)
         ad_buf_elem(&b, 6, "DisplayName", acct->address);
     ad_buf_elem(&b, 6, "EMailAddress", redirect ? asked : acct->address);
-    ad_buf_puts(&b, "    </User>\n    <Action>\n");
+    buf_puts(&b, "    </User>\n    <Action>\n");
     if (redirect) {
         ad_buf_elem(&b, 6, "Redirect", acct->address);
     } else {
-        ad_buf_puts(&b, "      <Settings>\n        <Server>\n"
-                        "          <Type>MobileSync</Type>\n");
+        buf_puts(&b, "      <Settings>\n        <Server>\n"
+                     "          <Type>MobileSync</Type>\n");
         ad_buf_elem(&b, 10, "Url", url);
         ad_buf_elem(&b, 10, "Name", url);
-        ad_buf_puts(&b, "        </Server>\n      </Settings>\n");
+        buf_puts(&b, "        </Server>\n      </Settings>\n");
     }
-    ad_buf_puts(&b, "    </Action>\n  </Response>\n");
+    buf_puts(&b, "    </Action>\n  </Response>\n");
     ad_pox_end(&b);
     return ad_send(r, 200, AD_POX_CTYPE, &b);
 }

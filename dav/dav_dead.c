@@ -123,7 +123,7 @@ int dav_dead_del(struct dav_req *q, int64_t folder_id, const char *pns, const ch
 }
 
 int dav_dead_get(struct dav_req *q, int64_t folder_id, const char *pns, const char *name,
-                 struct dav_buf *out)
+                 struct buf *out)
 {
     char ns[64], key[1100];
     struct store_err e;
@@ -134,13 +134,13 @@ int dav_dead_get(struct dav_req *q, int64_t folder_id, const char *pns, const ch
     if (dav_dead_key(pns, name, key, sizeof(key)) != 0 ||
         store_state_get(q->u, ns, key, &val, &len, &e) != 0)
         return 0;
-    dav_buf_put(out, val, len);
+    buf_put(out, val, len);
     free(val);
     return 1;
 }
 
 struct dav_dead_all {
-    struct dav_buf *out;
+    struct buf *out;
     int names_only;
 };
 
@@ -150,20 +150,20 @@ static int dav_dead_all_cb(const char *key, const void *val, size_t len, void *c
     const char *close = strchr(key, '}');
 
     if (!a->names_only) {
-        dav_buf_put(a->out, val, len);
+        buf_put(a->out, val, len);
         return 0;
     }
     if (key[0] != '{' || !close)
         return 0;
-    dav_buf_puts(a->out, "<X:");
-    dav_buf_puts(a->out, close + 1);
-    dav_buf_puts(a->out, " xmlns:X=\"");
+    buf_puts(a->out, "<X:");
+    buf_puts(a->out, close + 1);
+    buf_puts(a->out, " xmlns:X=\"");
     dav_buf_esc(a->out, key + 1, (size_t)(close - key - 1));
-    dav_buf_puts(a->out, "\"/>");
+    buf_puts(a->out, "\"/>");
     return 0;
 }
 
-void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct dav_buf *out)
+void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct buf *out)
 {
     struct dav_dead_all a = {out, names_only};
     char ns[64];

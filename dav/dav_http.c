@@ -36,17 +36,17 @@ int dav_class_in_space(enum store_class c, enum dav_space sp)
 }
 
 /* --- hrefs ------------------------------------------------------------------------------- */
-void dav_href_seg(struct dav_buf *b, const char *seg, int keep_slash)
+void dav_href_seg(struct buf *b, const char *seg, int keep_slash)
 {
     static const char hex[] = "0123456789ABCDEF";
     const unsigned char *s;
 
     for (s = (const unsigned char *)seg; *s; s++) {
         if (isalnum(*s) || strchr("-._~@+,=:", *s) || (keep_slash && *s == '/')) {
-            dav_buf_put(b, (const char *)s, 1);
+            buf_put(b, (const char *)s, 1);
         } else {
             char e[3] = {'%', hex[*s >> 4], hex[*s & 15]};
-            dav_buf_put(b, e, 3);
+            buf_put(b, e, 3);
         }
     }
 }
@@ -83,22 +83,22 @@ int dav_pct_decode(char *s)
 
 /* Writes a buffer into a fixed-size href field (truncation cannot happen for paths we
  * accepted: they are bounded well below DAV_HREF_MAX; an overlong one becomes ""). */
-static void dav_buf_to(struct dav_buf *b, char *out, size_t outlen)
+static void dav_buf_to(struct buf *b, char *out, size_t outlen)
 {
     if (!b->oom && b->p && b->len < outlen)
         memcpy(out, b->p, b->len + 1);
     else if (outlen)
         out[0] = '\0';
-    dav_buf_free(b);
+    buf_free(b);
 }
 
 void dav_home_href(const struct dav_req *q, enum dav_space sp, char *out, size_t outlen)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
 
-    dav_buf_puts(&b, dav_space_root(sp));
+    buf_puts(&b, dav_space_root(sp));
     dav_href_seg(&b, q->acct->address, 0);
-    dav_buf_puts(&b, "/");
+    buf_puts(&b, "/");
     dav_buf_to(&b, out, outlen);
 }
 
@@ -134,15 +134,15 @@ void dav_folder_seg(const struct store_folder *f, char *out, size_t outlen)
 void dav_coll_href(const struct dav_req *q, enum dav_space sp, const struct store_folder *f,
                    char *out, size_t outlen)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     char seg[256];
 
     dav_folder_seg(f, seg, sizeof(seg));
-    dav_buf_puts(&b, dav_space_root(sp));
+    buf_puts(&b, dav_space_root(sp));
     dav_href_seg(&b, q->acct->address, 0);
-    dav_buf_puts(&b, "/");
+    buf_puts(&b, "/");
     dav_href_seg(&b, seg, 0);
-    dav_buf_puts(&b, "/");
+    buf_puts(&b, "/");
     dav_buf_to(&b, out, outlen);
 }
 
@@ -163,11 +163,11 @@ void dav_item_href(const struct dav_req *q, enum dav_space sp, const struct stor
                    const struct store_item *it, char *out, size_t outlen)
 {
     char coll[DAV_HREF_MAX], name[300];
-    struct dav_buf b = {0};
+    struct buf b = {0};
 
     dav_coll_href(q, sp, f, coll, sizeof(coll));
     dav_item_name(it, sp, name, sizeof(name));
-    dav_buf_puts(&b, coll);
+    buf_puts(&b, coll);
     dav_href_seg(&b, name, 0);
     dav_buf_to(&b, out, outlen);
 }
@@ -287,7 +287,7 @@ static int dav_split(const char *path, char *buf, size_t buflen, char **segs)
 
 static int dav_resolve_coll(struct dav_req *q, char **segs, int n, struct dav_res *res)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     int rc;
 
     rc = dav_find_coll(q, res->space, segs[2], &res->folder);
@@ -296,9 +296,9 @@ static int dav_resolve_coll(struct dav_req *q, char **segs, int n, struct dav_re
             res->kind = DAV_K_NEWCOLL;
             snprintf(res->name, sizeof(res->name), "%s", segs[2]);
             dav_home_href(q, res->space, res->href, sizeof(res->href));
-            dav_buf_puts(&b, res->href);
+            buf_puts(&b, res->href);
             dav_href_seg(&b, segs[2], 0);
-            dav_buf_puts(&b, "/");
+            buf_puts(&b, "/");
             dav_buf_to(&b, res->href, sizeof(res->href));
         }
         return 0;
@@ -321,7 +321,7 @@ static int dav_resolve_coll(struct dav_req *q, char **segs, int n, struct dav_re
     if (rc == 0) {
         dav_item_href(q, res->space, &res->folder, &res->item, res->href, sizeof(res->href));
     } else {
-        dav_buf_puts(&b, res->href);
+        buf_puts(&b, res->href);
         dav_href_seg(&b, segs[3], 0);
         dav_buf_to(&b, res->href, sizeof(res->href));
     }

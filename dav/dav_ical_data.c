@@ -191,34 +191,8 @@ int dav_ical_data_needs_parse(const struct dav_ical_data *d)
 
 /* ---- output ---- */
 
-void dav_ical_buf_put(struct dav_ical_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *x = realloc(b->p, nc);
-        if (!x) {
-            b->oom = 1;
-            return;
-        }
-        b->p = x;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-void dav_ical_buf_puts(struct dav_ical_buf *b, const char *s)
-{
-    dav_ical_buf_put(b, s, strlen(s));
-}
-
 /* One logical line, folded at 75 octets on UTF-8 boundaries, CRLF-terminated. */
-static void put_line(struct dav_ical_buf *b, const char *s, size_t n)
+static void put_line(struct buf *b, const char *s, size_t n)
 {
     size_t lim = 75;
 
@@ -226,19 +200,19 @@ static void put_line(struct dav_ical_buf *b, const char *s, size_t n)
         size_t cut = lim;
         while (cut > 1 && ((unsigned char)s[cut] & 0xC0) == 0x80)
             cut--;
-        dav_ical_buf_put(b, s, cut);
-        dav_ical_buf_put(b, "\r\n ", 3);
+        buf_put(b, s, cut);
+        buf_put(b, "\r\n ", 3);
         s += cut;
         n -= cut;
         lim = 74; /* the leading space counts */
     }
-    dav_ical_buf_put(b, s, n);
-    dav_ical_buf_put(b, "\r\n", 2);
+    buf_put(b, s, n);
+    buf_put(b, "\r\n", 2);
 }
 
 /* libical's text of a property, unfolded, without its line end; with novalue, only the
  * name and parameters. */
-static void put_prop(struct dav_ical_buf *b, icalproperty *p, int novalue)
+static void put_prop(struct buf *b, icalproperty *p, int novalue)
 {
     char *s = icalproperty_as_ical_string_r(p);
     size_t o = 0;
@@ -309,7 +283,7 @@ static void comp_name(icalcomponent *c, char *out, size_t n)
 }
 
 /* Writes a component, keeping what the selection asks for (NULL: everything). */
-static void put_comp(struct dav_ical_buf *b, icalcomponent *c, const struct sel *s)
+static void put_comp(struct buf *b, icalcomponent *c, const struct sel *s)
 {
     char name[64], kname[64], line[96];
 
@@ -587,7 +561,7 @@ static void limit_fb(const struct dav_ical_data *d, icalcomponent *cal)
 
 char *dav_ical_data_render(const struct dav_ical_data *d, const struct dav_ical *c, size_t *len)
 {
-    struct dav_ical_buf b = {0};
+    struct buf b = {0};
     icalcomponent *tree = NULL, *owned = NULL;
 
     if (len)

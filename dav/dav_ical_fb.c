@@ -177,32 +177,32 @@ static void fmt_utc(int64_t t, char *out, size_t n)
 char *dav_ical_fb_render(struct dav_ical_fb *fb, size_t *len)
 {
     static const char *const types[FB_NTYPES] = {"BUSY", "BUSY-TENTATIVE", "BUSY-UNAVAILABLE"};
-    struct dav_ical_buf b = {0};
+    struct buf b = {0};
     char a[80], z[80], line[256];
 
     if (len)
         *len = 0;
     if (!fb || fb->oom)
         return NULL;
-    dav_ical_buf_puts(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Polaris//CalDAV//EN\r\n"
-                          "BEGIN:VFREEBUSY\r\n");
+    buf_puts(&b, "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Polaris//CalDAV//EN\r\n"
+                 "BEGIN:VFREEBUSY\r\n");
     fmt_utc((int64_t)time(NULL), a, sizeof(a));
     snprintf(line, sizeof(line), "DTSTAMP:%s\r\n", a);
-    dav_ical_buf_puts(&b, line);
+    buf_puts(&b, line);
     fmt_utc(fb->start, a, sizeof(a));
     fmt_utc(fb->end, z, sizeof(z));
     snprintf(line, sizeof(line), "DTSTART:%s\r\nDTEND:%s\r\n", a, z);
-    dav_ical_buf_puts(&b, line);
+    buf_puts(&b, line);
     for (int t = 0; t < FB_NTYPES; t++) {
         fb->n[t] = merge(fb->p[t], fb->n[t]);
         for (size_t i = 0; i < fb->n[t]; i++) {
             fmt_utc(fb->p[t][i].s, a, sizeof(a));
             fmt_utc(fb->p[t][i].e, z, sizeof(z));
             snprintf(line, sizeof(line), "FREEBUSY;FBTYPE=%s:%s/%s\r\n", types[t], a, z);
-            dav_ical_buf_puts(&b, line);
+            buf_puts(&b, line);
         }
     }
-    dav_ical_buf_puts(&b, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
+    buf_puts(&b, "END:VFREEBUSY\r\nEND:VCALENDAR\r\n");
     if (b.oom) {
         free(b.p);
         return NULL;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "dav/dav_ical.h"
+#include "server/server.h"
 
 #define DAV_ICAL_NS "urn:ietf:params:xml:ns:caldav"
 
@@ -41,15 +42,6 @@ struct dav_ical {
     size_t ntz;
 };
 
-/* A growable text buffer for the writers (dav_ical_data.c, dav_ical_fb.c); oom sticks
- * once an allocation fails, and p stays NUL-terminated. */
-struct dav_ical_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-void dav_ical_buf_put(struct dav_ical_buf *b, const char *s, size_t n);
-void dav_ical_buf_puts(struct dav_ical_buf *b, const char *s);
 /* The DAV_ICAL_* bit of a component kind, 0 for other kinds. */
 unsigned dav_ical_kind_bit(icalcomponent_kind k);
 

@@ -82,18 +82,9 @@ struct dav_req {
     struct store_folder coll;
 };
 
-/* --- growing output buffer (dav_xml.c) ----------------------------------------------- */
-struct dav_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-void dav_buf_put(struct dav_buf *b, const char *s, size_t n);
-void dav_buf_puts(struct dav_buf *b, const char *s);
-void dav_buf_printf(struct dav_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --- XML text into a struct buf (dav_xml.c) ------------------------------------------ */
 /* Text escaped for XML character data and attribute values. */
-void dav_buf_esc(struct dav_buf *b, const char *s, size_t n);
-void dav_buf_free(struct dav_buf *b);
+void dav_buf_esc(struct buf *b, const char *s, size_t n);
 
 /* --- XML in (dav_xml.c) ---------------------------------------------------------------- */
 /* Parses a request body safely: no network, no entities, no DTD, bounded size and depth.
@@ -113,21 +104,21 @@ long dav_xml_limit(xmlNodePtr root, const char *ns);
 
 /* --- XML out (dav_xml.c) --------------------------------------------------------------- */
 /* The multistatus opening tag with every namespace prefix we write (D C CR CS A). */
-void dav_ms_open(struct dav_buf *b);
-void dav_ms_close(struct dav_buf *b);
+void dav_ms_open(struct buf *b);
+void dav_ms_close(struct buf *b);
 /* Opens <D:response><D:href>href</D:href> (href already percent-encoded). */
-void dav_ms_response_open(struct dav_buf *b, const char *href);
-void dav_ms_response_close(struct dav_buf *b);
+void dav_ms_response_open(struct buf *b, const char *href);
+void dav_ms_response_close(struct buf *b);
 /* A whole <D:response> with a status only (e.g. 404 for a missing href). */
-void dav_ms_status_response(struct dav_buf *b, const char *href, int status);
+void dav_ms_status_response(struct buf *b, const char *href, int status);
 /* An element name for {ns}name: the fixed prefix for our namespaces, else a local xmlns
  * declaration. open = "<P:name" (caller closes with ">" or "/>"), close = "</P:name>". */
-void dav_xml_open_el(struct dav_buf *b, const char *ns, const char *name);
-void dav_xml_close_el(struct dav_buf *b, const char *ns, const char *name);
+void dav_xml_open_el(struct buf *b, const char *ns, const char *name);
+void dav_xml_close_el(struct buf *b, const char *ns, const char *name);
 const char *dav_status_line(int status);
 
 /* Sends a 207 multistatus (consumes b). */
-void dav_send_ms(struct dav_req *q, struct dav_buf *b);
+void dav_send_ms(struct dav_req *q, struct buf *b);
 /* Sends an error with a DAV:error body naming the precondition {ns}name, and an optional
  * inner href (no-uid-conflict). */
 void dav_send_error(struct dav_req *q, int status, const char *ns, const char *name,
@@ -139,7 +130,7 @@ void dav_send_status(struct dav_req *q, int status);
  * path outside our trees, gives DAV_K_NONE. Returns 0, or -1 when the store failed. */
 int dav_resolve(struct dav_req *q, const char *path, struct dav_res *res);
 /* Percent-encodes a path segment (or a path keeping '/'). */
-void dav_href_seg(struct dav_buf *b, const char *seg, int keep_slash);
+void dav_href_seg(struct buf *b, const char *seg, int keep_slash);
 /* Percent-decodes in place; -1 on a malformed escape or an encoded NUL or '/'. */
 int dav_pct_decode(char *s);
 /* The href of a collection or an item of it. */
@@ -185,9 +176,9 @@ int dav_dead_set(struct dav_req *q, int64_t folder_id, xmlNodePtr el);
 int dav_dead_del(struct dav_req *q, int64_t folder_id, const char *ns, const char *name);
 /* Appends the stored element: 1, or 0 when there is none. */
 int dav_dead_get(struct dav_req *q, int64_t folder_id, const char *ns, const char *name,
-                 struct dav_buf *out);
+                 struct buf *out);
 /* Every dead property of the collection (names_only: empty elements, for propname). */
-void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct dav_buf *out);
+void dav_dead_all(struct dav_req *q, int64_t folder_id, int names_only, struct buf *out);
 /* Drops them all (the collection is being deleted, inside its transaction). */
 int dav_dead_drop(struct dav_req *q, int64_t folder_id);
 
@@ -224,10 +215,10 @@ struct dav_parsed {
 void dav_parsed_free(struct dav_parsed *p);
 /* Writes a <D:response> for a resource with the requested properties. */
 int dav_props_response(struct dav_req *q, const struct dav_res *res, const struct dav_pset *ps,
-                       struct dav_parsed *parsed, struct dav_buf *b);
+                       struct dav_parsed *parsed, struct buf *b);
 /* The value of one live property of a resource into out: 1, or 0 when it has none. */
 int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
-                   struct dav_buf *out);
+                   struct buf *out);
 /* 1 when {ns}name is a property we define (live), for PROPPATCH's protected answer. */
 int dav_prop_is_live(const char *ns, const char *name);
 
@@ -256,7 +247,7 @@ void dav_report_expand(struct dav_req *q, xmlNodePtr root);
 /* A <D:response> for an item of a folder with the requested properties. */
 int dav_item_response(struct dav_req *q, enum dav_space sp, const struct store_folder *f,
                       const struct store_item *it, const struct dav_pset *ps,
-                      struct dav_parsed *parsed, struct dav_buf *b);
+                      struct dav_parsed *parsed, struct buf *b);
 /* A growing array of items (reports collect before they read bodies: no store calls
  * happen inside a store callback). */
 struct dav_items {

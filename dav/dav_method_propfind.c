@@ -15,7 +15,7 @@
 struct dav_pf {
     struct dav_req *q;
     const struct dav_pset *ps;
-    struct dav_buf *b;
+    struct buf *b;
     enum dav_space sp;
     const struct store_folder *folder;
     int failed;
@@ -134,7 +134,7 @@ out:
 void dav_method_propfind(struct dav_req *q)
 {
     struct dav_pset ps = {0};
-    struct dav_buf b = {0};
+    struct buf b = {0};
     struct dav_parsed parsed = {0};
     struct dav_pf c = {q, &ps, &b, 0, NULL, 0};
     int depth = dav_depth(q, -1);
@@ -158,7 +158,7 @@ void dav_method_propfind(struct dav_req *q)
     dav_ms_open(&b);
     if (dav_props_response(q, &q->res, &ps, &parsed, &b) != 0 ||
         (depth != 0 && dav_pf_children(q, &c) != 0)) {
-        dav_buf_free(&b);
+        buf_free(&b);
         dav_send_status(q, 500);
         goto out;
     }

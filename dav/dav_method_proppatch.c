@@ -158,20 +158,20 @@ err:
 
 static void dav_pp_answer(struct dav_req *q, struct dav_pp_op *ops, size_t n, int failed)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     size_t i;
 
     dav_ms_open(&b);
     dav_ms_response_open(&b, q->res.href);
     for (i = 0; i < n; i++) {
         int st = failed && ops[i].status == 200 ? 424 : ops[i].status;
-        dav_buf_puts(&b, "<D:propstat><D:prop>");
+        buf_puts(&b, "<D:propstat><D:prop>");
         dav_xml_open_el(&b, ops[i].ns, ops[i].name);
-        dav_buf_puts(&b, "/></D:prop>");
-        dav_buf_printf(&b, "<D:status>%s</D:status>", dav_status_line(st));
+        buf_puts(&b, "/></D:prop>");
+        buf_printf(&b, "<D:status>%s</D:status>", dav_status_line(st));
         if (st == 403 && dav_prop_is_live(ops[i].ns, ops[i].name))
-            dav_buf_puts(&b, "<D:error><D:cannot-modify-protected-property/></D:error>");
-        dav_buf_puts(&b, "</D:propstat>");
+            buf_puts(&b, "<D:error><D:cannot-modify-protected-property/></D:error>");
+        buf_puts(&b, "</D:propstat>");
     }
     dav_ms_response_close(&b);
     dav_ms_close(&b);

@@ -37,7 +37,7 @@ void dav_items_free(struct dav_items *a)
 
 int dav_item_response(struct dav_req *q, enum dav_space sp, const struct store_folder *f,
                       const struct store_item *it, const struct dav_pset *ps,
-                      struct dav_parsed *parsed, struct dav_buf *b)
+                      struct dav_parsed *parsed, struct buf *b)
 {
     struct dav_res res;
 

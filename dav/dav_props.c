@@ -179,30 +179,30 @@ void dav_fprop_get(const char *json, const char *key, char *out, size_t outlen)
     }
 }
 
-static void dav_json_quote(struct dav_buf *b, const char *s)
+static void dav_json_quote(struct buf *b, const char *s)
 {
-    dav_buf_puts(b, "\"");
+    buf_puts(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            dav_buf_printf(b, "\\%c", c);
+            buf_printf(b, "\\%c", c);
         else if (c < 0x20)
-            dav_buf_printf(b, "\\u%04x", c);
+            buf_printf(b, "\\u%04x", c);
         else
-            dav_buf_put(b, s, 1);
+            buf_put(b, s, 1);
     }
-    dav_buf_puts(b, "\"");
+    buf_puts(b, "\"");
 }
 
 int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
 {
     struct dav_jmember m[DAV_JSON_MEMBERS];
-    struct dav_buf b = {0};
+    struct buf b = {0};
     int n = dav_json_members(json, m, DAV_JSON_MEMBERS), i, kept, first = 1, rc = -1;
 
     if (n < 0)
         n = 0; /* not ours to read: start afresh rather than fail every PROPPATCH */
-    dav_buf_puts(&b, "{");
+    buf_puts(&b, "{");
     for (i = 0, kept = 0; i < n; i++)
         kept += !dav_json_key_is(&m[i], key);
     if (val && kept == DAV_JSON_MEMBERS)
@@ -210,25 +210,25 @@ int dav_fprop_set(char *json, size_t jsonlen, const char *key, const char *val)
     for (i = 0; i < n; i++) {
         if (dav_json_key_is(&m[i], key))
             continue;
-        dav_buf_puts(&b, first ? "" : ",");
-        dav_buf_put(&b, m[i].k, m[i].klen);
-        dav_buf_puts(&b, ":");
-        dav_buf_put(&b, m[i].v, m[i].vlen);
+        buf_puts(&b, first ? "" : ",");
+        buf_put(&b, m[i].k, m[i].klen);
+        buf_puts(&b, ":");
+        buf_put(&b, m[i].v, m[i].vlen);
         first = 0;
     }
     if (val) {
-        dav_buf_puts(&b, first ? "" : ",");
+        buf_puts(&b, first ? "" : ",");
         dav_json_quote(&b, key);
-        dav_buf_puts(&b, ":");
+        buf_puts(&b, ":");
         dav_json_quote(&b, val);
     }
-    dav_buf_puts(&b, "}");
+    buf_puts(&b, "}");
     if (!b.oom && b.len < jsonlen) {
         memcpy(json, b.p, b.len + 1);
         rc = 0;
     }
 out:
-    dav_buf_free(&b);
+    buf_free(&b);
     return rc;
 }
 
@@ -260,7 +260,7 @@ struct dav_pctx {
 };
 
 /* A getter writes the value and returns 1, or 0 when the resource has no such value. */
-typedef int (*dav_getter)(struct dav_pctx *c, struct dav_buf *b);
+typedef int (*dav_getter)(struct dav_pctx *c, struct buf *b);
 
 struct dav_pdef {
     const char *ns, *name;
@@ -270,26 +270,26 @@ struct dav_pdef {
     dav_getter get;
 };
 
-static void dav_href_el(struct dav_buf *b, const char *href)
+static void dav_href_el(struct buf *b, const char *href)
 {
-    dav_buf_puts(b, "<D:href>");
+    buf_puts(b, "<D:href>");
     dav_buf_esc(b, href, strlen(href));
-    dav_buf_puts(b, "</D:href>");
+    buf_puts(b, "</D:href>");
 }
 
-static int pg_resourcetype(struct dav_pctx *c, struct dav_buf *b)
+static int pg_resourcetype(struct dav_pctx *c, struct buf *b)
 {
     switch (c->res->kind) {
     case DAV_K_ROOT:
     case DAV_K_HOME:
-        dav_buf_puts(b, "<D:collection/>");
+        buf_puts(b, "<D:collection/>");
         break;
     case DAV_K_PRINCIPAL:
-        dav_buf_puts(b, "<D:collection/><D:principal/>");
+        buf_puts(b, "<D:collection/><D:principal/>");
         break;
     case DAV_K_COLL:
-        dav_buf_puts(b, c->res->space == DAV_SPACE_CARD ? "<D:collection/><CR:addressbook/>"
-                                                        : "<D:collection/><C:calendar/>");
+        buf_puts(b, c->res->space == DAV_SPACE_CARD ? "<D:collection/><CR:addressbook/>"
+                                                    : "<D:collection/><C:calendar/>");
         break;
     default:
         break;
@@ -297,7 +297,7 @@ static int pg_resourcetype(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_displayname(struct dav_pctx *c, struct dav_buf *b)
+static int pg_displayname(struct dav_pctx *c, struct buf *b)
 {
     char dn[512];
     const struct dav_res *r = c->res;
@@ -308,7 +308,7 @@ static int pg_displayname(struct dav_pctx *c, struct dav_buf *b)
         dav_buf_esc(b, c->q->acct->address, strlen(c->q->acct->address));
         return 1;
     case DAV_K_HOME:
-        dav_buf_puts(b, r->space == DAV_SPACE_CARD ? "Address books" : "Calendars");
+        buf_puts(b, r->space == DAV_SPACE_CARD ? "Address books" : "Calendars");
         return 1;
     case DAV_K_COLL:
         dav_fprop_get(r->folder.props, "dn", dn, sizeof(dn));
@@ -321,7 +321,7 @@ static int pg_displayname(struct dav_pctx *c, struct dav_buf *b)
     }
 }
 
-static int pg_getetag(struct dav_pctx *c, struct dav_buf *b)
+static int pg_getetag(struct dav_pctx *c, struct buf *b)
 {
     char etag[64];
 
@@ -334,7 +334,7 @@ static int pg_getetag(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_getcontenttype(struct dav_pctx *c, struct dav_buf *b)
+static int pg_getcontenttype(struct dav_pctx *c, struct buf *b)
 {
     const char *ct = c->res->item.ctype;
 
@@ -344,20 +344,20 @@ static int pg_getcontenttype(struct dav_pctx *c, struct dav_buf *b)
     if (!strstr(ct, "component=") && c->res->space == DAV_SPACE_CAL &&
         strncmp(ct, "text/calendar", 13) == 0 && !strchr(ct, ';')) {
         unsigned k = dav_class_comps(c->res->folder.cls);
-        dav_buf_puts(b, k == DAV_ICAL_VTODO      ? "; component=vtodo"
-                        : k == DAV_ICAL_VJOURNAL ? "; component=vjournal"
-                                                 : "; component=vevent");
+        buf_puts(b, k == DAV_ICAL_VTODO      ? "; component=vtodo"
+                    : k == DAV_ICAL_VJOURNAL ? "; component=vjournal"
+                                             : "; component=vevent");
     }
     return 1;
 }
 
-static int pg_getcontentlength(struct dav_pctx *c, struct dav_buf *b)
+static int pg_getcontentlength(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_printf(b, "%" PRId64, c->res->item.size);
+    buf_printf(b, "%" PRId64, c->res->item.size);
     return 1;
 }
 
-static int pg_getlastmodified(struct dav_pctx *c, struct dav_buf *b)
+static int pg_getlastmodified(struct dav_pctx *c, struct buf *b)
 {
     char t[64];
     struct tm tm;
@@ -365,11 +365,11 @@ static int pg_getlastmodified(struct dav_pctx *c, struct dav_buf *b)
 
     if (!gmtime_r(&mt, &tm) || !strftime(t, sizeof(t), "%a, %d %b %Y %H:%M:%S GMT", &tm))
         return 0;
-    dav_buf_puts(b, t);
+    buf_puts(b, t);
     return 1;
 }
 
-static int pg_principal(struct dav_pctx *c, struct dav_buf *b)
+static int pg_principal(struct dav_pctx *c, struct buf *b)
 {
     char href[DAV_HREF_MAX];
 
@@ -378,13 +378,13 @@ static int pg_principal(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_principal_coll(struct dav_pctx *c, struct dav_buf *b)
+static int pg_principal_coll(struct dav_pctx *c, struct buf *b)
 {
     dav_href_el(b, "/principals/");
     return 1;
 }
 
-static int pg_cal_home(struct dav_pctx *c, struct dav_buf *b)
+static int pg_cal_home(struct dav_pctx *c, struct buf *b)
 {
     char href[DAV_HREF_MAX];
 
@@ -393,7 +393,7 @@ static int pg_cal_home(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_card_home(struct dav_pctx *c, struct dav_buf *b)
+static int pg_card_home(struct dav_pctx *c, struct buf *b)
 {
     char href[DAV_HREF_MAX];
 
@@ -402,7 +402,7 @@ static int pg_card_home(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_cuaddr(struct dav_pctx *c, struct dav_buf *b)
+static int pg_cuaddr(struct dav_pctx *c, struct buf *b)
 {
     char href[DAV_HREF_MAX + 8];
 
@@ -413,13 +413,13 @@ static int pg_cuaddr(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_cutype(struct dav_pctx *c, struct dav_buf *b)
+static int pg_cutype(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_puts(b, "INDIVIDUAL");
+    buf_puts(b, "INDIVIDUAL");
     return 1;
 }
 
-static int pg_privs(struct dav_pctx *c, struct dav_buf *b)
+static int pg_privs(struct dav_pctx *c, struct buf *b)
 {
     static const char *const privs[] = {"read",
                                         "write",
@@ -432,26 +432,26 @@ static int pg_privs(struct dav_pctx *c, struct dav_buf *b)
 
     /* Items hold nothing: no bind/unbind there. Principals and the root are read-only. */
     if (c->res->kind == DAV_K_PRINCIPAL || c->res->kind == DAV_K_ROOT) {
-        dav_buf_puts(b, "<D:privilege><D:read/></D:privilege><D:privilege>"
-                        "<D:read-current-user-privilege-set/></D:privilege>");
+        buf_puts(b, "<D:privilege><D:read/></D:privilege><D:privilege>"
+                    "<D:read-current-user-privilege-set/></D:privilege>");
         return 1;
     }
     for (i = 0; i < n; i++) {
         if (c->res->kind == DAV_K_ITEM && (i == 4 || i == 5))
             continue;
-        dav_buf_printf(b, "<D:privilege><D:%s/></D:privilege>", privs[i]);
+        buf_printf(b, "<D:privilege><D:%s/></D:privilege>", privs[i]);
     }
     if (c->res->space == DAV_SPACE_CAL)
-        dav_buf_puts(b, "<D:privilege><C:read-free-busy/></D:privilege>");
+        buf_puts(b, "<D:privilege><C:read-free-busy/></D:privilege>");
     return 1;
 }
 
-static int pg_reports(struct dav_pctx *c, struct dav_buf *b)
+static int pg_reports(struct dav_pctx *c, struct buf *b)
 {
     if (c->res->kind == DAV_K_PRINCIPAL || c->res->kind == DAV_K_ROOT ||
         c->res->kind == DAV_K_HOME) {
-        dav_buf_puts(b, "<D:supported-report><D:report><D:expand-property/></D:report>"
-                        "</D:supported-report>");
+        buf_puts(b, "<D:supported-report><D:report><D:expand-property/></D:report>"
+                    "</D:supported-report>");
         return 1;
     }
     static const char *const cal[] = {"C:calendar-query", "C:calendar-multiget",
@@ -464,20 +464,20 @@ static int pg_reports(struct dav_pctx *c, struct dav_buf *b)
     if (c->res->kind != DAV_K_COLL)
         return 1; /* an empty set: no reports apply outside collections */
     for (i = 0; i < n; i++)
-        dav_buf_printf(b, "<D:supported-report><D:report><%s/></D:report></D:supported-report>",
-                       list[i]);
+        buf_printf(b, "<D:supported-report><D:report><%s/></D:report></D:supported-report>",
+                   list[i]);
     return 1;
 }
 
-static int pg_sync_token(struct dav_pctx *c, struct dav_buf *b)
+static int pg_sync_token(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_printf(b, DAV_SYNC_PREFIX "%" PRId64, c->res->folder.modseq);
+    buf_printf(b, DAV_SYNC_PREFIX "%" PRId64, c->res->folder.modseq);
     return 1;
 }
 
-static int pg_ctag(struct dav_pctx *c, struct dav_buf *b)
+static int pg_ctag(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_printf(b, "%" PRId64, c->res->folder.modseq);
+    buf_printf(b, "%" PRId64, c->res->folder.modseq);
     return 1;
 }
 
@@ -491,27 +491,27 @@ static int dav_quota(struct dav_pctx *c, int64_t *used, int64_t *avail)
     return 1;
 }
 
-static int pg_quota_used(struct dav_pctx *c, struct dav_buf *b)
+static int pg_quota_used(struct dav_pctx *c, struct buf *b)
 {
     int64_t used, avail;
 
     if (!dav_quota(c, &used, &avail))
         return 0;
-    dav_buf_printf(b, "%" PRId64, used);
+    buf_printf(b, "%" PRId64, used);
     return 1;
 }
 
-static int pg_quota_avail(struct dav_pctx *c, struct dav_buf *b)
+static int pg_quota_avail(struct dav_pctx *c, struct buf *b)
 {
     int64_t used, avail;
 
     if (!dav_quota(c, &used, &avail))
         return 0;
-    dav_buf_printf(b, "%" PRId64, avail);
+    buf_printf(b, "%" PRId64, avail);
     return 1;
 }
 
-static int dav_fprop_el(struct dav_pctx *c, struct dav_buf *b, const char *key)
+static int dav_fprop_el(struct dav_pctx *c, struct buf *b, const char *key)
 {
     char v[1024];
 
@@ -522,22 +522,22 @@ static int dav_fprop_el(struct dav_pctx *c, struct dav_buf *b, const char *key)
     return 1;
 }
 
-static int pg_desc(struct dav_pctx *c, struct dav_buf *b)
+static int pg_desc(struct dav_pctx *c, struct buf *b)
 {
     return dav_fprop_el(c, b, "desc");
 }
 
-static int pg_color(struct dav_pctx *c, struct dav_buf *b)
+static int pg_color(struct dav_pctx *c, struct buf *b)
 {
     return dav_fprop_el(c, b, "color");
 }
 
-static int pg_order(struct dav_pctx *c, struct dav_buf *b)
+static int pg_order(struct dav_pctx *c, struct buf *b)
 {
     return dav_fprop_el(c, b, "order");
 }
 
-static int pg_timezone(struct dav_pctx *c, struct dav_buf *b)
+static int pg_timezone(struct dav_pctx *c, struct buf *b)
 {
     char key[32];
     void *v = NULL;
@@ -552,37 +552,37 @@ static int pg_timezone(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_comp_set(struct dav_pctx *c, struct dav_buf *b)
+static int pg_comp_set(struct dav_pctx *c, struct buf *b)
 {
     unsigned k = dav_class_comps(c->res->folder.cls);
 
-    dav_buf_printf(b, "<C:comp name=\"%s\"/>",
-                   k == DAV_ICAL_VTODO      ? "VTODO"
-                   : k == DAV_ICAL_VJOURNAL ? "VJOURNAL"
-                                            : "VEVENT");
+    buf_printf(b, "<C:comp name=\"%s\"/>",
+               k == DAV_ICAL_VTODO      ? "VTODO"
+               : k == DAV_ICAL_VJOURNAL ? "VJOURNAL"
+                                        : "VEVENT");
     return 1;
 }
 
-static int pg_cal_data_types(struct dav_pctx *c, struct dav_buf *b)
+static int pg_cal_data_types(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_puts(b, "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>");
+    buf_puts(b, "<C:calendar-data content-type=\"text/calendar\" version=\"2.0\"/>");
     return 1;
 }
 
-static int pg_card_data_types(struct dav_pctx *c, struct dav_buf *b)
+static int pg_card_data_types(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_puts(b, "<CR:address-data-type content-type=\"text/vcard\" version=\"3.0\"/>"
-                    "<CR:address-data-type content-type=\"text/vcard\" version=\"4.0\"/>");
+    buf_puts(b, "<CR:address-data-type content-type=\"text/vcard\" version=\"3.0\"/>"
+                "<CR:address-data-type content-type=\"text/vcard\" version=\"4.0\"/>");
     return 1;
 }
 
-static int pg_max_size(struct dav_pctx *c, struct dav_buf *b)
+static int pg_max_size(struct dav_pctx *c, struct buf *b)
 {
-    dav_buf_printf(b, "%" PRId64, c->q->d->cfg->dav_max_resource);
+    buf_printf(b, "%" PRId64, c->q->d->cfg->dav_max_resource);
     return 1;
 }
 
-static int pg_calendar_data(struct dav_pctx *c, struct dav_buf *b)
+static int pg_calendar_data(struct dav_pctx *c, struct buf *b)
 {
     char *out;
     size_t n = 0;
@@ -604,7 +604,7 @@ static int pg_calendar_data(struct dav_pctx *c, struct dav_buf *b)
     return 1;
 }
 
-static int pg_address_data(struct dav_pctx *c, struct dav_buf *b)
+static int pg_address_data(struct dav_pctx *c, struct buf *b)
 {
     char *out;
     size_t n = 0;
@@ -681,7 +681,7 @@ static int dav_pdef_applies(const struct dav_pdef *d, const struct dav_res *r)
 }
 
 int dav_prop_value(struct dav_req *q, const struct dav_res *res, const char *ns, const char *name,
-                   struct dav_buf *out)
+                   struct buf *out)
 {
     static const struct dav_pset none;
     struct dav_parsed parsed = {0};
@@ -751,44 +751,44 @@ void dav_pset_free(struct dav_pset *ps)
 }
 
 /* One property's value into ok, or its empty element into missing. */
-static void dav_prop_one(struct dav_pctx *c, const char *ns, const char *name, struct dav_buf *ok,
-                         struct dav_buf *missing)
+static void dav_prop_one(struct dav_pctx *c, const char *ns, const char *name, struct buf *ok,
+                         struct buf *missing)
 {
     const struct dav_pdef *d = dav_pdef_find(ns, name);
-    struct dav_buf v = {0};
+    struct buf v = {0};
 
     if (!d && c->res->kind == DAV_K_COLL && dav_dead_get(c->q, c->res->folder.id, ns, name, ok)) {
         /* a dead property: stored as the whole element */
     } else if (d && dav_pdef_applies(d, c->res) && d->get(c, &v) && !v.oom) {
         dav_xml_open_el(ok, ns, name);
         if (v.len) {
-            dav_buf_puts(ok, ">");
-            dav_buf_put(ok, v.p, v.len);
+            buf_puts(ok, ">");
+            buf_put(ok, v.p, v.len);
             dav_xml_close_el(ok, ns, name);
         } else {
-            dav_buf_puts(ok, "/>");
+            buf_puts(ok, "/>");
         }
     } else {
         dav_xml_open_el(missing, ns, name);
-        dav_buf_puts(missing, "/>");
+        buf_puts(missing, "/>");
     }
-    dav_buf_free(&v);
+    buf_free(&v);
 }
 
-static void dav_propstat(struct dav_buf *b, struct dav_buf *props, int status)
+static void dav_propstat(struct buf *b, struct buf *props, int status)
 {
     if (!props->len)
         return;
-    dav_buf_puts(b, "<D:propstat><D:prop>");
-    dav_buf_put(b, props->p, props->len);
-    dav_buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(status));
+    buf_puts(b, "<D:propstat><D:prop>");
+    buf_put(b, props->p, props->len);
+    buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(status));
 }
 
 int dav_props_response(struct dav_req *q, const struct dav_res *res, const struct dav_pset *ps,
-                       struct dav_parsed *parsed, struct dav_buf *b)
+                       struct dav_parsed *parsed, struct buf *b)
 {
     struct dav_pctx c = {q, res, ps, parsed};
-    struct dav_buf ok = {0}, missing = {0};
+    struct buf ok = {0}, missing = {0};
     size_t i;
 
     for (i = 0; ps->mode != DAV_PM_PROP && i < DAV_NPROPS; i++) {
@@ -797,7 +797,7 @@ int dav_props_response(struct dav_req *q, const struct dav_res *res, const struc
             continue;
         if (ps->mode == DAV_PM_PROPNAME) {
             dav_xml_open_el(&ok, d->ns, d->name);
-            dav_buf_puts(&ok, "/>");
+            buf_puts(&ok, "/>");
         } else if (d->allprop) {
             dav_prop_one(&c, d->ns, d->name, &ok, &missing);
         }
@@ -808,13 +808,13 @@ int dav_props_response(struct dav_req *q, const struct dav_res *res, const struc
         dav_prop_one(&c, ps->p[i].ns, ps->p[i].name, &ok, &missing);
     dav_ms_response_open(b, res->href);
     if (!ok.len && (!missing.len || q->minimal))
-        dav_buf_puts(&ok, " "); /* a response always carries a propstat */
+        buf_puts(&ok, " "); /* a response always carries a propstat */
     dav_propstat(b, &ok, 200);
     /* allprop lists only what exists: a getter with nothing to say is left out there. */
     if ((ps->mode != DAV_PM_ALLPROP || ps->n) && !q->minimal)
         dav_propstat(b, &missing, 404);
     dav_ms_response_close(b);
-    dav_buf_free(&ok);
-    dav_buf_free(&missing);
+    buf_free(&ok);
+    buf_free(&missing);
     return b->oom ? -1 : 0;
 }

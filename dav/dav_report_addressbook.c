@@ -14,7 +14,7 @@ void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root)
     struct dav_pset ps = {0};
     struct dav_vcard_filter *flt = NULL;
     struct dav_items a = {0};
-    struct dav_buf b = {0};
+    struct buf b = {0};
     struct store_err e;
     const char *precond = NULL;
     char err[256];
@@ -45,10 +45,10 @@ void dav_report_addressbook_query(struct dav_req *q, xmlNodePtr root)
             dav_vcard_filter_match(flt, p.vcard) == 1) {
             if (limit && found == limit) {
                 dav_ms_response_open(&b, q->res.href);
-                dav_buf_printf(&b,
-                               "<D:status>%s</D:status><D:error>"
-                               "<D:number-of-matches-within-limits/></D:error>",
-                               dav_status_line(507));
+                buf_printf(&b,
+                           "<D:status>%s</D:status><D:error>"
+                           "<D:number-of-matches-within-limits/></D:error>",
+                           dav_status_line(507));
                 dav_ms_response_close(&b);
                 dav_parsed_free(&p);
                 break;

@@ -66,7 +66,7 @@ void dav_report_calendar_query(struct dav_req *q, xmlNodePtr root)
     struct dav_pset ps = {0};
     struct dav_ical_filter *flt = NULL;
     struct dav_items a = {0};
-    struct dav_buf b = {0};
+    struct buf b = {0};
     const char *precond = NULL;
     char err[256];
     int64_t start = 0, end = 0;

@@ -13,7 +13,7 @@
 #define DAV_EXPAND_DEPTH 3
 
 static void dav_expand_res(struct dav_req *q, const struct dav_res *res, xmlNodePtr spec,
-                           struct dav_buf *b, int depth);
+                           struct buf *b, int depth);
 
 /* {ns}name of a <D:property name=".." namespace=".."/> (namespace defaults to DAV:). */
 static int dav_expand_name(xmlNodePtr p, char *ns, size_t nslen, char *name, size_t namelen)
@@ -32,7 +32,7 @@ static int dav_expand_name(xmlNodePtr p, char *ns, size_t nslen, char *name, siz
 }
 
 /* Replaces each <D:href>X</D:href> of a value by the response for X. */
-static void dav_expand_hrefs(struct dav_req *q, const char *val, xmlNodePtr spec, struct dav_buf *b,
+static void dav_expand_hrefs(struct dav_req *q, const char *val, xmlNodePtr spec, struct buf *b,
                              int depth)
 {
     const char *p = val, *s, *e;
@@ -59,50 +59,50 @@ static void dav_expand_hrefs(struct dav_req *q, const char *val, xmlNodePtr spec
 }
 
 static void dav_expand_res(struct dav_req *q, const struct dav_res *res, xmlNodePtr spec,
-                           struct dav_buf *b, int depth)
+                           struct buf *b, int depth)
 {
-    struct dav_buf ok = {0}, missing = {0};
+    struct buf ok = {0}, missing = {0};
     char ns[256], name[128];
     xmlNodePtr p;
 
     for (p = spec->children; p; p = p->next) {
-        struct dav_buf v = {0};
+        struct buf v = {0};
         if (!dav_xml_is(p, NS_DAV, "property") ||
             !dav_expand_name(p, ns, sizeof(ns), name, sizeof(name)))
             continue;
         if (!dav_prop_value(q, res, ns, name, &v) || v.oom) {
             dav_xml_open_el(&missing, ns, name);
-            dav_buf_puts(&missing, "/>");
+            buf_puts(&missing, "/>");
         } else {
             dav_xml_open_el(&ok, ns, name);
-            dav_buf_puts(&ok, ">");
+            buf_puts(&ok, ">");
             if (dav_xml_child(p, NS_DAV, "property") && depth < DAV_EXPAND_DEPTH)
                 dav_expand_hrefs(q, v.p ? v.p : "", p, &ok, depth);
             else if (v.len)
-                dav_buf_put(&ok, v.p, v.len);
+                buf_put(&ok, v.p, v.len);
             dav_xml_close_el(&ok, ns, name);
         }
-        dav_buf_free(&v);
+        buf_free(&v);
     }
     dav_ms_response_open(b, res->href);
     if (ok.len) {
-        dav_buf_puts(b, "<D:propstat><D:prop>");
-        dav_buf_put(b, ok.p, ok.len);
-        dav_buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(200));
+        buf_puts(b, "<D:propstat><D:prop>");
+        buf_put(b, ok.p, ok.len);
+        buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(200));
     }
     if (missing.len) {
-        dav_buf_puts(b, "<D:propstat><D:prop>");
-        dav_buf_put(b, missing.p, missing.len);
-        dav_buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(404));
+        buf_puts(b, "<D:propstat><D:prop>");
+        buf_put(b, missing.p, missing.len);
+        buf_printf(b, "</D:prop><D:status>%s</D:status></D:propstat>", dav_status_line(404));
     }
     dav_ms_response_close(b);
-    dav_buf_free(&ok);
-    dav_buf_free(&missing);
+    buf_free(&ok);
+    buf_free(&missing);
 }
 
 void dav_report_expand(struct dav_req *q, xmlNodePtr root)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
 
     dav_ms_open(&b);
     dav_expand_res(q, &q->res, root, &b, 0);

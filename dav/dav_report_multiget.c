@@ -30,7 +30,7 @@ static int dav_href_to_path(const char *href, char *out, size_t outlen)
 }
 
 static void dav_multiget_one(struct dav_req *q, const struct dav_pset *ps, const char *href,
-                             struct dav_buf *b)
+                             struct buf *b)
 {
     char path[DAV_HREF_MAX];
     struct dav_res r;
@@ -50,7 +50,7 @@ static void dav_multiget_one(struct dav_req *q, const struct dav_pset *ps, const
 void dav_report_multiget(struct dav_req *q, xmlNodePtr root)
 {
     struct dav_pset ps = {0};
-    struct dav_buf b = {0};
+    struct buf b = {0};
     xmlNodePtr c;
     size_t n = 0;
 
@@ -64,7 +64,7 @@ void dav_report_multiget(struct dav_req *q, xmlNodePtr root)
         if (!dav_xml_is(c, NS_DAV, "href"))
             continue;
         if (++n > DAV_MULTIGET_MAX) {
-            dav_buf_free(&b);
+            buf_free(&b);
             dav_send_status(q, 400);
             goto out;
         }

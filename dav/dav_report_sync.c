@@ -91,7 +91,7 @@ static long dav_sync_cut(const struct dav_changes *c, long limit)
 static void dav_sync_answer(struct dav_req *q, const struct dav_pset *ps,
                             const struct dav_changes *c, long k, int64_t token)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     char href[DAV_HREF_MAX];
     long i;
 
@@ -108,13 +108,13 @@ static void dav_sync_answer(struct dav_req *q, const struct dav_pset *ps,
     }
     if ((size_t)k < c->n) {
         dav_ms_response_open(&b, q->res.href);
-        dav_buf_printf(&b,
-                       "<D:status>%s</D:status><D:error><D:number-of-matches-within-limits/>"
-                       "</D:error>",
-                       dav_status_line(507));
+        buf_printf(&b,
+                   "<D:status>%s</D:status><D:error><D:number-of-matches-within-limits/>"
+                   "</D:error>",
+                   dav_status_line(507));
         dav_ms_response_close(&b);
     }
-    dav_buf_printf(&b, "<D:sync-token>" DAV_SYNC_PREFIX "%" PRId64 "</D:sync-token>", token);
+    buf_printf(&b, "<D:sync-token>" DAV_SYNC_PREFIX "%" PRId64 "</D:sync-token>", token);
     dav_ms_close(&b);
     dav_send_ms(q, &b);
 }

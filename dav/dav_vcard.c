@@ -127,32 +127,6 @@ int dav_vc_spell(struct dav_vcard *v, const char *spelled)
     return p->spelled ? 0 : -1;
 }
 
-void dav_vc_put(struct dav_vc_buf *b, const char *s, size_t n)
-{
-    if (b->err)
-        return;
-    if (b->cap - b->len <= n) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap - b->len <= n)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->err = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void dav_vc_puts(struct dav_vc_buf *b, const char *s)
-{
-    dav_vc_put(b, s, strlen(s));
-}
-
 int dav_vc_ieq(const char *a, const char *b)
 {
     return strcasecmp(a, b) == 0;
@@ -652,7 +626,7 @@ const struct dav_vcard_prop *dav_vcard_find(const struct dav_vcard *v, const cha
 
 /* Appends one logical line folded at 75 octets: continuation lines start with a space,
  * and a fold never falls inside a UTF-8 sequence. */
-static void put_folded(struct dav_vc_buf *b, const char *s, size_t n)
+static void put_folded(struct buf *b, const char *s, size_t n)
 {
     size_t room = 75;
 
@@ -660,59 +634,58 @@ static void put_folded(struct dav_vc_buf *b, const char *s, size_t n)
         size_t cut = room;
         while (cut > 1 && ((unsigned char)s[cut] & 0xC0) == 0x80)
             cut--;
-        dav_vc_put(b, s, cut);
-        dav_vc_put(b, "\r\n ", 3);
+        buf_put(b, s, cut);
+        buf_put(b, "\r\n ", 3);
         s += cut;
         n -= cut;
         room = 74;
     }
-    dav_vc_put(b, s, n);
-    dav_vc_put(b, "\r\n", 2);
+    buf_put(b, s, n);
+    buf_put(b, "\r\n", 2);
 }
 
-static void put_prop(struct dav_vc_buf *b, struct dav_vc_buf *line, const struct dav_vc_prop *p,
-                     int novalue)
+static void put_prop(struct buf *b, struct buf *line, const struct dav_vc_prop *p, int novalue)
 {
     line->len = 0;
     if (p->p.group) {
-        dav_vc_puts(line, p->p.group);
-        dav_vc_put(line, ".", 1);
+        buf_puts(line, p->p.group);
+        buf_put(line, ".", 1);
     }
-    dav_vc_puts(line, p->spelled ? p->spelled : p->p.name);
+    buf_puts(line, p->spelled ? p->spelled : p->p.name);
     for (size_t i = 0; i < p->p.nparams; i++) {
         const char *val = p->p.params[i].value;
         int q = (p->quoted && p->quoted[i]) || strpbrk(val, ":;") != NULL;
-        dav_vc_put(line, ";", 1);
-        dav_vc_puts(line, p->p.params[i].name);
-        dav_vc_put(line, q ? "=\"" : "=", q ? 2 : 1);
-        dav_vc_puts(line, val);
+        buf_put(line, ";", 1);
+        buf_puts(line, p->p.params[i].name);
+        buf_put(line, q ? "=\"" : "=", q ? 2 : 1);
+        buf_puts(line, val);
         if (q)
-            dav_vc_put(line, "\"", 1);
+            buf_put(line, "\"", 1);
     }
-    dav_vc_put(line, ":", 1);
+    buf_put(line, ":", 1);
     if (!novalue)
-        dav_vc_puts(line, p->p.value);
-    if (!line->err)
+        buf_puts(line, p->p.value);
+    if (!line->oom)
         put_folded(b, line->p, line->len);
     else
-        b->err = 1;
+        b->oom = 1;
 }
 
 char *dav_vc_write(const struct dav_vcard *v, int (*keep)(const struct dav_vcard_prop *, void *),
                    void *arg, size_t *len)
 {
-    struct dav_vc_buf b = {0}, line = {0};
+    struct buf b = {0}, line = {0};
 
-    dav_vc_puts(&b, "BEGIN:VCARD\r\n");
-    dav_vc_puts(&b, v->version == 4 ? "VERSION:4.0\r\n" : "VERSION:3.0\r\n");
+    buf_puts(&b, "BEGIN:VCARD\r\n");
+    buf_puts(&b, v->version == 4 ? "VERSION:4.0\r\n" : "VERSION:3.0\r\n");
     for (size_t i = 0; i < v->nprops; i++) {
         int k = keep ? keep(&v->props[i].p, arg) : 1;
         if (k)
             put_prop(&b, &line, &v->props[i], k == 2);
     }
-    dav_vc_puts(&b, "END:VCARD\r\n");
+    buf_puts(&b, "END:VCARD\r\n");
     free(line.p);
-    if (b.err) {
+    if (b.oom) {
         free(b.p);
         return NULL;
     }

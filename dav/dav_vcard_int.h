@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "dav/dav_vcard.h"
+#include "server/server.h"
 
 /* Bounds on what a card may hold; beyond them the card is refused, not truncated. */
 #define DAV_VC_MAX_SIZE   (32u << 20) /* the whole body */
@@ -41,11 +42,6 @@ struct dav_vcard {
 };
 
 /* A growing output buffer; err is set once an allocation fails (and stays set). */
-struct dav_vc_buf {
-    char *p;
-    size_t len, cap;
-    int err;
-};
 
 void *dav_vc_alloc(struct dav_vcard *v, size_t n);
 char *dav_vc_strdup(struct dav_vcard *v, const char *s);
@@ -59,8 +55,6 @@ int dav_vc_push(struct dav_vcard *v, const char *group, const char *name,
 /* Records how the last property's name was spelled (when it differs in case). */
 int dav_vc_spell(struct dav_vcard *v, const char *spelled);
 
-void dav_vc_put(struct dav_vc_buf *b, const char *s, size_t n);
-void dav_vc_puts(struct dav_vc_buf *b, const char *s);
 /* Writes the card: BEGIN, VERSION, the properties keep() accepts (1: as is, 2: with an
  * empty value; NULL keeps all), END. Folded, CRLF. malloc'd, NULL when out of memory. */
 char *dav_vc_write(const struct dav_vcard *v, int (*keep)(const struct dav_vcard_prop *, void *),

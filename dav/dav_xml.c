@@ -17,62 +17,7 @@
 #include "dav/dav_int.h"
 
 /* --- buffer ------------------------------------------------------------------------------ */
-static int dav_buf_grow(struct dav_buf *b, size_t need)
-{
-    size_t cap = b->cap ? b->cap : 1024;
-    char *p;
-
-    if (b->oom)
-        return -1;
-    while (cap - b->len < need + 1) {
-        if (cap > SIZE_MAX / 2)
-            goto oom;
-        cap *= 2;
-    }
-    if (cap == b->cap)
-        return 0;
-    p = realloc(b->p, cap);
-    if (!p)
-        goto oom;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-oom:
-    b->oom = 1;
-    return -1;
-}
-
-void dav_buf_put(struct dav_buf *b, const char *s, size_t n)
-{
-    if (dav_buf_grow(b, n) != 0)
-        return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void dav_buf_puts(struct dav_buf *b, const char *s)
-{
-    dav_buf_put(b, s, strlen(s));
-}
-
-void dav_buf_printf(struct dav_buf *b, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0 || dav_buf_grow(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-void dav_buf_esc(struct dav_buf *b, const char *s, size_t n)
+void dav_buf_esc(struct buf *b, const char *s, size_t n)
 {
     size_t i, start = 0;
 
@@ -94,17 +39,11 @@ void dav_buf_esc(struct dav_buf *b, const char *s, size_t n)
             rep = ""; /* not allowed in XML 1.0 at all */
         if (!rep)
             continue;
-        dav_buf_put(b, s + start, i - start);
-        dav_buf_puts(b, rep);
+        buf_put(b, s + start, i - start);
+        buf_puts(b, rep);
         start = i + 1;
     }
-    dav_buf_put(b, s + start, n - start);
-}
-
-void dav_buf_free(struct dav_buf *b)
-{
-    free(b->p);
-    memset(b, 0, sizeof(*b));
+    buf_put(b, s + start, n - start);
 }
 
 /* --- parsing ----------------------------------------------------------------------------- */
@@ -242,33 +181,33 @@ static const char *dav_ns_prefix(const char *ns)
     return NULL;
 }
 
-void dav_xml_open_el(struct dav_buf *b, const char *ns, const char *name)
+void dav_xml_open_el(struct buf *b, const char *ns, const char *name)
 {
     const char *pfx = dav_ns_prefix(ns);
 
     if (pfx) {
-        dav_buf_printf(b, "<%s:%s", pfx, name);
+        buf_printf(b, "<%s:%s", pfx, name);
         return;
     }
     if (!*ns) {
-        dav_buf_printf(b, "<%s xmlns=\"\"", name);
+        buf_printf(b, "<%s xmlns=\"\"", name);
         return;
     }
-    dav_buf_printf(b, "<X:%s xmlns:X=\"", name);
+    buf_printf(b, "<X:%s xmlns:X=\"", name);
     dav_buf_esc(b, ns, strlen(ns));
-    dav_buf_puts(b, "\"");
+    buf_puts(b, "\"");
 }
 
-void dav_xml_close_el(struct dav_buf *b, const char *ns, const char *name)
+void dav_xml_close_el(struct buf *b, const char *ns, const char *name)
 {
     const char *pfx = dav_ns_prefix(ns);
 
     if (pfx)
-        dav_buf_printf(b, "</%s:%s>", pfx, name);
+        buf_printf(b, "</%s:%s>", pfx, name);
     else if (!*ns)
-        dav_buf_printf(b, "</%s>", name);
+        buf_printf(b, "</%s>", name);
     else
-        dav_buf_printf(b, "</X:%s>", name);
+        buf_printf(b, "</X:%s>", name);
 }
 
 const char *dav_status_line(int status)
@@ -291,70 +230,70 @@ const char *dav_status_line(int status)
     }
 }
 
-void dav_ms_open(struct dav_buf *b)
+void dav_ms_open(struct buf *b)
 {
-    dav_buf_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"" NS_DAV
-                    "\" xmlns:C=\"" NS_CAL "\" xmlns:CR=\"" NS_CARD "\" xmlns:CS=\"" NS_CS
-                    "\" xmlns:A=\"" NS_APPL "\">");
+    buf_puts(b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:multistatus xmlns:D=\"" NS_DAV
+                "\" xmlns:C=\"" NS_CAL "\" xmlns:CR=\"" NS_CARD "\" xmlns:CS=\"" NS_CS
+                "\" xmlns:A=\"" NS_APPL "\">");
 }
 
-void dav_ms_close(struct dav_buf *b)
+void dav_ms_close(struct buf *b)
 {
-    dav_buf_puts(b, "</D:multistatus>\n");
+    buf_puts(b, "</D:multistatus>\n");
 }
 
-void dav_ms_response_open(struct dav_buf *b, const char *href)
+void dav_ms_response_open(struct buf *b, const char *href)
 {
-    dav_buf_puts(b, "<D:response><D:href>");
+    buf_puts(b, "<D:response><D:href>");
     dav_buf_esc(b, href, strlen(href));
-    dav_buf_puts(b, "</D:href>");
+    buf_puts(b, "</D:href>");
 }
 
-void dav_ms_response_close(struct dav_buf *b)
+void dav_ms_response_close(struct buf *b)
 {
-    dav_buf_puts(b, "</D:response>");
+    buf_puts(b, "</D:response>");
 }
 
-void dav_ms_status_response(struct dav_buf *b, const char *href, int status)
+void dav_ms_status_response(struct buf *b, const char *href, int status)
 {
     dav_ms_response_open(b, href);
-    dav_buf_printf(b, "<D:status>%s</D:status>", dav_status_line(status));
+    buf_printf(b, "<D:status>%s</D:status>", dav_status_line(status));
     dav_ms_response_close(b);
 }
 
-void dav_send_ms(struct dav_req *q, struct dav_buf *b)
+void dav_send_ms(struct dav_req *q, struct buf *b)
 {
     if (b->oom) {
-        dav_buf_free(b);
+        buf_free(b);
         http_respond_text(q->r, 500, "Internal Server Error\n");
         return;
     }
     http_respond(q->r, 207, "application/xml; charset=utf-8", b->p, b->len);
-    dav_buf_free(b);
+    buf_free(b);
 }
 
 void dav_send_error(struct dav_req *q, int status, const char *ns, const char *name,
                     const char *href)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
 
-    dav_buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"" NS_DAV
-                     "\" xmlns:C=\"" NS_CAL "\" xmlns:CR=\"" NS_CARD "\">");
+    buf_puts(&b, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<D:error xmlns:D=\"" NS_DAV
+                 "\" xmlns:C=\"" NS_CAL "\" xmlns:CR=\"" NS_CARD "\">");
     dav_xml_open_el(&b, ns, name);
     if (href) {
-        dav_buf_puts(&b, "><D:href>");
+        buf_puts(&b, "><D:href>");
         dav_buf_esc(&b, href, strlen(href));
-        dav_buf_puts(&b, "</D:href>");
+        buf_puts(&b, "</D:href>");
         dav_xml_close_el(&b, ns, name);
     } else {
-        dav_buf_puts(&b, "/>");
+        buf_puts(&b, "/>");
     }
-    dav_buf_puts(&b, "</D:error>\n");
+    buf_puts(&b, "</D:error>\n");
     if (b.oom)
         http_respond_text(q->r, 500, "Internal Server Error\n");
     else
         http_respond(q->r, status, "application/xml; charset=utf-8", b.p, b.len);
-    dav_buf_free(&b);
+    buf_free(&b);
 }
 
 void dav_send_status(struct dav_req *q, int status)

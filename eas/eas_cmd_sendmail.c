@@ -69,7 +69,7 @@ static void eas_field_span(const char *hdr, size_t len, const struct mime_field 
  * content is 1, keeping only Content-* fields; 0 keeps all but Content-* / MIME-Version;
  * -1 keeps everything not dropped). */
 static void eas_copy_fields(const char *hdr, size_t len, const char *const *drop, int content,
-                            struct mime_buf *out)
+                            struct buf *out)
 {
     struct mime_field f;
     size_t pos = 0;
@@ -85,49 +85,48 @@ static void eas_copy_fields(const char *hdr, size_t len, const char *const *drop
         if (skip || (content == 1 && !is_content) || (content == 0 && is_content))
             continue;
         eas_field_span(hdr, len, &f, &s, &e);
-        mime_buf_add(out, hdr + s, e - s);
+        buf_put(out, hdr + s, e - s);
         if (e == s || hdr[e - 1] != '\n')
-            mime_buf_adds(out, "\r\n");
+            buf_puts(out, "\r\n");
     }
 }
 
-static void eas_b64_lines(const char *s, size_t len, struct mime_buf *out)
+static void eas_b64_lines(const char *s, size_t len, struct buf *out)
 {
     char line[80];
 
     for (size_t i = 0; i < len; i += 57) {
         size_t n = len - i < 57 ? len - i : 57;
         b64_encode((const unsigned char *)s + i, n, line, sizeof(line));
-        mime_buf_adds(out, line);
-        mime_buf_adds(out, "\r\n");
+        buf_puts(out, line);
+        buf_puts(out, "\r\n");
     }
 }
 
 /* The original as quoted plain text, with the usual header lines above it. */
-static void eas_quote_original(struct eas_req *req, const char *orig, size_t olen,
-                               struct mime_buf *out)
+static void eas_quote_original(struct eas_req *req, const char *orig, size_t olen, struct buf *out)
 {
     char *text = NULL;
     size_t tlen = 0;
     struct mime_field f;
     size_t hlen = mime_header_size(orig, olen);
-    struct mime_buf q = {0};
+    struct buf q = {0};
 
-    mime_buf_adds(&q, "\r\n-----Original Message-----\r\n");
+    buf_puts(&q, "\r\n-----Original Message-----\r\n");
     static const char *const show[] = {"From", "Date", "Subject", "To", "Cc"};
     for (size_t i = 0; i < sizeof(show) / sizeof(show[0]); i++) {
         if (!mime_header_get(orig, hlen, show[i], &f))
             continue;
         struct mime_arena a = {0};
         char *v = mime_unfold(&a, f.value, f.value_len);
-        mime_buf_adds(&q, show[i]);
-        mime_buf_adds(&q, ": ");
+        buf_puts(&q, show[i]);
+        buf_puts(&q, ": ");
         if (v)
             mime_header_decode(v, strlen(v), &q);
-        mime_buf_adds(&q, "\r\n");
+        buf_puts(&q, "\r\n");
         mime_arena_free(&a);
     }
-    mime_buf_adds(&q, "\r\n");
+    buf_puts(&q, "\r\n");
     if (eas_email_text(orig, olen, EAS_BODY_PLAIN, &text, &tlen, NULL) == 0) {
         size_t i = 0;
         while (i < tlen) {
@@ -135,15 +134,15 @@ static void eas_quote_original(struct eas_req *req, const char *orig, size_t ole
             size_t n = nl ? (size_t)(nl - (text + i)) : tlen - i;
             if (n && text[i + n - 1] == '\r')
                 n--;
-            mime_buf_adds(&q, "> ");
-            mime_buf_add(&q, text + i, n);
-            mime_buf_adds(&q, "\r\n");
+            buf_puts(&q, "> ");
+            buf_put(&q, text + i, n);
+            buf_puts(&q, "\r\n");
             i += (nl ? (size_t)(nl - (text + i)) + 1 : tlen - i);
         }
         free(text);
     }
     eas_b64_lines(q.p ? q.p : "", q.len, out);
-    mime_buf_free(&q);
+    buf_free(&q);
     (void)req;
 }
 
@@ -153,41 +152,40 @@ static int eas_compose_smart(struct eas_compose_req *cr, const char *msg, size_t
                              const char *orig, size_t olen, char **out, size_t *outlen)
 {
     size_t hlen = mime_header_size(msg, len);
-    struct mime_buf b = {0};
+    struct buf b = {0};
     char boundary[64];
     struct mime_field f;
 
     snprintf(boundary, sizeof(boundary), "=_polaris_%08x%08x", eas_random32(), eas_random32());
     eas_copy_fields(msg, hlen, NULL, 0, &b);
-    mime_buf_adds(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"");
-    mime_buf_adds(&b, boundary);
-    mime_buf_adds(&b, "\"\r\n\r\n--");
-    mime_buf_adds(&b, boundary);
-    mime_buf_adds(&b, "\r\n");
+    buf_puts(&b, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"");
+    buf_puts(&b, boundary);
+    buf_puts(&b, "\"\r\n\r\n--");
+    buf_puts(&b, boundary);
+    buf_puts(&b, "\r\n");
     /* the device's body keeps its own Content-* fields */
     eas_copy_fields(msg, hlen, NULL, 1, &b);
     if (!mime_header_get(msg, hlen, "Content-Type", &f))
-        mime_buf_adds(&b, "Content-Type: text/plain; charset=utf-8\r\n");
-    mime_buf_adds(&b, "\r\n");
-    mime_buf_add(&b, msg + hlen, len - hlen);
-    mime_buf_adds(&b, "\r\n--");
-    mime_buf_adds(&b, boundary);
+        buf_puts(&b, "Content-Type: text/plain; charset=utf-8\r\n");
+    buf_puts(&b, "\r\n");
+    buf_put(&b, msg + hlen, len - hlen);
+    buf_puts(&b, "\r\n--");
+    buf_puts(&b, boundary);
     if (cr->kind == EAS_REPLY) {
-        mime_buf_adds(&b,
-                      "\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                      "Content-Transfer-Encoding: base64\r\nContent-Disposition: inline\r\n\r\n");
+        buf_puts(&b, "\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                     "Content-Transfer-Encoding: base64\r\nContent-Disposition: inline\r\n\r\n");
         eas_quote_original(cr->req, orig, olen, &b);
     } else {
-        mime_buf_adds(&b, "\r\nContent-Type: message/rfc822\r\n"
-                          "Content-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n");
-        mime_buf_add(&b, orig, olen);
-        mime_buf_adds(&b, "\r\n");
+        buf_puts(&b, "\r\nContent-Type: message/rfc822\r\n"
+                     "Content-Disposition: attachment; filename=\"forwarded.eml\"\r\n\r\n");
+        buf_put(&b, orig, olen);
+        buf_puts(&b, "\r\n");
     }
-    mime_buf_adds(&b, "--");
-    mime_buf_adds(&b, boundary);
-    mime_buf_adds(&b, "--\r\n");
+    buf_puts(&b, "--");
+    buf_puts(&b, boundary);
+    buf_puts(&b, "--\r\n");
     if (b.oom) {
-        mime_buf_free(&b);
+        buf_free(&b);
         return -1;
     }
     *out = b.p;
@@ -283,30 +281,30 @@ static int eas_finish_message(struct eas_req *req, const char *msg, size_t len, 
     static const char *const bcc[] = {"Bcc", NULL};
     size_t hlen = mime_header_size(msg, len);
     struct mime_field f;
-    struct mime_buf b = {0};
+    struct buf b = {0};
     char line[512];
 
     if (!has_from) {
         snprintf(line, sizeof(line), "From: <%s>\r\n", req->acct->address);
-        mime_buf_adds(&b, line);
+        buf_puts(&b, line);
     }
     if (!mime_header_get(msg, hlen, "Date", &f)) {
         time_t now = time(NULL);
         struct tm tm;
         gmtime_r(&now, &tm);
         strftime(line, sizeof(line), "Date: %a, %d %b %Y %H:%M:%S +0000\r\n", &tm);
-        mime_buf_adds(&b, line);
+        buf_puts(&b, line);
     }
     if (!mime_header_get(msg, hlen, "Message-ID", &f)) {
         snprintf(line, sizeof(line), "Message-ID: <%08x%08x.eas@%s>\r\n", eas_random32(),
                  eas_random32(), req->acct->domain);
-        mime_buf_adds(&b, line);
+        buf_puts(&b, line);
     }
     eas_copy_fields(msg, hlen, strip_bcc ? bcc : NULL, -1, &b);
-    mime_buf_adds(&b, "\r\n");
-    mime_buf_add(&b, msg + hlen, len - hlen);
+    buf_puts(&b, "\r\n");
+    buf_put(&b, msg + hlen, len - hlen);
     if (b.oom) {
-        mime_buf_free(&b);
+        buf_free(&b);
         return -1;
     }
     *out = b.p;

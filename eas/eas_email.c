@@ -46,7 +46,7 @@ static void eas_msg_close(struct eas_msg *m);
 static char *eas_hdr(struct eas_msg *m, const char *name)
 {
     struct mime_field f;
-    struct mime_buf dec = {0}, clean = {0};
+    struct buf dec = {0}, clean = {0};
     char *v, *out;
 
     if (!mime_header_get(m->hdr, m->hdr_len, name, &f))
@@ -56,8 +56,8 @@ static char *eas_hdr(struct eas_msg *m, const char *name)
     mime_header_decode(v, strlen(v), &dec);
     mime_utf8_clean(dec.p ? dec.p : "", dec.len, &clean);
     out = clean.oom ? NULL : mime_arena_strndup(&m->a, clean.p ? clean.p : "", clean.len);
-    mime_buf_free(&dec);
-    mime_buf_free(&clean);
+    buf_free(&dec);
+    buf_free(&clean);
     return out;
 }
 
@@ -86,29 +86,29 @@ static size_t eas_utf8_chars(const char *s, size_t len, size_t n)
     return i;
 }
 
-static void eas_put_utf8(struct mime_buf *b, unsigned long cp)
+static void eas_put_utf8(struct buf *b, unsigned long cp)
 {
     char t[4];
 
     if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
         cp = 0xfffd;
     if (cp < 0x80) {
-        mime_buf_addc(b, (char)cp);
+        buf_putc(b, (char)cp);
     } else if (cp < 0x800) {
         t[0] = (char)(0xc0 | (cp >> 6));
         t[1] = (char)(0x80 | (cp & 0x3f));
-        mime_buf_add(b, t, 2);
+        buf_put(b, t, 2);
     } else if (cp < 0x10000) {
         t[0] = (char)(0xe0 | (cp >> 12));
         t[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
         t[2] = (char)(0x80 | (cp & 0x3f));
-        mime_buf_add(b, t, 3);
+        buf_put(b, t, 3);
     } else {
         t[0] = (char)(0xf0 | (cp >> 18));
         t[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
         t[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
         t[3] = (char)(0x80 | (cp & 0x3f));
-        mime_buf_add(b, t, 4);
+        buf_put(b, t, 4);
     }
 }
 
@@ -122,7 +122,7 @@ static const struct {
 };
 
 /* Decodes one entity at s (after '&'); returns bytes consumed (0: not an entity). */
-static size_t eas_entity(const char *s, size_t len, struct mime_buf *out)
+static size_t eas_entity(const char *s, size_t len, struct buf *out)
 {
     size_t i = 0;
     unsigned long cp = 0;
@@ -170,7 +170,7 @@ static void eas_tag_name(const char *s, size_t len, char *name, size_t namelen)
 /* HTML to plain text for clients that asked for plain: tags dropped (script, style and
  * head with their content), block ends as line breaks, entities decoded, white space
  * collapsed as a browser would. */
-static void eas_html_to_text(const char *s, size_t len, struct mime_buf *out)
+static void eas_html_to_text(const char *s, size_t len, struct buf *out)
 {
     static const char *const blocks[] = {"br", "p",  "div", "tr", "li",    "h1",         "h2",
                                          "h3", "h4", "h5",  "h6", "table", "blockquote", "hr"};
@@ -208,7 +208,7 @@ static void eas_html_to_text(const char *s, size_t len, struct mime_buf *out)
                                                      !strcmp(name, "hr") || !strcmp(name, "li"))) {
                         if (out->len && out->p[out->len - 1] == ' ')
                             out->len--;
-                        mime_buf_adds(out, "\r\n");
+                        buf_puts(out, "\r\n");
                         space = 1;
                         break;
                     }
@@ -230,39 +230,39 @@ static void eas_html_to_text(const char *s, size_t len, struct mime_buf *out)
         }
         if (isspace((unsigned char)s[i])) {
             if (!space)
-                mime_buf_addc(out, ' ');
+                buf_putc(out, ' ');
             space = 1;
             i++;
             continue;
         }
-        mime_buf_addc(out, s[i++]);
+        buf_putc(out, s[i++]);
         space = 0;
     }
 }
 
 /* Plain text as HTML for clients that asked for HTML only. */
-static void eas_text_to_html(const char *s, size_t len, struct mime_buf *out)
+static void eas_text_to_html(const char *s, size_t len, struct buf *out)
 {
-    mime_buf_adds(out, "<html><body><div style=\"white-space: pre-wrap\">");
+    buf_puts(out, "<html><body><div style=\"white-space: pre-wrap\">");
     for (size_t i = 0; i < len; i++) {
         switch (s[i]) {
         case '<':
-            mime_buf_adds(out, "&lt;");
+            buf_puts(out, "&lt;");
             break;
         case '>':
-            mime_buf_adds(out, "&gt;");
+            buf_puts(out, "&gt;");
             break;
         case '&':
-            mime_buf_adds(out, "&amp;");
+            buf_puts(out, "&amp;");
             break;
         case '"':
-            mime_buf_adds(out, "&quot;");
+            buf_puts(out, "&quot;");
             break;
         default:
-            mime_buf_addc(out, s[i]);
+            buf_putc(out, s[i]);
         }
     }
-    mime_buf_adds(out, "</div></body></html>");
+    buf_puts(out, "</div></body></html>");
 }
 
 /* ---- the message ------------------------------------------------------------------------- */
@@ -328,16 +328,16 @@ static void eas_msg_close(struct eas_msg *m)
 }
 
 /* A part's content, transfer-decoded, and for text converted to UTF-8. */
-static int eas_part_bytes(const struct eas_msg *m, size_t i, int text, struct mime_buf *out)
+static int eas_part_bytes(const struct eas_msg *m, size_t i, int text, struct buf *out)
 {
     struct mime_cache_part p;
-    struct mime_buf raw = {0}, conv = {0};
+    struct buf raw = {0}, conv = {0};
 
     if (mime_cache_part(&m->c, i, &p) < 0 || p.body_off + p.body_len > m->len)
         return -1;
     if (mime_decode_cte(p.encoding.p, m->data + p.body_off, (size_t)p.body_len, &raw) < 0) {
-        mime_buf_free(&raw);
-        mime_buf_add(&raw, m->data + p.body_off, (size_t)p.body_len); /* unknown CTE: as is */
+        buf_free(&raw);
+        buf_put(&raw, m->data + p.body_off, (size_t)p.body_len); /* unknown CTE: as is */
     }
     if (!text) {
         *out = raw;
@@ -346,15 +346,15 @@ static int eas_part_bytes(const struct eas_msg *m, size_t i, int text, struct mi
     mime_charset_to_utf8(p.charset.len ? p.charset.p : "us-ascii", raw.p ? raw.p : "", raw.len,
                          &conv);
     mime_utf8_clean(conv.p ? conv.p : "", conv.len, out);
-    mime_buf_free(&raw);
-    mime_buf_free(&conv);
+    buf_free(&raw);
+    buf_free(&conv);
     return out->oom ? -1 : 0;
 }
 
 /* The body text in the type asked (plain or HTML), converting when the message lacks it. */
-static int eas_body_text(const struct eas_msg *m, int type, struct mime_buf *out)
+static int eas_body_text(const struct eas_msg *m, int type, struct buf *out)
 {
-    struct mime_buf t = {0};
+    struct buf t = {0};
     int rc = 0;
 
     if (type == EAS_BODY_HTML) {
@@ -368,16 +368,16 @@ static int eas_body_text(const struct eas_msg *m, int type, struct mime_buf *out
         if (m->html >= 0 && (rc = eas_part_bytes(m, (size_t)m->html, 1, &t)) == 0)
             eas_html_to_text(t.p ? t.p : "", t.len, out);
     }
-    mime_buf_free(&t);
+    buf_free(&t);
     if (!out->p)
-        mime_buf_add(out, "", 0);
+        buf_put(out, "", 0);
     return rc < 0 || out->oom ? -1 : 0;
 }
 
 int eas_email_text(const char *msg, size_t len, int type, char **out, size_t *outlen, int *native)
 {
     struct eas_msg m;
-    struct mime_buf b = {0};
+    struct buf b = {0};
     int rc;
 
     if (eas_msg_open(&m, msg, len) < 0)
@@ -387,7 +387,7 @@ int eas_email_text(const char *msg, size_t len, int type, char **out, size_t *ou
         *native = m.html >= 0 ? EAS_BODY_HTML : EAS_BODY_PLAIN;
     eas_msg_close(&m);
     if (rc < 0) {
-        mime_buf_free(&b);
+        buf_free(&b);
         return -1;
     }
     *out = b.p;
@@ -400,7 +400,7 @@ int eas_email_part(const char *msg, size_t len, unsigned part, char **out, size_
 {
     struct eas_msg m;
     struct mime_cache_part p;
-    struct mime_buf b = {0};
+    struct buf b = {0};
     int rc = -1;
 
     if (eas_msg_open(&m, msg, len) < 0)
@@ -416,7 +416,7 @@ int eas_email_part(const char *msg, size_t len, unsigned part, char **out, size_
     b.p = NULL;
     rc = *out ? 0 : -1;
 done:
-    mime_buf_free(&b);
+    buf_free(&b);
     eas_msg_close(&m);
     return rc;
 }
@@ -433,7 +433,7 @@ static void eas_date(char *out, size_t outlen, int64_t t)
 }
 
 /* DisplayTo: the display names (or addresses) of the To recipients, "; " separated. */
-static void eas_display_to(struct eas_msg *m, struct mime_buf *out)
+static void eas_display_to(struct eas_msg *m, struct buf *out)
 {
     struct mime_field f;
     struct mime_addr *ad = NULL;
@@ -442,22 +442,22 @@ static void eas_display_to(struct eas_msg *m, struct mime_buf *out)
         mime_addr_parse(&m->a, f.value, f.value_len, &ad) < 0)
         return;
     for (; ad; ad = ad->next) {
-        struct mime_buf dec = {0};
+        struct buf dec = {0};
         if (ad->kind != MIME_ADDR_MAILBOX)
             continue;
         if (out->len)
-            mime_buf_adds(out, "; ");
+            buf_puts(out, "; ");
         if (ad->name && *ad->name) {
             mime_header_decode(ad->name, strlen(ad->name), &dec);
             mime_utf8_clean(dec.p ? dec.p : "", dec.len, out);
         } else {
-            mime_buf_adds(out, ad->mailbox ? ad->mailbox : "");
+            buf_puts(out, ad->mailbox ? ad->mailbox : "");
             if (ad->host && *ad->host) {
-                mime_buf_addc(out, '@');
-                mime_buf_adds(out, ad->host);
+                buf_putc(out, '@');
+                buf_puts(out, ad->host);
             }
         }
-        mime_buf_free(&dec);
+        buf_free(&dec);
     }
 }
 
@@ -497,7 +497,7 @@ static void eas_invitation(struct eas_doc *d, struct eas_node *parent, int versi
 {
     const char *cls = eas_message_class(m), *meeting = NULL;
     struct mime_cache_part p;
-    struct mime_buf cal = {0};
+    struct buf cal = {0};
 
     for (size_t i = 0; !strcmp(cls, "IPM.Note") && mime_cache_part(&m->c, i, &p) == 0; i++) {
         if (strcmp(p.type.p, "text") || strcmp(p.subtype.p, "calendar"))
@@ -506,12 +506,12 @@ static void eas_invitation(struct eas_doc *d, struct eas_node *parent, int versi
         if (eas_part_bytes(m, i, 0, &cal) == 0 && cal.p &&
             (meeting = eas_meeting_class(cal.p, cal.len)))
             break;
-        mime_buf_free(&cal);
+        buf_free(&cal);
     }
     eas_add_text(d, parent, EAS_EMAIL_MESSAGECLASS, meeting ? meeting : cls);
     if (meeting)
         eas_meeting_request(d, parent, version, cal.p, cal.len);
-    mime_buf_free(&cal);
+    buf_free(&cal);
 }
 
 /* Keywords that are IMAP conventions rather than a user's categories. */
@@ -644,7 +644,7 @@ static const struct eas_body_pref *eas_pick_pref(const struct eas_msg *m,
 static void eas_preview(struct eas_doc *d, struct eas_node *body, const struct eas_msg *m,
                         int chars)
 {
-    struct mime_buf t = {0}, flat = {0};
+    struct buf t = {0}, flat = {0};
     int space = 1;
 
     if (eas_body_text(m, EAS_BODY_PLAIN, &t) == 0) {
@@ -652,18 +652,18 @@ static void eas_preview(struct eas_doc *d, struct eas_node *body, const struct e
         for (size_t i = 0; i < t.len && flat.len < (size_t)chars * 4 + 4; i++) {
             if (isspace((unsigned char)t.p[i])) {
                 if (!space)
-                    mime_buf_addc(&flat, ' ');
+                    buf_putc(&flat, ' ');
                 space = 1;
             } else {
-                mime_buf_addc(&flat, t.p[i]);
+                buf_putc(&flat, t.p[i]);
                 space = 0;
             }
         }
         eas_add_textn(d, body, EAS_AIRSYNCBASE_PREVIEW, flat.p ? flat.p : "",
                       eas_utf8_chars(flat.p ? flat.p : "", flat.len, (size_t)chars));
     }
-    mime_buf_free(&t);
-    mime_buf_free(&flat);
+    buf_free(&t);
+    buf_free(&flat);
 }
 
 static int eas_body_base(struct eas_doc *d, struct eas_node *parent, int version,
@@ -671,7 +671,7 @@ static int eas_body_base(struct eas_doc *d, struct eas_node *parent, int version
 {
     const struct eas_body_pref *p = eas_pick_pref(m, o);
     struct eas_body_pref def = {.type = EAS_BODY_PLAIN, .trunc = -1};
-    struct mime_buf t = {0};
+    struct buf t = {0};
     const char *data;
     size_t len, send;
     int type;
@@ -685,7 +685,7 @@ static int eas_body_base(struct eas_doc *d, struct eas_node *parent, int version
         len = m->len;
     } else {
         if (eas_body_text(m, type, &t) < 0) {
-            mime_buf_free(&t);
+            buf_free(&t);
             return -1;
         }
         data = t.p ? t.p : "";
@@ -704,7 +704,7 @@ static int eas_body_base(struct eas_doc *d, struct eas_node *parent, int version
         eas_add_textn(d, body, EAS_AIRSYNCBASE_DATA, data, send);
     if (version >= EAS_V140 && p->preview > 0)
         eas_preview(d, body, m, p->preview);
-    mime_buf_free(&t);
+    buf_free(&t);
     return 0;
 }
 
@@ -712,7 +712,7 @@ static int eas_body_base(struct eas_doc *d, struct eas_node *parent, int version
 static int eas_body_25(struct eas_doc *d, struct eas_node *parent, const struct eas_msg *m,
                        const struct eas_coll_opts *o, int mime)
 {
-    struct mime_buf t = {0};
+    struct buf t = {0};
     int64_t max;
     size_t send;
 
@@ -725,7 +725,7 @@ static int eas_body_25(struct eas_doc *d, struct eas_node *parent, const struct 
         return 0;
     }
     if (eas_body_text(m, EAS_BODY_PLAIN, &t) < 0) {
-        mime_buf_free(&t);
+        buf_free(&t);
         return -1;
     }
     max = eas_trunc_code_bytes(o->trunc25);
@@ -735,7 +735,7 @@ static int eas_body_25(struct eas_doc *d, struct eas_node *parent, const struct 
         eas_add_int(d, parent, EAS_EMAIL_BODYTRUNCATED, 1);
     }
     eas_add_textn(d, parent, EAS_EMAIL_BODY, t.p ? t.p : "", send);
-    mime_buf_free(&t);
+    buf_free(&t);
     return 0;
 }
 
@@ -800,7 +800,7 @@ int eas_email_appdata(struct eas_doc *d, struct eas_node *parent, int version,
                       const struct eas_coll_opts *o)
 {
     struct eas_msg m;
-    struct mime_buf dt = {0};
+    struct buf dt = {0};
     char date[40];
     const char *v;
     int rc = 0;
@@ -820,7 +820,7 @@ int eas_email_appdata(struct eas_doc *d, struct eas_node *parent, int version,
     eas_add_text(d, parent, EAS_EMAIL_DATERECEIVED, date);
     eas_display_to(&m, &dt);
     eas_add_text(d, parent, EAS_EMAIL_DISPLAYTO, dt.p ? dt.p : "");
-    mime_buf_free(&dt);
+    buf_free(&dt);
     eas_add_text(d, parent, EAS_EMAIL_THREADTOPIC, m.c.base_subject.p);
     eas_add_int(d, parent, EAS_EMAIL_IMPORTANCE, eas_importance(&m));
     eas_add_int(d, parent, EAS_EMAIL_READ, (it->flags & STORE_FLAG_SEEN) ? 1 : 0);
@@ -858,16 +858,16 @@ int eas_email_appdata(struct eas_doc *d, struct eas_node *parent, int version,
 /* ---- client changes -------------------------------------------------------------------------- */
 
 /* A category as an IMAP keyword (an atom): characters atoms cannot hold become '_'. */
-static void eas_keyword_of(const char *cat, struct mime_buf *out)
+static void eas_keyword_of(const char *cat, struct buf *out)
 {
     for (const unsigned char *p = (const unsigned char *)cat; *p; p++)
-        mime_buf_addc(out, (*p <= ' ' || *p >= 0x7f || strchr("(){%*\"\\]", *p)) ? '_' : (char)*p);
+        buf_putc(out, (*p <= ' ' || *p >= 0x7f || strchr("(){%*\"\\]", *p)) ? '_' : (char)*p);
 }
 
 /* The new flags and keywords of `it` after the device's Read / Flag / Categories (only
  * those it names); kw gets the keywords when Categories was given. */
 static int eas_email_new_flags(const struct store_item *it, const struct eas_node *appdata,
-                               uint32_t *flags_out, struct mime_buf *kw)
+                               uint32_t *flags_out, struct buf *kw)
 {
     uint32_t flags = it->flags;
     const struct eas_node *n, *cats;
@@ -895,8 +895,8 @@ static int eas_email_new_flags(const struct store_item *it, const struct eas_nod
         l = strcspn(p, " ");
         if (l && eas_system_keyword(p, l)) {
             if (kw->len)
-                mime_buf_addc(kw, ' ');
-            mime_buf_add(kw, p, l);
+                buf_putc(kw, ' ');
+            buf_put(kw, p, l);
         }
         p += l;
     }
@@ -904,10 +904,10 @@ static int eas_email_new_flags(const struct store_item *it, const struct eas_nod
         if (!*eas_text(n))
             continue;
         if (kw->len)
-            mime_buf_addc(kw, ' ');
+            buf_putc(kw, ' ');
         eas_keyword_of(eas_text(n), kw);
     }
-    mime_buf_add(kw, "", 0);
+    buf_put(kw, "", 0);
     return kw->oom ? -1 : 1;
 }
 
@@ -924,22 +924,22 @@ int eas_email_apply_change(struct store_user *u, const struct store_item *it,
      * MODSEQ): an IMAP STORE landing in between would otherwise be overwritten with the
      * flags read before it. On a conflict, read again and recompute. */
     for (int i = 0; i < EAS_CHANGE_TRIES && rc == STORE_ECONFLICT; i++) {
-        struct mime_buf kw = {0};
+        struct buf kw = {0};
         uint32_t flags;
         int cats = eas_email_new_flags(&cur, appdata, &flags, &kw);
 
         if (cats < 0) {
-            mime_buf_free(&kw);
+            buf_free(&kw);
             return STORE_ENOMEM;
         }
         if (flags == cur.flags && (!cats || !strcmp(kw.p, cur.keywords))) {
             *out = cur;
-            mime_buf_free(&kw);
+            buf_free(&kw);
             return STORE_OK;
         }
         rc = store_item_set_flags(u, cur.id, STORE_FLAGS_SET, flags, cats ? kw.p : NULL, cur.modseq,
                                   out, NULL);
-        mime_buf_free(&kw);
+        buf_free(&kw);
         if (rc == STORE_ECONFLICT && store_item_get(u, cur.id, &cur, NULL) != STORE_OK)
             return STORE_ENOTFOUND;
     }

@@ -130,7 +130,7 @@ int autoreply_put(struct store *s, const char *address, const struct autoreply *
                   struct store_err *err)
 {
     char scope[AUTOREPLY_ADDR];
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *body = a->body ? a->body : "";
     int rc;
 
@@ -143,28 +143,28 @@ int autoreply_put(struct store *s, const char *address, const struct autoreply *
     if (a->start && a->end && a->end < a->start)
         return autoreply_invalid(err, "the auto-reply ends before it starts");
     autoreply_scope(address, scope, sizeof(scope));
-    mime_buf_adds(&b, a->enabled ? "enabled: yes\n" : "enabled: no\n");
+    buf_puts(&b, a->enabled ? "enabled: yes\n" : "enabled: no\n");
     if (a->days >= 0) {
-        mime_buf_adds(&b, "days: ");
-        mime_buf_addu(&b, (uint64_t)a->days);
-        mime_buf_addc(&b, '\n');
+        buf_puts(&b, "days: ");
+        buf_putu(&b, (uint64_t)a->days);
+        buf_putc(&b, '\n');
     }
     if (a->start > 0) {
-        mime_buf_adds(&b, "start: ");
-        mime_buf_addu(&b, (uint64_t)a->start);
-        mime_buf_addc(&b, '\n');
+        buf_puts(&b, "start: ");
+        buf_putu(&b, (uint64_t)a->start);
+        buf_putc(&b, '\n');
     }
     if (a->end > 0) {
-        mime_buf_adds(&b, "end: ");
-        mime_buf_addu(&b, (uint64_t)a->end);
-        mime_buf_addc(&b, '\n');
+        buf_puts(&b, "end: ");
+        buf_putu(&b, (uint64_t)a->end);
+        buf_putc(&b, '\n');
     }
-    mime_buf_adds(&b, "subject: ");
-    mime_buf_adds(&b, a->subject);
-    mime_buf_adds(&b, "\n\n");
-    mime_buf_adds(&b, body);
+    buf_puts(&b, "subject: ");
+    buf_puts(&b, a->subject);
+    buf_puts(&b, "\n\n");
+    buf_puts(&b, body);
     if (b.oom) {
-        mime_buf_free(&b);
+        buf_free(&b);
         if (err) {
             err->code = STORE_ENOMEM;
             snprintf(err->msg, sizeof(err->msg), "out of memory");
@@ -172,7 +172,7 @@ int autoreply_put(struct store *s, const char *address, const struct autoreply *
         return STORE_ENOMEM;
     }
     rc = store_setting_put(s, scope, AUTOREPLY_KEY, b.p, b.len, err);
-    mime_buf_free(&b);
+    buf_free(&b);
     return rc;
 }
 
@@ -368,7 +368,7 @@ out:
 static int autoreply_claim_alias(struct store *s, const char *scope, const char *sender,
                                  int64_t window, int64_t now)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     void *val = NULL;
     size_t len = 0, total = 0, idx = 0;
     int ok = 1;
@@ -391,21 +391,21 @@ static int autoreply_claim_alias(struct store *s, const char *scope, const char 
             }
             if ((window > 0 && now - t >= window) || idx + AUTOREPLY_LOG_MAX <= total)
                 continue;
-            mime_buf_adds(&b, line);
-            mime_buf_addc(&b, ' ');
-            mime_buf_addu(&b, (uint64_t)t);
-            mime_buf_addc(&b, '\n');
+            buf_puts(&b, line);
+            buf_putc(&b, ' ');
+            buf_putu(&b, (uint64_t)t);
+            buf_putc(&b, '\n');
         }
         free(val);
     }
     if (ok) {
-        mime_buf_adds(&b, sender);
-        mime_buf_addc(&b, ' ');
-        mime_buf_addu(&b, (uint64_t)now);
-        mime_buf_addc(&b, '\n');
+        buf_puts(&b, sender);
+        buf_putc(&b, ' ');
+        buf_putu(&b, (uint64_t)now);
+        buf_putc(&b, '\n');
         ok = !b.oom && store_setting_put(s, scope, AUTOREPLY_LOG_KEY, b.p, b.len, NULL) == 0;
     }
-    mime_buf_free(&b);
+    buf_free(&b);
     return ok;
 }
 
@@ -457,12 +457,12 @@ static int autoreply_is_ascii(const char *s)
 }
 
 /* A header value we write: as is when ASCII, else one RFC 2047 B word per chunk. */
-static void autoreply_add_text(struct mime_buf *b, const char *s)
+static void autoreply_add_text(struct buf *b, const char *s)
 {
     size_t len = strlen(s);
 
     if (autoreply_is_ascii(s)) {
-        mime_buf_adds(b, s);
+        buf_puts(b, s);
         return;
     }
     for (size_t off = 0; off < len;) {
@@ -472,14 +472,14 @@ static void autoreply_add_text(struct mime_buf *b, const char *s)
         while (n > 1 && off + n < len && ((unsigned char)s[off + n] & 0xC0) == 0x80)
             n--;
         b64_encode((const unsigned char *)s + off, n, enc, sizeof(enc));
-        mime_buf_adds(b, off ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
-        mime_buf_adds(b, enc);
-        mime_buf_adds(b, "?=");
+        buf_puts(b, off ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        buf_puts(b, enc);
+        buf_puts(b, "?=");
         off += n;
     }
 }
 
-static void autoreply_add_date(struct mime_buf *b)
+static void autoreply_add_date(struct buf *b)
 {
     static const char *const days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -491,11 +491,10 @@ static void autoreply_add_date(struct mime_buf *b)
     gmtime_r(&now, &tm);
     snprintf(buf, sizeof(buf), "Date: %s, %02d %s %04d %02d:%02d:%02d +0000\r\n", days[tm.tm_wday],
              tm.tm_mday, months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    mime_buf_adds(b, buf);
+    buf_puts(b, buf);
 }
 
-static void autoreply_add_ids(struct mime_buf *b, const struct deliver *d, const char *hdr,
-                              size_t len)
+static void autoreply_add_ids(struct buf *b, const struct deliver *d, const char *hdr, size_t len)
 {
     unsigned char rnd[12];
     char mid[998], refs[2048], hex[32];
@@ -504,13 +503,13 @@ static void autoreply_add_ids(struct mime_buf *b, const struct deliver *d, const
         memset(rnd, 0, sizeof(rnd));
     for (size_t i = 0; i < sizeof(rnd); i++)
         snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-    mime_buf_adds(b, "Message-ID: <auto.");
-    mime_buf_addu(b, (uint64_t)time(NULL));
-    mime_buf_addc(b, '.');
-    mime_buf_adds(b, hex);
-    mime_buf_addc(b, '@');
-    mime_buf_adds(b, d->cfg && d->cfg->hostname[0] ? d->cfg->hostname : "localhost");
-    mime_buf_adds(b, ">\r\n");
+    buf_puts(b, "Message-ID: <auto.");
+    buf_putu(b, (uint64_t)time(NULL));
+    buf_putc(b, '.');
+    buf_puts(b, hex);
+    buf_putc(b, '@');
+    buf_puts(b, d->cfg && d->cfg->hostname[0] ? d->cfg->hostname : "localhost");
+    buf_puts(b, ">\r\n");
     autoreply_field(hdr, len, "Message-ID", mid, sizeof(mid));
     if (!mid[0])
         return;
@@ -521,82 +520,82 @@ static void autoreply_add_ids(struct mime_buf *b, const struct deliver *d, const
         autoreply_field(hdr, len, "In-Reply-To", refs, sizeof(refs));
     if (strlen(refs) > 900)
         refs[0] = '\0';
-    mime_buf_adds(b, "In-Reply-To: ");
-    mime_buf_adds(b, mid);
-    mime_buf_adds(b, "\r\nReferences: ");
+    buf_puts(b, "In-Reply-To: ");
+    buf_puts(b, mid);
+    buf_puts(b, "\r\nReferences: ");
     if (refs[0]) {
-        mime_buf_adds(b, refs);
-        mime_buf_adds(b, "\r\n ");
+        buf_puts(b, refs);
+        buf_puts(b, "\r\n ");
     }
-    mime_buf_adds(b, mid);
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, mid);
+    buf_puts(b, "\r\n");
 }
 
 /* The text as CRLF lines: 7bit/8bit when every line fits in SMTP's 998, else base64. */
-static void autoreply_add_body(struct mime_buf *b, const char *body)
+static void autoreply_add_body(struct buf *b, const char *body)
 {
-    struct mime_buf crlf = {0};
+    struct buf crlf = {0};
     size_t line = 0, longest = 0;
 
     for (const char *p = body; *p; p++) {
         if (*p == '\r' && p[1] == '\n')
             continue;
         if (*p == '\n' || *p == '\r') {
-            mime_buf_adds(&crlf, "\r\n");
+            buf_puts(&crlf, "\r\n");
             line = 0;
             continue;
         }
-        mime_buf_addc(&crlf, *p);
+        buf_putc(&crlf, *p);
         if (++line > longest)
             longest = line;
     }
     if (crlf.len < 2 || memcmp(crlf.p + crlf.len - 2, "\r\n", 2) != 0)
-        mime_buf_adds(&crlf, "\r\n");
+        buf_puts(&crlf, "\r\n");
     if (crlf.oom) {
         b->oom = 1;
         goto out;
     }
     if (longest <= 998) {
-        mime_buf_adds(b, autoreply_is_ascii(crlf.p) ? "Content-Transfer-Encoding: 7bit\r\n\r\n"
-                                                    : "Content-Transfer-Encoding: 8bit\r\n\r\n");
-        mime_buf_add(b, crlf.p, crlf.len);
+        buf_puts(b, autoreply_is_ascii(crlf.p) ? "Content-Transfer-Encoding: 7bit\r\n\r\n"
+                                               : "Content-Transfer-Encoding: 8bit\r\n\r\n");
+        buf_put(b, crlf.p, crlf.len);
         goto out;
     }
-    mime_buf_adds(b, "Content-Transfer-Encoding: base64\r\n\r\n");
+    buf_puts(b, "Content-Transfer-Encoding: base64\r\n\r\n");
     for (size_t off = 0; off < crlf.len; off += 57) {
         char enc[80];
         size_t n = crlf.len - off > 57 ? 57 : crlf.len - off;
         b64_encode((const unsigned char *)crlf.p + off, n, enc, sizeof(enc));
-        mime_buf_adds(b, enc);
-        mime_buf_adds(b, "\r\n");
+        buf_puts(b, enc);
+        buf_puts(b, "\r\n");
     }
 out:
-    mime_buf_free(&crlf);
+    buf_free(&crlf);
 }
 
 static int autoreply_build(struct deliver *d, const struct autoreply_ctx *c,
-                           const struct autoreply *a, struct mime_buf *b)
+                           const struct autoreply *a, struct buf *b)
 {
     char subj[998];
 
-    mime_buf_adds(b, "From: ");
-    mime_buf_adds(b, c->scope);
-    mime_buf_adds(b, "\r\nTo: ");
-    mime_buf_adds(b, c->mail_from);
-    mime_buf_adds(b, "\r\nSubject: ");
+    buf_puts(b, "From: ");
+    buf_puts(b, c->scope);
+    buf_puts(b, "\r\nTo: ");
+    buf_puts(b, c->mail_from);
+    buf_puts(b, "\r\nSubject: ");
     if (a->subject[0]) {
         autoreply_add_text(b, a->subject);
     } else {
         autoreply_field(c->hdr, c->hdr_len, "Subject", subj, sizeof(subj));
-        mime_buf_adds(b, "Auto: ");
-        mime_buf_adds(b, subj[0] ? subj : "(no subject)");
+        buf_puts(b, "Auto: ");
+        buf_puts(b, subj[0] ? subj : "(no subject)");
     }
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, "\r\n");
     autoreply_add_date(b);
     autoreply_add_ids(b, d, c->hdr, c->hdr_len);
-    mime_buf_adds(b, "Auto-Submitted: auto-replied\r\n"
-                     "MIME-Version: 1.0\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n");
+    buf_puts(b, "Auto-Submitted: auto-replied\r\n"
+                "MIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n");
     autoreply_add_body(b, a->body ? a->body : "");
     return b->oom ? -1 : 0;
 }
@@ -606,7 +605,7 @@ static int autoreply_send(struct deliver *d, const struct autoreply_ctx *c,
 {
     struct deliver_env env = {.mail_from = "", .auth_user = c->scope, .protocol = "autoreply"};
     struct deliver_reply r = {0};
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *rcpts[1] = {c->mail_from};
     int rc = -1;
 
@@ -617,7 +616,7 @@ static int autoreply_send(struct deliver *d, const struct autoreply_ctx *c,
     else
         log_warn("deliver", "auto-reply from %s to %s failed: %d %s %s", c->scope, c->mail_from,
                  r.code, r.enhanced, b.oom ? "out of memory" : r.text);
-    mime_buf_free(&b);
+    buf_free(&b);
     return rc;
 }
 

@@ -904,7 +904,7 @@ static int deliver_collect_external(struct deliver_run *run, const char ***targe
                                     struct deliver_dsn **dsn, char (**orcpts)[DELIVER_ADDR_MAX + 8],
                                     size_t *nt, char **prefix)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char **t = NULL, **vias = NULL;
     struct deliver_dsn *ds = NULL;
     char(*oc)[DELIVER_ADDR_MAX + 8] = NULL;
@@ -928,13 +928,13 @@ static int deliver_collect_external(struct deliver_run *run, const char ***targe
             }
             if (nd->via[0] && !deliver_strv_has(vias, nv, nd->via)) {
                 vias[nv++] = nd->via;
-                mime_buf_adds(&b, "Delivered-To: ");
-                mime_buf_adds(&b, nd->via);
-                mime_buf_adds(&b, "\r\n");
+                buf_puts(&b, "Delivered-To: ");
+                buf_puts(&b, nd->via);
+                buf_puts(&b, "\r\n");
             }
         }
     }
-    mime_buf_adds(&b, "");
+    buf_puts(&b, "");
     if (b.oom)
         goto oom;
     free(vias);
@@ -949,7 +949,7 @@ oom:
     free(vias);
     free(ds);
     free(oc);
-    mime_buf_free(&b);
+    buf_free(&b);
     return -1;
 }
 
@@ -1099,7 +1099,7 @@ static const char *deliver_success_action(const struct deliver_res *res)
 static void deliver_run_success(struct deliver_run *run)
 {
     struct queue_env e = {0};
-    struct mime_buf b = {0};
+    struct buf b = {0};
     struct deliver_reply r = {0};
     const struct config *cfg = run->d->cfg;
     const char *host = cfg ? cfg->hostname : "localhost", *to[1] = {run->env->mail_from};
@@ -1142,7 +1142,7 @@ static void deliver_run_success(struct deliver_run *run)
                  r.enhanced, b.oom ? "out of memory" : r.text);
     else
         log_info("deliver", "success report for %zu recipient(s) sent to <%s>", e.n, e.from);
-    mime_buf_free(&b);
+    buf_free(&b);
     free(e.r);
 }
 

@@ -39,7 +39,7 @@ static const char *const DKIM_HEADERS[] = {
  * ------------------------------------------------------------------------------------ */
 /* Hands over a MIME-library buffer's string (growable output here is mime.h's buffer, which
  * checks its arithmetic): "" when nothing was written, NULL when out of memory. */
-static char *dkim_take(struct mime_buf *b, size_t *outlen)
+static char *dkim_take(struct buf *b, size_t *outlen)
 {
     if (b->oom || !b->p) {
         free(b->p);
@@ -64,7 +64,7 @@ static int dkim_wsp(char c)
 
 /* Appends the relaxed form of one field: name lower-cased, WSP around the colon dropped,
  * unfolded, WSP runs as one SP, no WSP at either end of the value, then CRLF. */
-static void dkim_canon_header_into(struct mime_buf *b, const char *f, size_t len)
+static void dkim_canon_header_into(struct buf *b, const char *f, size_t len)
 {
     const char *colon = memchr(f, ':', len);
     size_t nend = colon ? (size_t)(colon - f) : len, i;
@@ -74,9 +74,9 @@ static void dkim_canon_header_into(struct mime_buf *b, const char *f, size_t len
         nend--;
     for (i = 0; i < nend; i++) {
         char c = (char)tolower((unsigned char)f[i]);
-        mime_buf_add(b, &c, 1);
+        buf_put(b, &c, 1);
     }
-    mime_buf_add(b, ":", 1);
+    buf_put(b, ":", 1);
     for (i = colon ? (size_t)(colon - f) + 1 : len; i < len; i++) {
         char c = f[i];
         if (c == '\r' || c == '\n')
@@ -86,17 +86,17 @@ static void dkim_canon_header_into(struct mime_buf *b, const char *f, size_t len
             continue;
         }
         if (pending_sp)
-            mime_buf_add(b, " ", 1);
+            buf_put(b, " ", 1);
         pending_sp = 0;
         started = 1;
-        mime_buf_add(b, &c, 1);
+        buf_put(b, &c, 1);
     }
-    mime_buf_add(b, "\r\n", 2);
+    buf_put(b, "\r\n", 2);
 }
 
 char *dkim_canon_header(const char *field, size_t len, size_t *outlen)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     dkim_canon_header_into(&b, field, len);
     return dkim_take(&b, outlen);
@@ -145,7 +145,7 @@ static void dkim_canon_body_stream(const char *body, size_t len, dkim_sink sink,
 
 static void dkim_sink_buf(void *ctx, const char *data, size_t len)
 {
-    mime_buf_add(ctx, data, len);
+    buf_put(ctx, data, len);
 }
 
 static void dkim_sink_digest(void *ctx, const char *data, size_t len)
@@ -155,7 +155,7 @@ static void dkim_sink_digest(void *ctx, const char *data, size_t len)
 
 char *dkim_canon_body(const char *body, size_t len, size_t *outlen)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     dkim_canon_body_stream(body, len, dkim_sink_buf, &b);
     return dkim_take(&b, outlen);
@@ -232,7 +232,7 @@ static const struct dkim_field *dkim_pick(const struct dkim_msg *m, const char *
 static int dkim_hash_fields(EVP_MD_CTX *md, const struct dkim_msg *m, const char *h)
 {
     unsigned char *used = calloc(m->n + 1, 1);
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     if (!used)
         return -1;
@@ -278,7 +278,7 @@ static int dkim_body_hash(const char *body, size_t len, char *out, size_t outlen
 /* The canonical DKIM-Signature field itself, without its final CRLF (§3.7). */
 static int dkim_hash_self(EVP_MD_CTX *md, const char *field, size_t len)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     dkim_canon_header_into(&b, field, len);
     if (b.oom)
@@ -338,7 +338,7 @@ out:
  * ------------------------------------------------------------------------------------ */
 
 /* h=: every listed field as often as it occurs, From once more (over-signed). */
-static void dkim_h_list(const struct dkim_msg *m, struct mime_buf *h)
+static void dkim_h_list(const struct dkim_msg *m, struct buf *h)
 {
     for (size_t i = 0; i < DKIM_NHEADERS; i++) {
         size_t nlen = strlen(DKIM_HEADERS[i]), count = 0;
@@ -348,14 +348,14 @@ static void dkim_h_list(const struct dkim_msg *m, struct mime_buf *h)
             count++;
         for (; count > 0; count--) {
             if (h->len)
-                mime_buf_add(h, ":", 1);
-            mime_buf_adds(h, DKIM_HEADERS[i]);
+                buf_put(h, ":", 1);
+            buf_puts(h, DKIM_HEADERS[i]);
         }
     }
 }
 
 /* Signs the digest input prepared in md; appends base64 b=, folded every 72 chars. */
-static int dkim_sign_digest(EVP_MD_CTX *md, struct mime_buf *out)
+static int dkim_sign_digest(EVP_MD_CTX *md, struct buf *out)
 {
     unsigned char sig[DKIM_SIG_MAX];
     char b64[DKIM_SIG_MAX * 2];
@@ -368,10 +368,10 @@ static int dkim_sign_digest(EVP_MD_CTX *md, struct mime_buf *out)
         return -1;
     for (size_t i = 0; i < n; i += 72) {
         if (i)
-            mime_buf_adds(out, "\r\n\t ");
-        mime_buf_add(out, b64 + i, n - i < 72 ? n - i : 72);
+            buf_puts(out, "\r\n\t ");
+        buf_put(out, b64 + i, n - i < 72 ? n - i : 72);
     }
-    mime_buf_adds(out, "\r\n");
+    buf_puts(out, "\r\n");
     return 0;
 }
 
@@ -379,7 +379,7 @@ int dkim_sign(const char *key_pem, const char *domain, const char *selector, con
               size_t len, time_t now, char **sig, char *err, size_t errlen)
 {
     struct dkim_msg *m = malloc(sizeof(*m));
-    struct mime_buf h = {0}, out = {0};
+    struct buf h = {0}, out = {0};
     EVP_PKEY *key = dkim_load_key(key_pem);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     char bh[128], line[512];
@@ -397,12 +397,12 @@ int dkim_sign(const char *key_pem, const char *domain, const char *selector, con
     snprintf(line, sizeof(line),
              "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=%s; s=%s;\r\n\tt=%lld; ",
              domain, selector, (long long)now);
-    mime_buf_adds(&out, line);
-    mime_buf_adds(&out, "h=");
-    mime_buf_add(&out, h.p, h.len);
-    mime_buf_adds(&out, ";\r\n\tbh=");
-    mime_buf_adds(&out, bh);
-    mime_buf_adds(&out, ";\r\n\tb=");
+    buf_puts(&out, line);
+    buf_puts(&out, "h=");
+    buf_put(&out, h.p, h.len);
+    buf_puts(&out, ";\r\n\tbh=");
+    buf_puts(&out, bh);
+    buf_puts(&out, ";\r\n\tb=");
     /* The field as hashed ends with the empty b=; the value is appended after. */
     if (out.oom || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
         dkim_hash_fields(md, m, h.p) != 0 || dkim_hash_self(md, out.p, out.len) != 0 ||
@@ -459,12 +459,12 @@ static int dkim_tag(const char *list, size_t len, const char *tag, char *out, si
 /* The signature field with the b= value deleted (§3.5), malloc'd. */
 static char *dkim_strip_b(const struct dkim_field *f, size_t *outlen)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *p = f->p, *end = f->p + f->len;
     const char *colon = memchr(p, ':', f->len);
     const char *tag = colon ? colon + 1 : end;
 
-    mime_buf_add(&b, p, (size_t)(tag - p));
+    buf_put(&b, p, (size_t)(tag - p));
     while (tag < end) {
         const char *semi = memchr(tag, ';', (size_t)(end - tag));
         const char *tend = semi ? semi : end, *q = tag;
@@ -475,14 +475,14 @@ static char *dkim_strip_b(const struct dkim_field *f, size_t *outlen)
             while (eq < tend && isspace((unsigned char)*eq))
                 eq++;
             if (eq < tend && *eq == '=') { /* b=: keep up to '=', drop the value */
-                mime_buf_add(&b, tag, (size_t)(eq + 1 - tag));
+                buf_put(&b, tag, (size_t)(eq + 1 - tag));
                 if (semi)
-                    mime_buf_add(&b, ";", 1);
+                    buf_put(&b, ";", 1);
                 tag = semi ? semi + 1 : end;
                 continue;
             }
         }
-        mime_buf_add(&b, tag, (size_t)(tend - tag) + (semi ? 1 : 0));
+        buf_put(&b, tag, (size_t)(tend - tag) + (semi ? 1 : 0));
         tag = semi ? semi + 1 : end;
     }
     return dkim_take(&b, outlen);

@@ -21,7 +21,7 @@ struct imap_fdata {
     const char *p;
     size_t len;
     bool nil;
-    struct mime_buf buf;
+    struct buf buf;
 };
 
 struct imap_fetch_run {
@@ -125,7 +125,7 @@ static void imap_section_message(struct imap_fetch_run *r, const struct imap_sec
             return;
         mime_header_filter(d->p, d->len, sec->fields, sec->nfields,
                            sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, &d->buf);
-        mime_buf_add(&d->buf, "", 0);
+        buf_put(&d->buf, "", 0);
         d->p = d->buf.p;
         d->len = d->buf.len;
     }
@@ -253,7 +253,7 @@ static int imap_fetch_prepare(struct imap_fetch_run *r)
 static void imap_fdata_free(struct imap_fetch_run *r)
 {
     for (size_t i = 0; i < r->f.count; i++)
-        mime_buf_free(&r->data[i].buf);
+        buf_free(&r->data[i].buf);
 }
 
 /* ---- writing ----------------------------------------------------------------------------- */

@@ -111,25 +111,25 @@ static size_t imap_utf8_decode(const unsigned char *s, size_t n, uint32_t *cp)
     return len;
 }
 
-static void imap_utf8_put(struct mime_buf *out, uint32_t c)
+static void imap_utf8_put(struct buf *out, uint32_t c)
 {
     char b[4];
 
     if (c < 0x800) {
         b[0] = (char)(0xC0 | (c >> 6));
         b[1] = (char)(0x80 | (c & 0x3F));
-        mime_buf_add(out, b, 2);
+        buf_put(out, b, 2);
     } else {
         b[0] = (char)(0xE0 | (c >> 12));
         b[1] = (char)(0x80 | ((c >> 6) & 0x3F));
         b[2] = (char)(0x80 | (c & 0x3F));
-        mime_buf_add(out, b, 3);
+        buf_put(out, b, 3);
     }
 }
 
 /* Appends s folded: lower case, line breaks dropped (so folded header lines match as
  * unfolded ones), bytes that are not UTF-8 kept as they are. */
-static void imap_fold(const char *s, size_t len, struct mime_buf *out)
+static void imap_fold(const char *s, size_t len, struct buf *out)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
@@ -139,21 +139,21 @@ static void imap_fold(const char *s, size_t len, struct mime_buf *out)
         size_t n;
         if (p[i] < 0x80) {
             if (p[i] != '\r' && p[i] != '\n')
-                mime_buf_addc(out, (char)imap_fold_cp(p[i]));
+                buf_putc(out, (char)imap_fold_cp(p[i]));
             i++;
         } else if ((n = imap_utf8_decode(p + i, len - i, &c)) == 0) {
-            mime_buf_addc(out, (char)p[i++]);
+            buf_putc(out, (char)p[i++]);
         } else {
             uint32_t f = imap_fold_cp(c);
             if (f == c || f >= 0x10000)
-                mime_buf_add(out, p + i, n);
+                buf_put(out, p + i, n);
             else
                 imap_utf8_put(out, f);
             i += n;
         }
     }
     if (!out->p)
-        mime_buf_add(out, "", 0);
+        buf_put(out, "", 0);
 }
 
 static bool imap_contains(const char *hay, size_t hlen, const char *needle)
@@ -165,12 +165,12 @@ static bool imap_contains(const char *hay, size_t hlen, const char *needle)
 /* Does raw (not folded) text contain the folded needle? */
 static bool imap_fold_contains(const char *s, size_t len, const char *needle)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     bool found;
 
     imap_fold(s, len, &b);
     found = imap_contains(b.p, b.len, needle);
-    mime_buf_free(&b);
+    buf_free(&b);
     return found;
 }
 
@@ -188,15 +188,15 @@ struct imap_sx {
     char *body;
     size_t blen;
     bool hdr_done, text_done;
-    struct mime_buf hdr_text, body_text; /* folded */
+    struct buf hdr_text, body_text; /* folded */
 };
 
 static void imap_sx_reset(struct imap_sx *x)
 {
     free(x->blob);
     free(x->body);
-    mime_buf_free(&x->hdr_text);
-    mime_buf_free(&x->body_text);
+    buf_free(&x->hdr_text);
+    buf_free(&x->body_text);
     x->blob = NULL;
     x->body = NULL;
     x->cache_state = x->body_state = 0;
@@ -243,12 +243,12 @@ static size_t imap_sx_hdr_len(struct imap_sx *x)
 static bool imap_sx_hdr_text(struct imap_sx *x)
 {
     if (!x->hdr_done) {
-        struct mime_buf dec = {0};
+        struct buf dec = {0};
         if (!imap_sx_body(x))
             return false;
         mime_header_decode(x->body, imap_sx_hdr_len(x), &dec);
         imap_fold(dec.p ? dec.p : "", dec.len, &x->hdr_text);
-        mime_buf_free(&dec);
+        buf_free(&dec);
         x->hdr_done = true;
     }
     return true;
@@ -257,36 +257,36 @@ static bool imap_sx_hdr_text(struct imap_sx *x)
 /* One text part, decoded to UTF-8 and folded, appended to the body text. */
 static void imap_sx_add_part(struct imap_sx *x, const struct mime_cache_part *p)
 {
-    struct mime_buf dec = {0}, utf = {0};
+    struct buf dec = {0}, utf = {0};
     const char *raw = x->body + p->body_off;
 
     if (p->body_off + p->body_len > x->blen)
         return;
     if (mime_decode_cte(p->encoding.p, raw, p->body_len, &dec) < 0) {
-        mime_buf_free(&dec);
-        mime_buf_add(&dec, raw, p->body_len); /* unknown encoding: search the raw bytes */
+        buf_free(&dec);
+        buf_put(&dec, raw, p->body_len); /* unknown encoding: search the raw bytes */
     }
     if (p->charset.len)
         mime_charset_to_utf8(p->charset.p, dec.p ? dec.p : "", dec.len, &utf);
     else
         mime_utf8_clean(dec.p ? dec.p : "", dec.len, &utf);
     imap_fold(utf.p ? utf.p : "", utf.len, &x->body_text);
-    mime_buf_addc(&x->body_text, '\0'); /* no match across parts */
-    mime_buf_free(&dec);
-    mime_buf_free(&utf);
+    buf_putc(&x->body_text, '\0'); /* no match across parts */
+    buf_free(&dec);
+    buf_free(&utf);
 }
 
 /* The header of an attached message/rfc822, decoded and folded, into the body text. */
 static void imap_sx_add_header(struct imap_sx *x, const struct mime_cache_part *p)
 {
-    struct mime_buf dec = {0};
+    struct buf dec = {0};
 
     if (p->body_off + p->msg_hdr_len > x->blen)
         return;
     mime_header_decode(x->body + p->body_off, p->msg_hdr_len, &dec);
     imap_fold(dec.p ? dec.p : "", dec.len, &x->body_text);
-    mime_buf_addc(&x->body_text, '\0');
-    mime_buf_free(&dec);
+    buf_putc(&x->body_text, '\0');
+    buf_free(&dec);
 }
 
 static bool imap_sx_body_text(struct imap_sx *x)
@@ -308,7 +308,7 @@ static bool imap_sx_body_text(struct imap_sx *x)
             imap_sx_add_part(x, &p);
     }
     if (!x->body_text.p)
-        mime_buf_add(&x->body_text, "", 0);
+        buf_put(&x->body_text, "", 0);
     x->text_done = true;
     return true;
 }
@@ -408,10 +408,10 @@ static bool imap_sk_header_block(struct imap_sx *x, const char *name, const char
             continue;
         if (!*needle)
             return true;
-        struct mime_buf dec = {0};
+        struct buf dec = {0};
         mime_header_decode(f.value, f.value_len, &dec);
         bool found = imap_fold_contains(dec.p ? dec.p : "", dec.len, needle);
-        mime_buf_free(&dec);
+        buf_free(&dec);
         if (found)
             return true;
     }
@@ -517,12 +517,12 @@ static bool imap_sk_match(struct imap_sx *x, const struct imap_search_key *k)
 
 static const char *imap_fold_str(struct imap_cmd *cmd, const char *s)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *out;
 
     imap_fold(s, strlen(s), &b);
     out = b.oom ? NULL : imap_arena_strndup(&cmd->arena, b.p, b.len);
-    mime_buf_free(&b);
+    buf_free(&b);
     return out ? out : s;
 }
 

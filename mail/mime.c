@@ -18,68 +18,6 @@
 
 /* ---- growable buffer ---------------------------------------------------------------- */
 
-static int buf_reserve(struct mime_buf *b, size_t n)
-{
-    if (b->oom)
-        return -1;
-    if (n > SIZE_MAX / 2 - b->len) {
-        b->oom = 1;
-        return -1;
-    }
-    if (b->len + n + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1)
-        cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-        b->oom = 1;
-        return -1;
-    }
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-void mime_buf_add(struct mime_buf *b, const void *s, size_t n)
-{
-    if (buf_reserve(b, n) < 0)
-        return;
-    if (n)
-        memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-void mime_buf_addc(struct mime_buf *b, char c)
-{
-    mime_buf_add(b, &c, 1);
-}
-
-void mime_buf_adds(struct mime_buf *b, const char *s)
-{
-    mime_buf_add(b, s, strlen(s));
-}
-
-void mime_buf_addu(struct mime_buf *b, uint64_t v)
-{
-    char tmp[24];
-    size_t i = sizeof(tmp);
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    mime_buf_add(b, tmp + i, sizeof(tmp) - i);
-}
-
-void mime_buf_free(struct mime_buf *b)
-{
-    free(b->p);
-    b->p = NULL;
-    b->len = b->cap = 0;
-    b->oom = 0;
-}
-
 /* ---- arena -------------------------------------------------------------------------- */
 
 #define ARENA_CHUNK 16384
@@ -449,7 +387,7 @@ void mime_free(struct mime_message *m)
 
 /* ---- transfer encodings ------------------------------------------------------------- */
 
-static void decode_base64(const char *s, size_t len, struct mime_buf *out)
+static void decode_base64(const char *s, size_t len, struct buf *out)
 {
     unsigned char *raw = malloc(len / 4 * 3 + 3);
     ssize_t n;
@@ -461,7 +399,7 @@ static void decode_base64(const char *s, size_t len, struct mime_buf *out)
     /* Never fails with SKIP_JUNK: broken input decodes as far as it goes (server/b64.c). */
     n = b64_decode(s, len, raw, len / 4 * 3 + 3, B64_SKIP_JUNK);
     if (n > 0)
-        mime_buf_add(out, raw, (size_t)n);
+        buf_put(out, raw, (size_t)n);
     free(raw);
 }
 
@@ -475,7 +413,7 @@ static int hex_value(unsigned char ch)
     return -1;
 }
 
-static void decode_qp(const char *s, size_t len, struct mime_buf *out)
+static void decode_qp(const char *s, size_t len, struct buf *out)
 {
     size_t i = 0;
     while (i < len) {
@@ -488,18 +426,18 @@ static void decode_qp(const char *s, size_t len, struct mime_buf *out)
                 i = j;
                 continue;
             }
-            mime_buf_add(out, s + i, j - i);
+            buf_put(out, s + i, j - i);
             i = j;
             continue;
         }
         if (s[i] != '=') {
-            mime_buf_addc(out, s[i++]);
+            buf_putc(out, s[i++]);
             continue;
         }
         if (i + 2 < len && hex_value((unsigned char)s[i + 1]) >= 0 &&
             hex_value((unsigned char)s[i + 2]) >= 0) {
-            mime_buf_addc(out, (char)(hex_value((unsigned char)s[i + 1]) * 16 +
-                                      hex_value((unsigned char)s[i + 2])));
+            buf_putc(out, (char)(hex_value((unsigned char)s[i + 1]) * 16 +
+                                 hex_value((unsigned char)s[i + 2])));
             i += 3;
             continue;
         }
@@ -512,15 +450,15 @@ static void decode_qp(const char *s, size_t len, struct mime_buf *out)
             i = j + el;
             continue;
         }
-        mime_buf_addc(out, '='); /* a stray '=' is kept, as RFC 2045 suggests */
+        buf_putc(out, '='); /* a stray '=' is kept, as RFC 2045 suggests */
         i++;
     }
 }
 
-int mime_decode_cte(const char *enc, const char *s, size_t len, struct mime_buf *out)
+int mime_decode_cte(const char *enc, const char *s, size_t len, struct buf *out)
 {
     if (!enc || !strcasecmp(enc, "7bit") || !strcasecmp(enc, "8bit") || !strcasecmp(enc, "binary"))
-        mime_buf_add(out, s, len);
+        buf_put(out, s, len);
     else if (!strcasecmp(enc, "base64"))
         decode_base64(s, len, out);
     else if (!strcasecmp(enc, "quoted-printable"))
@@ -528,14 +466,14 @@ int mime_decode_cte(const char *enc, const char *s, size_t len, struct mime_buf 
     else
         return -1;
     if (!out->p)
-        mime_buf_add(out, "", 0); /* an empty result is still a string */
+        buf_put(out, "", 0); /* an empty result is still a string */
     return out->oom ? -1 : 0;
 }
 
 /* ---- HEADER.FIELDS ------------------------------------------------------------------ */
 
 void mime_header_filter(const char *hdr, size_t len, const char *const *names, size_t nnames,
-                        int negate, struct mime_buf *out)
+                        int negate, struct buf *out)
 {
     size_t pos = 0;
     struct mime_field f;
@@ -550,11 +488,11 @@ void mime_header_filter(const char *hdr, size_t len, const char *const *names, s
         /* The field as it is, with its own line break (CRLF if it had none). */
         const char *fend = f.value + f.value_len;
         size_t el = eol_len(fend, hdr + limit);
-        mime_buf_add(out, f.name, (size_t)(fend - f.name));
+        buf_put(out, f.name, (size_t)(fend - f.name));
         if (el)
-            mime_buf_add(out, fend, el);
+            buf_put(out, fend, el);
         else
-            mime_buf_add(out, "\r\n", 2);
+            buf_put(out, "\r\n", 2);
     }
-    mime_buf_add(out, "\r\n", 2);
+    buf_put(out, "\r\n", 2);
 }

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/server.h"
+
 #define MIME_MAX_DEPTH       32
 #define MIME_MAX_PARTS       2048
 #define MIME_MAX_HEADER      (1024 * 1024)
@@ -31,19 +33,6 @@
 #define MIME_IMAP_QUOTED_MAX 4096
 
 /* ---- small utilities shared by the library ---------------------------------------- */
-
-/* A growable byte buffer. Allocation failure sets oom and later appends do nothing, so
- * callers check once at the end instead of after every append. p is NUL-terminated. */
-struct mime_buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-void mime_buf_add(struct mime_buf *b, const void *s, size_t n);
-void mime_buf_addc(struct mime_buf *b, char c);
-void mime_buf_adds(struct mime_buf *b, const char *s);
-void mime_buf_addu(struct mime_buf *b, uint64_t v);
-void mime_buf_free(struct mime_buf *b);
 
 /* An arena: everything a parsed message owns is allocated here and freed at once. */
 struct mime_arena_chunk;
@@ -80,12 +69,12 @@ char *mime_unfold(struct mime_arena *a, const char *v, size_t len);
 /* Decodes RFC 2047 encoded words anywhere in v (adjacent ones joined, white space between
  * them dropped, malformed ones left as they are) into UTF-8. Unknown charsets and raw 8-bit
  * bytes are kept as they are (see mime_utf8_clean). */
-void mime_header_decode(const char *v, size_t len, struct mime_buf *out);
+void mime_header_decode(const char *v, size_t len, struct buf *out);
 /* Converts len bytes in charset to UTF-8 (iconv); an unknown charset copies the bytes. */
-void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct mime_buf *out);
+void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct buf *out);
 /* Makes s valid UTF-8 for consumers that need it (XML, SEARCH): bytes that are not part of
  * a valid sequence are read as Latin-1, NUL is dropped, other C0 controls become spaces. */
-void mime_utf8_clean(const char *s, size_t len, struct mime_buf *out);
+void mime_utf8_clean(const char *s, size_t len, struct buf *out);
 
 /* A Content-Type / Content-Disposition parameter, RFC 2231 continuations merged. attr is
  * upper case; an attr ending in '*' has a value in RFC 2231 extended form
@@ -167,25 +156,25 @@ void mime_free(struct mime_message *m);
 /* Content-Transfer-Encoding handling for BINARY[]: decodes base64 / quoted-printable, copies
  * 7bit/8bit/binary (or enc NULL). Returns -1 for an unknown encoding (IMAP UNKNOWN-CTE) or
  * OOM. Broken base64/QP input is decoded as far as it makes sense, never refused. */
-int mime_decode_cte(const char *enc, const char *s, size_t len, struct mime_buf *out);
+int mime_decode_cte(const char *enc, const char *s, size_t len, struct buf *out);
 
 /* BODY[HEADER.FIELDS (names)] / BODY[HEADER.FIELDS.NOT (names)] over a raw header block:
  * the matching (or non-matching) fields as they are, followed by an empty line. */
 void mime_header_filter(const char *hdr, size_t len, const char *const *names, size_t nnames,
-                        int negate, struct mime_buf *out);
+                        int negate, struct buf *out);
 
 /* ---- IMAP serializations (mime_imap.c) ---------------------------------------------- */
 
 /* Appends s as an IMAP nstring by the rule above (NIL when s is NULL). */
-void mime_imap_nstring(struct mime_buf *b, const char *s, size_t len);
+void mime_imap_nstring(struct buf *b, const char *s, size_t len);
 /* ENVELOPE of the message whose header block is hdr[0..len). */
-void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struct mime_buf *b);
+void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struct buf *b);
 /* BODYSTRUCTURE (extensible) or BODY (!ext) of an entity of m. */
 void mime_imap_bodystructure(const struct mime_message *m, const struct mime_part *p, int ext,
-                             struct mime_buf *b);
+                             struct buf *b);
 /* RFC 5256 §2.1 base subject of a decoded (UTF-8) subject; *is_reply set when a Re:/Fwd:
  * leader or (fwd) trailer was removed (needed by THREAD). */
-void mime_base_subject(const char *subj, size_t len, struct mime_buf *out, int *is_reply);
+void mime_base_subject(const char *subj, size_t len, struct buf *out, int *is_reply);
 
 /* ---- the cache blob (mime_cache.c) -------------------------------------------------- */
 

@@ -113,14 +113,14 @@ static void lex_peek(struct lexer *lx, struct tok *t)
 
 /* Appends a quoted-string or comment body without its quoted-pair backslashes; NUL and
  * line breaks are dropped (they cannot be part of an IMAP string). */
-static void add_unescaped(struct mime_buf *b, const char *s, size_t len)
+static void add_unescaped(struct buf *b, const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '\\' && i + 1 < len)
             i++;
         if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0')
             continue;
-        mime_buf_addc(b, s[i]);
+        buf_putc(b, s[i]);
     }
 }
 
@@ -131,7 +131,7 @@ struct addr_ctx {
     int oom;
 };
 
-static char *buf_dup(struct addr_ctx *c, const struct mime_buf *b)
+static char *buf_dup(struct addr_ctx *c, const struct buf *b)
 {
     if (b->oom) {
         c->oom = 1;
@@ -157,7 +157,7 @@ static struct mime_addr *emit(struct addr_ctx *c, enum mime_addr_kind kind)
 }
 
 /* Words of a domain after '@' (an atom or a domain literal; obs-domain dots joined). */
-static void read_domain(struct lexer *lx, struct mime_buf *dom)
+static void read_domain(struct lexer *lx, struct buf *dom)
 {
     struct tok t;
     lex_peek(lx, &t);
@@ -167,7 +167,7 @@ static void read_domain(struct lexer *lx, struct mime_buf *dom)
             if (t.quoted)
                 add_unescaped(dom, t.s, t.len);
             else
-                mime_buf_add(dom, t.s, t.len);
+                buf_put(dom, t.s, t.len);
             /* "a . b" continues only while a word ends or the next begins with '.' */
             struct tok n;
             lex_peek(lx, &n);
@@ -180,8 +180,8 @@ static void read_domain(struct lexer *lx, struct mime_buf *dom)
 }
 
 /* Inside <...>: [route ':'] local '@' domain '>'. */
-static void read_angle(struct lexer *lx, struct mime_buf *adl, struct mime_buf *local,
-                       struct mime_buf *dom, int *has_at)
+static void read_angle(struct lexer *lx, struct buf *adl, struct buf *local, struct buf *dom,
+                       int *has_at)
 {
     struct tok t;
     lex_peek(lx, &t);
@@ -196,7 +196,7 @@ static void read_angle(struct lexer *lx, struct mime_buf *adl, struct mime_buf *
             if (t.quoted)
                 add_unescaped(adl, t.s, t.len);
             else
-                mime_buf_add(adl, t.s, t.len);
+                buf_put(adl, t.s, t.len);
         }
         if (t.kind != T_SPECIAL || t.special != ':')
             return;
@@ -212,25 +212,25 @@ static void read_angle(struct lexer *lx, struct mime_buf *adl, struct mime_buf *
             if (t.quoted)
                 add_unescaped(local, t.s, t.len);
             else
-                mime_buf_add(local, t.s, t.len);
+                buf_put(local, t.s, t.len);
         }
     }
 }
 
 /* The strings of one address being read. */
 struct addr_bufs {
-    struct mime_buf phrase, local, dom, adl, comment;
+    struct buf phrase, local, dom, adl, comment;
     size_t nwords;
     int have_comment;
 };
 
 static void bufs_free(struct addr_bufs *b)
 {
-    mime_buf_free(&b->phrase);
-    mime_buf_free(&b->local);
-    mime_buf_free(&b->dom);
-    mime_buf_free(&b->adl);
-    mime_buf_free(&b->comment);
+    buf_free(&b->phrase);
+    buf_free(&b->local);
+    buf_free(&b->dom);
+    buf_free(&b->adl);
+    buf_free(&b->comment);
 }
 
 static void emit_mailbox(struct addr_ctx *c, struct addr_bufs *b, int use_phrase_name)
@@ -266,13 +266,13 @@ static void trailing_comments(struct lexer *lx, struct addr_bufs *b)
 static void add_word(struct addr_bufs *b, const struct tok *t)
 {
     if (b->nwords)
-        mime_buf_addc(&b->phrase, ' ');
+        buf_putc(&b->phrase, ' ');
     if (t->quoted) {
         add_unescaped(&b->phrase, t->s, t->len);
         add_unescaped(&b->local, t->s, t->len);
     } else {
-        mime_buf_add(&b->phrase, t->s, t->len);
-        mime_buf_add(&b->local, t->s, t->len);
+        buf_put(&b->phrase, t->s, t->len);
+        buf_put(&b->local, t->s, t->len);
     }
     b->nwords++;
 }

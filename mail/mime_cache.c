@@ -66,8 +66,8 @@ struct entry {
 
 struct builder {
     const struct mime_message *m;
-    struct mime_arena a;  /* scratch for header parsing */
-    struct mime_buf strs; /* the string area */
+    struct mime_arena a; /* scratch for header parsing */
+    struct buf strs;     /* the string area */
     struct ref hs[S_COUNT];
     struct entry *ents;
     size_t nents;
@@ -120,8 +120,8 @@ static struct ref add_str(struct builder *bd, const char *s, size_t len)
     }
     r.off = (uint32_t)bd->strs.len;
     r.len = (uint32_t)len;
-    mime_buf_add(&bd->strs, s, len);
-    mime_buf_addc(&bd->strs, '\0');
+    buf_put(&bd->strs, s, len);
+    buf_putc(&bd->strs, '\0');
     return r;
 }
 
@@ -133,12 +133,12 @@ static struct ref add_cstr(struct builder *bd, const char *s)
 /* Adds s as valid UTF-8 (decoded values are read by XML and SEARCH). */
 static struct ref add_clean(struct builder *bd, const char *s, size_t len)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     mime_utf8_clean(s ? s : "", s ? len : 0, &b);
     if (b.oom)
         bd->fail = 1;
     struct ref r = add_str(bd, b.p, b.len);
-    mime_buf_free(&b);
+    buf_free(&b);
     return r;
 }
 
@@ -156,30 +156,30 @@ static struct ref add_lower(struct builder *bd, const char *s)
 /* A header value decoded (RFC 2047) and cleaned to UTF-8. */
 static struct ref add_decoded(struct builder *bd, const char *v)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     if (!v)
         return add_str(bd, NULL, 0);
     mime_header_decode(v, strlen(v), &b);
     if (b.oom)
         bd->fail = 1;
     struct ref r = add_clean(bd, b.p, b.len);
-    mime_buf_free(&b);
+    buf_free(&b);
     return r;
 }
 
 /* Msg-ids "<...>" in v: the first (all 0) or all of them separated by one space (all 1). */
 static struct ref add_msgids(struct builder *bd, const char *v, int all)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     for (const char *s = v; s && (s = strchr(s, '<')) != NULL;) {
         const char *e = strchr(s, '>');
         if (!e)
             break;
         if (b.len)
-            mime_buf_addc(&b, ' ');
+            buf_putc(&b, ' ');
         for (const char *q = s; q <= e; q++) {
             if (*q != ' ' && *q != '\t')
-                mime_buf_addc(&b, *q);
+                buf_putc(&b, *q);
         }
         s = e + 1;
         if (!all)
@@ -188,7 +188,7 @@ static struct ref add_msgids(struct builder *bd, const char *v, int all)
     if (b.oom)
         bd->fail = 1;
     struct ref r = add_clean(bd, b.p, b.len);
-    mime_buf_free(&b);
+    buf_free(&b);
     return r;
 }
 
@@ -220,7 +220,7 @@ static void build_header_strings(struct builder *bd)
     const char *from = hdr_value(bd, hdr, len, "From");
     const char *to = hdr_value(bd, hdr, len, "To");
     const char *cc = hdr_value(bd, hdr, len, "Cc");
-    struct mime_buf dec = {0}, base = {0};
+    struct buf dec = {0}, base = {0};
     int reply = 0;
 
     if (subject)
@@ -232,8 +232,8 @@ static void build_header_strings(struct builder *bd)
         bd->flags |= MIME_CACHE_SUBJECT_REPLY;
     if (dec.oom || base.oom)
         bd->fail = 1;
-    mime_buf_free(&dec);
-    mime_buf_free(&base);
+    buf_free(&dec);
+    buf_free(&base);
 
     bd->hs[S_FROM] = add_decoded(bd, from);
     bd->hs[S_TO] = add_decoded(bd, to);
@@ -254,7 +254,7 @@ static void build_header_strings(struct builder *bd)
 
 static void build_imap_strings(struct builder *bd)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const struct mime_part *r = bd->m->root;
     mime_imap_envelope(&bd->a, bd->m->data + r->hdr_off, r->hdr_len, &b);
     bd->hs[S_ENVELOPE] = add_str(bd, b.p, b.len);
@@ -266,7 +266,7 @@ static void build_imap_strings(struct builder *bd)
     bd->hs[S_BODY] = add_str(bd, b.p, b.len);
     if (b.oom)
         bd->fail = 1;
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 /* The part's file name: Content-Disposition filename, else Content-Type name. */
@@ -473,7 +473,7 @@ int mime_cache_build(const char *msg, size_t len, void **blob, size_t *bloblen)
     bd.ents = calloc(MAX_ENTRIES, sizeof(*bd.ents));
     if (!bd.ents)
         goto err;
-    mime_buf_add(&bd.strs, "", 1); /* offset 0: the empty string */
+    buf_put(&bd.strs, "", 1); /* offset 0: the empty string */
     build_imap_strings(&bd);
     build_header_strings(&bd);
     add_entry(&bd, m->root, "", MIME_PART_NONE, MIME_PART_ROOT);
@@ -483,13 +483,13 @@ int mime_cache_build(const char *msg, size_t len, void **blob, size_t *bloblen)
     if (serialize(&bd, blob, bloblen) < 0)
         goto err;
     free(bd.ents);
-    mime_buf_free(&bd.strs);
+    buf_free(&bd.strs);
     mime_arena_free(&bd.a);
     mime_free(m);
     return 0;
 err:
     free(bd.ents);
-    mime_buf_free(&bd.strs);
+    buf_free(&bd.strs);
     mime_arena_free(&bd.a);
     mime_free(m);
     return -1;

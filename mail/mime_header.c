@@ -163,24 +163,24 @@ static int charset_is_utf8(const char *cs)
            !strcasecmp(cs, "ascii") || cs[0] == '\0';
 }
 
-static void add_replacement(struct mime_buf *out)
+static void add_replacement(struct buf *out)
 {
-    mime_buf_add(out, "\xef\xbf\xbd", 3); /* U+FFFD */
+    buf_put(out, "\xef\xbf\xbd", 3); /* U+FFFD */
 }
 
-void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct mime_buf *out)
+void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct buf *out)
 {
     size_t cl = charset ? strlen(charset) : 0;
     int ok = cl > 0 && cl <= 64;
     for (size_t i = 0; ok && i < cl; i++)
         ok = is_charset_char((unsigned char)charset[i]);
     if (!ok || charset_is_utf8(charset)) {
-        mime_buf_add(out, s, len);
+        buf_put(out, s, len);
         return;
     }
     iconv_t cd = iconv_open("UTF-8", charset);
     if (cd == (iconv_t)-1) {
-        mime_buf_add(out, s, len); /* unknown charset: keep the bytes */
+        buf_put(out, s, len); /* unknown charset: keep the bytes */
         return;
     }
     char tmp[1024];
@@ -190,7 +190,7 @@ void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct
         char *o = tmp;
         size_t oleft = sizeof(tmp);
         size_t r = iconv(cd, &in, &inleft, &o, &oleft);
-        mime_buf_add(out, tmp, (size_t)(o - tmp));
+        buf_put(out, tmp, (size_t)(o - tmp));
         if (r != (size_t)-1)
             break;
         if (errno == E2BIG)
@@ -203,7 +203,7 @@ void mime_charset_to_utf8(const char *charset, const char *s, size_t len, struct
     char *o = tmp;
     size_t oleft = sizeof(tmp);
     if (iconv(cd, NULL, NULL, &o, &oleft) != (size_t)-1)
-        mime_buf_add(out, tmp, (size_t)(o - tmp));
+        buf_put(out, tmp, (size_t)(o - tmp));
     iconv_close(cd);
 }
 
@@ -241,7 +241,7 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
     return n;
 }
 
-void mime_utf8_clean(const char *s, size_t len, struct mime_buf *out)
+void mime_utf8_clean(const char *s, size_t len, struct buf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0;
@@ -251,21 +251,21 @@ void mime_utf8_clean(const char *s, size_t len, struct mime_buf *out)
             if (u[i] == 0)
                 ;
             else if (u[i] < 0x20)
-                mime_buf_addc(out, ' ');
+                buf_putc(out, ' ');
             else
-                mime_buf_addc(out, (char)u[i]);
+                buf_putc(out, (char)u[i]);
         } else if (n > 1) {
-            mime_buf_add(out, s + i, n);
+            buf_put(out, s + i, n);
         } else {
             /* Raw 8-bit that is not UTF-8: Latin-1 is the usual intent. */
             char two[2] = {(char)(0xc0 | (u[i] >> 6)), (char)(0x80 | (u[i] & 0x3f))};
-            mime_buf_add(out, two, 2);
+            buf_put(out, two, 2);
             n = 1;
         }
         i += n;
     }
     if (!out->p)
-        mime_buf_add(out, "", 0);
+        buf_put(out, "", 0);
 }
 
 /* ---- RFC 2047 encoded words --------------------------------------------------------- */
@@ -324,7 +324,7 @@ static int hexv(unsigned char c)
 }
 
 /* Decodes the text of an encoded word into raw charset bytes. -1 if it is not valid. */
-static int ew_decode(const struct ew *ew, struct mime_buf *out)
+static int ew_decode(const struct ew *ew, struct buf *out)
 {
     const char *s = ew->text;
     size_t n = ew->text_len;
@@ -333,32 +333,32 @@ static int ew_decode(const struct ew *ew, struct mime_buf *out)
         unsigned char *raw = malloc(n / 4 * 3 + 3);
         ssize_t m = raw ? b64_decode(s, n, raw, n / 4 * 3 + 3, B64_PAD_OPTIONAL) : -1;
         if (m > 0)
-            mime_buf_add(out, raw, (size_t)m);
+            buf_put(out, raw, (size_t)m);
         free(raw);
         return m < 0 ? -1 : 0;
     }
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '_') {
-            mime_buf_addc(out, ' ');
+            buf_putc(out, ' ');
         } else if (s[i] == '=' && i + 2 < n && hexv((unsigned char)s[i + 1]) >= 0 &&
                    hexv((unsigned char)s[i + 2]) >= 0) {
-            mime_buf_addc(
-                out, (char)(hexv((unsigned char)s[i + 1]) * 16 + hexv((unsigned char)s[i + 2])));
+            buf_putc(out,
+                     (char)(hexv((unsigned char)s[i + 1]) * 16 + hexv((unsigned char)s[i + 2])));
             i += 2;
         } else {
-            mime_buf_addc(out, s[i]);
+            buf_putc(out, s[i]);
         }
     }
     return 0;
 }
 
 struct ew_run {
-    struct mime_buf bytes; /* raw bytes of adjacent encoded words in one charset */
+    struct buf bytes; /* raw bytes of adjacent encoded words in one charset */
     char charset[65];
     int open;
 };
 
-static void run_flush(struct ew_run *r, struct mime_buf *out)
+static void run_flush(struct ew_run *r, struct buf *out)
 {
     if (r->open)
         mime_charset_to_utf8(r->charset, r->bytes.p ? r->bytes.p : "", r->bytes.len, out);
@@ -368,10 +368,10 @@ static void run_flush(struct ew_run *r, struct mime_buf *out)
     r->open = 0;
 }
 
-void mime_header_decode(const char *v, size_t len, struct mime_buf *out)
+void mime_header_decode(const char *v, size_t len, struct buf *out)
 {
     struct ew_run run = {0};
-    struct mime_buf tmp = {0};
+    struct buf tmp = {0};
     size_t i = 0, ws = 0; /* ws: start of pending white space */
     int last_ew = 0;
     while (i < len) {
@@ -386,7 +386,7 @@ void mime_header_decode(const char *v, size_t len, struct mime_buf *out)
                 continue;
             /* trailing white space */
             run_flush(&run, out);
-            mime_buf_add(out, v + ws, i - ws);
+            buf_put(out, v + ws, i - ws);
             break;
         }
         struct ew ew;
@@ -397,34 +397,34 @@ void mime_header_decode(const char *v, size_t len, struct mime_buf *out)
                 if (!last_ew || strcasecmp(run.charset, ew.charset) != 0)
                     run_flush(&run, out);
                 if (!last_ew)
-                    mime_buf_add(out, v + ws, i - ws);
+                    buf_put(out, v + ws, i - ws);
                 if (!run.open) {
                     memcpy(run.charset, ew.charset, sizeof(run.charset));
                     run.open = 1;
                 }
-                mime_buf_add(&run.bytes, tmp.p ? tmp.p : "", tmp.len);
+                buf_put(&run.bytes, tmp.p ? tmp.p : "", tmp.len);
                 last_ew = 1;
                 i = ws = ew.end;
                 continue;
             }
         }
         run_flush(&run, out);
-        mime_buf_add(out, v + ws, i - ws);
+        buf_put(out, v + ws, i - ws);
         /* Copy plain text up to the next white space or possible encoded word. */
         size_t j = i + 1;
         while (j < len && !is_wsp(v[j]) && v[j] != '\r' && v[j] != '\n' && v[j] != '=')
             j++;
-        mime_buf_add(out, v + i, j - i);
+        buf_put(out, v + i, j - i);
         last_ew = 0;
         i = ws = j;
     }
     run_flush(&run, out);
     if (tmp.oom)
         out->oom = 1;
-    mime_buf_free(&tmp);
-    mime_buf_free(&run.bytes);
+    buf_free(&tmp);
+    buf_free(&run.bytes);
     if (!out->p)
-        mime_buf_add(out, "", 0);
+        buf_put(out, "", 0);
 }
 
 /* ---- Content-Type / Content-Disposition -------------------------------------------- */
@@ -569,22 +569,22 @@ static int merge_continuations(struct mime_arena *a, struct raw_param *raw, size
         ns++;
         any_ext |= ext;
     }
-    struct mime_buf v = {0};
+    struct buf v = {0};
     if (any_ext && !segs[0].ext)
-        mime_buf_add(&v, "''", 2); /* no charset given: an empty one */
+        buf_put(&v, "''", 2); /* no charset given: an empty one */
     for (size_t k = 0; k < ns; k++) {
         const char *s = segs[k].value;
         if (!any_ext || segs[k].ext) {
-            mime_buf_adds(&v, s);
+            buf_puts(&v, s);
             continue;
         }
         for (; *s; s++) {
             if (is_attr_char((unsigned char)*s)) {
-                mime_buf_addc(&v, *s);
+                buf_putc(&v, *s);
             } else {
                 static const char hex[] = "0123456789ABCDEF";
                 char e[3] = {'%', hex[(unsigned char)*s >> 4], hex[*s & 15]};
-                mime_buf_add(&v, e, 3);
+                buf_put(&v, e, 3);
             }
         }
     }
@@ -593,7 +593,7 @@ static int merge_continuations(struct mime_arena *a, struct raw_param *raw, size
         out->attr[blen] = '*';
     out->value = mime_arena_strndup(a, v.p ? v.p : "", v.len);
     int rc = v.oom || !out->attr || !out->value ? -1 : 0;
-    mime_buf_free(&v);
+    buf_free(&v);
     return rc;
 }
 
@@ -708,7 +708,7 @@ const char *mime_param_get(const struct mime_param *p, size_t n, const char *att
 }
 
 /* RFC 2231 extended value charset'lang'%XX.. to UTF-8. */
-static void decode_2231(const char *v, struct mime_buf *out)
+static void decode_2231(const char *v, struct buf *out)
 {
     const char *q1 = strchr(v, '\''), *q2 = q1 ? strchr(q1 + 1, '\'') : NULL;
     char cs[65] = "";
@@ -721,19 +721,19 @@ static void decode_2231(const char *v, struct mime_buf *out)
         }
         s = q2 + 1;
     }
-    struct mime_buf raw = {0};
+    struct buf raw = {0};
     for (; *s; s++) {
         if (*s == '%' && hexv((unsigned char)s[1]) >= 0 && hexv((unsigned char)s[2]) >= 0) {
-            mime_buf_addc(&raw, (char)(hexv((unsigned char)s[1]) * 16 + hexv((unsigned char)s[2])));
+            buf_putc(&raw, (char)(hexv((unsigned char)s[1]) * 16 + hexv((unsigned char)s[2])));
             s += 2;
         } else {
-            mime_buf_addc(&raw, *s);
+            buf_putc(&raw, *s);
         }
     }
     mime_charset_to_utf8(cs, raw.p ? raw.p : "", raw.len, out);
     if (raw.oom)
         out->oom = 1;
-    mime_buf_free(&raw);
+    buf_free(&raw);
 }
 
 char *mime_param_decoded(struct mime_arena *a, const struct mime_param *p, size_t n,
@@ -751,13 +751,13 @@ char *mime_param_decoded(struct mime_arena *a, const struct mime_param *p, size_
     }
     if (!ext && !plain)
         return NULL;
-    struct mime_buf b = {0};
+    struct buf b = {0};
     if (ext)
         decode_2231(ext, &b);
     else
         mime_header_decode(plain, strlen(plain), &b);
     char *r = b.oom ? NULL : mime_arena_strndup(a, b.p ? b.p : "", b.len);
-    mime_buf_free(&b);
+    buf_free(&b);
     return r;
 }
 

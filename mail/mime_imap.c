@@ -14,10 +14,10 @@
 
 #include "mail/mime.h"
 
-void mime_imap_nstring(struct mime_buf *b, const char *s, size_t len)
+void mime_imap_nstring(struct buf *b, const char *s, size_t len)
 {
     if (!s) {
-        mime_buf_add(b, "NIL", 3);
+        buf_put(b, "NIL", 3);
         return;
     }
     size_t n = 0, special = 0;
@@ -35,34 +35,34 @@ void mime_imap_nstring(struct mime_buf *b, const char *s, size_t len)
     if (n > MIME_IMAP_QUOTED_MAX)
         quote = 0;
     if (quote) {
-        mime_buf_addc(b, '"');
+        buf_putc(b, '"');
         for (size_t i = 0; i < len; i++) {
             if (s[i] == 0)
                 continue;
             if (s[i] == '"' || s[i] == '\\')
-                mime_buf_addc(b, '\\');
-            mime_buf_addc(b, s[i]);
+                buf_putc(b, '\\');
+            buf_putc(b, s[i]);
         }
-        mime_buf_addc(b, '"');
+        buf_putc(b, '"');
         return;
     }
-    mime_buf_addc(b, '{');
-    mime_buf_addu(b, n);
-    mime_buf_add(b, "}\r\n", 3);
+    buf_putc(b, '{');
+    buf_putu(b, n);
+    buf_put(b, "}\r\n", 3);
     for (size_t i = 0; i < len; i++) {
         if (s[i] != 0)
-            mime_buf_addc(b, s[i]);
+            buf_putc(b, s[i]);
     }
 }
 
-static void nstr(struct mime_buf *b, const char *s)
+static void nstr(struct buf *b, const char *s)
 {
     mime_imap_nstring(b, s, s ? strlen(s) : 0);
 }
 
-static void sp(struct mime_buf *b)
+static void sp(struct buf *b)
 {
-    mime_buf_addc(b, ' ');
+    buf_putc(b, ' ');
 }
 
 /* ---- ENVELOPE ----------------------------------------------------------------------- */
@@ -85,15 +85,15 @@ static const char *const env_names[ENV_COUNT] = {"date",        "subject",   "fr
                                                  "reply-to",    "to",        "cc",   "bcc",
                                                  "in-reply-to", "message-id"};
 
-static void env_addrs(struct mime_buf *b, const struct mime_addr *ad)
+static void env_addrs(struct buf *b, const struct mime_addr *ad)
 {
     if (!ad) {
-        mime_buf_add(b, "NIL", 3);
+        buf_put(b, "NIL", 3);
         return;
     }
-    mime_buf_addc(b, '(');
+    buf_putc(b, '(');
     for (; ad; ad = ad->next) {
-        mime_buf_addc(b, '(');
+        buf_putc(b, '(');
         if (ad->kind == MIME_ADDR_MAILBOX) {
             nstr(b, ad->name);
             sp(b);
@@ -103,18 +103,18 @@ static void env_addrs(struct mime_buf *b, const struct mime_addr *ad)
             sp(b);
             nstr(b, ad->host ? ad->host : "");
         } else if (ad->kind == MIME_ADDR_GROUP_START) {
-            mime_buf_add(b, "NIL NIL ", 8);
+            buf_put(b, "NIL NIL ", 8);
             nstr(b, ad->mailbox ? ad->mailbox : "");
-            mime_buf_add(b, " NIL", 4);
+            buf_put(b, " NIL", 4);
         } else {
-            mime_buf_add(b, "NIL NIL NIL NIL", 15);
+            buf_put(b, "NIL NIL NIL NIL", 15);
         }
-        mime_buf_addc(b, ')');
+        buf_putc(b, ')');
     }
-    mime_buf_addc(b, ')');
+    buf_putc(b, ')');
 }
 
-void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struct mime_buf *b)
+void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struct buf *b)
 {
     struct mime_field f, found[ENV_COUNT];
     int have[ENV_COUNT] = {0};
@@ -138,7 +138,7 @@ void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struc
         addrs[ENV_SENDER] = addrs[ENV_FROM];
     if (!addrs[ENV_REPLY_TO])
         addrs[ENV_REPLY_TO] = addrs[ENV_FROM];
-    mime_buf_addc(b, '(');
+    buf_putc(b, '(');
     for (int i = 0; i < ENV_COUNT; i++) {
         if (i)
             sp(b);
@@ -147,20 +147,20 @@ void mime_imap_envelope(struct mime_arena *a, const char *hdr, size_t len, struc
         else
             nstr(b, have[i] ? mime_unfold(a, found[i].value, found[i].value_len) : NULL);
     }
-    mime_buf_addc(b, ')');
+    buf_putc(b, ')');
     if (a->oom)
         b->oom = 1;
 }
 
 /* ---- BODYSTRUCTURE / BODY ------------------------------------------------------------ */
 
-static void params(struct mime_buf *b, const struct mime_param *p, size_t n)
+static void params(struct buf *b, const struct mime_param *p, size_t n)
 {
     if (n == 0) {
-        mime_buf_add(b, "NIL", 3);
+        buf_put(b, "NIL", 3);
         return;
     }
-    mime_buf_addc(b, '(');
+    buf_putc(b, '(');
     for (size_t i = 0; i < n; i++) {
         if (i)
             sp(b);
@@ -168,24 +168,24 @@ static void params(struct mime_buf *b, const struct mime_param *p, size_t n)
         sp(b);
         nstr(b, p[i].value);
     }
-    mime_buf_addc(b, ')');
+    buf_putc(b, ')');
 }
 
-static void disposition(struct mime_buf *b, const struct mime_part *p)
+static void disposition(struct buf *b, const struct mime_part *p)
 {
     if (!p->disp) {
-        mime_buf_add(b, "NIL", 3);
+        buf_put(b, "NIL", 3);
         return;
     }
-    mime_buf_addc(b, '(');
+    buf_putc(b, '(');
     nstr(b, p->disp);
     sp(b);
     params(b, p->dparams, p->ndparams);
-    mime_buf_addc(b, ')');
+    buf_putc(b, ')');
 }
 
 /* Content-Language "en, de" → ("en" "de"); one tag → "en"; none → NIL. */
-static void language(struct mime_buf *b, const char *lang)
+static void language(struct buf *b, const char *lang)
 {
     const char *tags[64];
     size_t lens[64], n = 0;
@@ -214,22 +214,22 @@ static void language(struct mime_buf *b, const char *lang)
         }
     }
     if (n == 0) {
-        mime_buf_add(b, "NIL", 3);
+        buf_put(b, "NIL", 3);
         return;
     }
     if (n > 1)
-        mime_buf_addc(b, '(');
+        buf_putc(b, '(');
     for (size_t i = 0; i < n; i++) {
         if (i)
             sp(b);
         mime_imap_nstring(b, tags[i], lens[i]);
     }
     if (n > 1)
-        mime_buf_addc(b, ')');
+        buf_putc(b, ')');
 }
 
 /* The encoding as a token in upper case, 7BIT when absent. */
-static void encoding(struct mime_buf *b, const char *enc)
+static void encoding(struct buf *b, const char *enc)
 {
     char tmp[64];
     size_t n = enc ? strlen(enc) : 0;
@@ -246,7 +246,7 @@ static void encoding(struct mime_buf *b, const char *enc)
     nstr(b, tmp);
 }
 
-static void body_ext(struct mime_buf *b, const struct mime_part *p)
+static void body_ext(struct buf *b, const struct mime_part *p)
 {
     sp(b);
     disposition(b, p);
@@ -257,9 +257,9 @@ static void body_ext(struct mime_buf *b, const struct mime_part *p)
 }
 
 void mime_imap_bodystructure(const struct mime_message *m, const struct mime_part *p, int ext,
-                             struct mime_buf *b)
+                             struct buf *b)
 {
-    mime_buf_addc(b, '(');
+    buf_putc(b, '(');
     if (p->kind == MIME_MULTIPART) {
         for (const struct mime_part *c = p->children; c; c = c->next)
             mime_imap_bodystructure(m, c, ext, b);
@@ -270,7 +270,7 @@ void mime_imap_bodystructure(const struct mime_message *m, const struct mime_par
             params(b, p->params, p->nparams);
             body_ext(b, p);
         }
-        mime_buf_addc(b, ')');
+        buf_putc(b, ')');
         return;
     }
     nstr(b, p->type);
@@ -280,14 +280,14 @@ void mime_imap_bodystructure(const struct mime_message *m, const struct mime_par
     if (!strcmp(p->type, "TEXT") && !mime_param_get(p->params, p->nparams, "CHARSET") &&
         !mime_param_get(p->params, p->nparams, "CHARSET*")) {
         /* RFC 2045 §5.2: text without a charset is us-ascii; say so, as Dovecot does. */
-        mime_buf_adds(b, "(\"CHARSET\" \"us-ascii\"");
+        buf_puts(b, "(\"CHARSET\" \"us-ascii\"");
         for (size_t i = 0; i < p->nparams; i++) {
             sp(b);
             nstr(b, p->params[i].attr);
             sp(b);
             nstr(b, p->params[i].value);
         }
-        mime_buf_addc(b, ')');
+        buf_putc(b, ')');
     } else {
         params(b, p->params, p->nparams);
     }
@@ -298,7 +298,7 @@ void mime_imap_bodystructure(const struct mime_message *m, const struct mime_par
     sp(b);
     encoding(b, p->enc);
     sp(b);
-    mime_buf_addu(b, p->body_len);
+    buf_putu(b, p->body_len);
     if (p->kind == MIME_MESSAGE) {
         /* body-type-msg: envelope and body of the encapsulated message, then lines. */
         struct mime_arena a = {0};
@@ -308,17 +308,17 @@ void mime_imap_bodystructure(const struct mime_message *m, const struct mime_par
         sp(b);
         mime_imap_bodystructure(m, p->msg, ext, b);
         sp(b);
-        mime_buf_addu(b, p->body_lines);
+        buf_putu(b, p->body_lines);
     } else if (!strcmp(p->type, "TEXT")) {
         sp(b);
-        mime_buf_addu(b, p->body_lines);
+        buf_putu(b, p->body_lines);
     }
     if (ext) {
         sp(b);
         nstr(b, p->md5);
         body_ext(b, p);
     }
-    mime_buf_addc(b, ')');
+    buf_putc(b, ')');
 }
 
 /* ---- RFC 5256 base subject --------------------------------------------------------- */
@@ -363,9 +363,9 @@ static size_t refwd_len(const char *s, size_t len)
     return i < len && s[i] == ':' ? i + 1 : 0;
 }
 
-void mime_base_subject(const char *subj, size_t len, struct mime_buf *out, int *is_reply)
+void mime_base_subject(const char *subj, size_t len, struct buf *out, int *is_reply)
 {
-    struct mime_buf w = {0};
+    struct buf w = {0};
     *is_reply = 0;
     /* (1) tabs and line breaks to spaces, runs of spaces to one */
     for (size_t i = 0; i < len; i++) {
@@ -374,7 +374,7 @@ void mime_base_subject(const char *subj, size_t len, struct mime_buf *out, int *
             c = ' ';
         if (c == ' ' && w.len && w.p[w.len - 1] == ' ')
             continue;
-        mime_buf_addc(&w, c);
+        buf_putc(&w, c);
     }
     const char *s = w.p ? w.p : "";
     size_t b = 0, e = w.len;
@@ -418,8 +418,8 @@ void mime_base_subject(const char *subj, size_t len, struct mime_buf *out, int *
         }
         break;
     }
-    mime_buf_add(out, s + b, e - b);
+    buf_put(out, s + b, e - b);
     if (w.oom)
         out->oom = 1;
-    mime_buf_free(&w);
+    buf_free(&w);
 }

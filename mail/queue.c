@@ -200,7 +200,7 @@ static int queue_load_env(const struct queue *q, const char *id, struct queue_en
 
 static int queue_save_env(const struct queue *q, const struct queue_env *e)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     char name[QUEUE_ID_MAX + 8], err[256];
     int rc = -1;
 
@@ -210,7 +210,7 @@ static int queue_save_env(const struct queue *q, const struct queue_env *e)
         rc = queue_fsync_dir(q->dir);
     else
         log_error("queue", "%s: %s", e->id, b.oom ? "out of memory" : err);
-    mime_buf_free(&b);
+    buf_free(&b);
     return rc;
 }
 
@@ -435,7 +435,7 @@ int queue_submit_dsn(struct queue *q, const char *mail_from, const char *const *
                      size_t errlen)
 {
     struct queue_env e = {0};
-    struct mime_buf env = {0};
+    struct buf env = {0};
     char qid[QUEUE_ID_MAX], name[QUEUE_ID_MAX + 8], *norm = NULL, *sig = NULL;
     size_t nlen = 0;
 
@@ -465,7 +465,7 @@ int queue_submit_dsn(struct queue *q, const char *mail_from, const char *const *
     log_info("queue", "%s: queued from <%s> for %zu recipient(s), %zu bytes%s", qid, mail_from, n,
              nlen, sig ? ", DKIM-signed" : "");
     snprintf(id, idlen, "%s", qid);
-    mime_buf_free(&env);
+    buf_free(&env);
     queue_env_free(&e);
     free(norm);
     free(sig);
@@ -473,7 +473,7 @@ int queue_submit_dsn(struct queue *q, const char *mail_from, const char *const *
 err_msg:
     queue_remove_files(q, qid);
 err:
-    mime_buf_free(&env);
+    buf_free(&env);
     queue_env_free(&e);
     free(norm);
     free(sig);
@@ -495,7 +495,7 @@ static int queue_report(struct queue *q, const struct queue_env *e, int kind, co
     char daemon[300];
     struct deliver_env de = {.mail_from = "", .auth_user = daemon, .protocol = "LOCAL"};
     struct deliver_reply r = {0};
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *to[1] = {e->from};
     int64_t until = e->arrival + q->cfg->queue_lifetime;
     int rc;
@@ -503,11 +503,11 @@ static int queue_report(struct queue *q, const struct queue_env *e, int kind, co
     snprintf(daemon, sizeof(daemon), "MAILER-DAEMON@%.250s", q->cfg->hostname);
     queue_dsn(e, kind, q->cfg->hostname, until, msg, len, time(NULL), &b);
     if (b.oom) {
-        mime_buf_free(&b);
+        buf_free(&b);
         return 1;
     }
     rc = deliver_message(q->deliver, &de, to, 1, b.p, b.len, &r, NULL);
-    mime_buf_free(&b);
+    buf_free(&b);
     if (rc == 0) {
         log_info("queue", "%s: %s sent to <%s>", e->id, queue_report_names[kind], e->from);
         return 0;

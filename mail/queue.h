@@ -29,12 +29,12 @@ enum queue_rstate { QR_QUEUED = 0, QR_SENT, QR_FAILED, QR_BOUNCED, QR_RELAYED };
 struct queue_rcpt {
     char addr[QUEUE_ADDR_MAX];
     enum queue_rstate state;
-    char status[16];           /* RFC 3463 status of the last outcome, "" before any */
-    char remote[256];          /* the host that gave it, "" when none answered */
-    char diag[QUEUE_DIAG_MAX]; /* "550 5.1.1 no such user" or a local reason */
-    unsigned notify;           /* DSN NOTIFY (DELIVER_NOTIFY_*), 0: not given */
+    char status[16];             /* RFC 3463 status of the last outcome, "" before any */
+    char remote[256];            /* the host that gave it, "" when none answered */
+    char diag[QUEUE_DIAG_MAX];   /* "550 5.1.1 no such user" or a local reason */
+    unsigned notify;             /* DSN NOTIFY (DELIVER_NOTIFY_*), 0: not given */
     char orcpt[QUEUE_ORCPT_MAX]; /* DSN ORCPT "type;address" (decoded), "" when none */
-    const char *action; /* reports made outside the queue: "delivered", "expanded" */
+    const char *action;          /* reports made outside the queue: "delivered", "expanded" */
 };
 
 /* The envelope and state file of one message (data_dir/queue/<id>.env). */
@@ -55,7 +55,7 @@ int queue_backoff(int attempts);
 const char *queue_rstate_name(enum queue_rstate s);
 /* Reads an envelope file; e->r is malloc'd (queue_env_free). 0, or -1 when malformed. */
 int queue_env_parse(const char *text, size_t len, struct queue_env *e);
-void queue_env_format(const struct queue_env *e, struct mime_buf *out);
+void queue_env_format(const struct queue_env *e, struct buf *out);
 void queue_env_free(struct queue_env *e);
 
 /* The kinds of report queue_dsn makes. */
@@ -72,7 +72,7 @@ int queue_dsn_wants(const struct queue_rcpt *r, int kind);
  * recipient's action), the last two with the header only. Original-Recipient from
  * ORCPT, Original-Envelope-Id from ENVID. Appends the message to out. */
 void queue_dsn(const struct queue_env *e, int kind, const char *hostname, int64_t retry_until,
-               const char *msg, size_t len, time_t now, struct mime_buf *out);
+               const char *msg, size_t len, time_t now, struct buf *out);
 /* RFC 3461 §4: NOTIFY as its keyword list ("SUCCESS,FAILURE"), "" for 0. */
 void queue_notify_format(unsigned notify, char *out, size_t outlen);
 /* RFC 3461 §4: xtext-encodes in into out (NUL-terminated, cut to fit). */

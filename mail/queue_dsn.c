@@ -101,20 +101,20 @@ void queue_xtext(const char *in, char *out, size_t outlen)
  * The state file
  * ------------------------------------------------------------------------------------ */
 
-static void queue_esc(struct mime_buf *b, const char *s)
+static void queue_esc(struct buf *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
 
     if (!*s || strcmp(s, "-") == 0) { /* "-" stands for empty, so a real "-" is escaped */
-        mime_buf_adds(b, *s ? "%2D" : "-");
+        buf_puts(b, *s ? "%2D" : "-");
         return;
     }
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p <= 0x20 || *p == '%' || *p >= 0x7f) {
             char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
-            mime_buf_add(b, e, 3);
+            buf_put(b, e, 3);
         } else {
-            mime_buf_addc(b, (char)*p);
+            buf_putc(b, (char)*p);
         }
     }
 }
@@ -138,41 +138,41 @@ static void queue_unesc(const char *tok, size_t len, char *out, size_t outlen)
     out[o] = '\0';
 }
 
-void queue_env_format(const struct queue_env *e, struct mime_buf *b)
+void queue_env_format(const struct queue_env *e, struct buf *b)
 {
     char num[256];
 
-    mime_buf_adds(b, QUEUE_ENV_MAGIC "\nid ");
+    buf_puts(b, QUEUE_ENV_MAGIC "\nid ");
     queue_esc(b, e->id);
-    mime_buf_adds(b, "\nfrom ");
+    buf_puts(b, "\nfrom ");
     queue_esc(b, e->from);
-    mime_buf_adds(b, "\nenvid ");
+    buf_puts(b, "\nenvid ");
     queue_esc(b, e->envid);
-    mime_buf_adds(b, "\nret ");
+    buf_puts(b, "\nret ");
     queue_esc(b, e->ret);
     snprintf(num, sizeof(num), "\narrival %lld\nnext %lld\nlast %lld\nattempts %d\ndelay-sent %d\n",
              (long long)e->arrival, (long long)e->next, (long long)e->last_attempt, e->attempts,
              e->delay_sent);
-    mime_buf_adds(b, num);
+    buf_puts(b, num);
     for (size_t i = 0; i < e->n; i++) {
         const struct queue_rcpt *r = &e->r[i];
         char notify[64];
         queue_notify_format(r->notify, notify, sizeof(notify));
-        mime_buf_adds(b, "rcpt ");
-        mime_buf_adds(b, queue_rstate_name(r->state));
-        mime_buf_addc(b, ' ');
+        buf_puts(b, "rcpt ");
+        buf_puts(b, queue_rstate_name(r->state));
+        buf_putc(b, ' ');
         queue_esc(b, r->addr);
-        mime_buf_addc(b, ' ');
+        buf_putc(b, ' ');
         queue_esc(b, r->status);
-        mime_buf_addc(b, ' ');
+        buf_putc(b, ' ');
         queue_esc(b, r->remote);
-        mime_buf_addc(b, ' ');
+        buf_putc(b, ' ');
         queue_esc(b, r->diag);
-        mime_buf_addc(b, ' ');
+        buf_putc(b, ' ');
         queue_esc(b, notify);
-        mime_buf_addc(b, ' ');
+        buf_putc(b, ' ');
         queue_esc(b, r->orcpt);
-        mime_buf_addc(b, '\n');
+        buf_putc(b, '\n');
     }
 }
 
@@ -353,56 +353,56 @@ static const char *const queue_dsn_intro[] = {
 };
 
 static void queue_dsn_human(const struct queue_env *e, int kind, const char *hostname,
-                            struct mime_buf *b)
+                            struct buf *b)
 {
-    mime_buf_adds(b, "Content-Description: Notification\r\n"
-                     "Content-Type: text/plain; charset=utf-8\r\n"
-                     "Content-Transfer-Encoding: 8bit\r\n\r\n"
-                     "This is the mail system at host ");
-    mime_buf_adds(b, hostname);
-    mime_buf_adds(b, ".\r\n\r\n");
-    mime_buf_adds(b, queue_dsn_intro[kind]);
+    buf_puts(b, "Content-Description: Notification\r\n"
+                "Content-Type: text/plain; charset=utf-8\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                "This is the mail system at host ");
+    buf_puts(b, hostname);
+    buf_puts(b, ".\r\n\r\n");
+    buf_puts(b, queue_dsn_intro[kind]);
     for (size_t i = 0; i < e->n; i++) {
         if (!queue_dsn_wants(&e->r[i], kind))
             continue;
-        mime_buf_adds(b, "<");
-        mime_buf_adds(b, e->r[i].addr);
-        mime_buf_adds(b, ">: ");
+        buf_puts(b, "<");
+        buf_puts(b, e->r[i].addr);
+        buf_puts(b, ">: ");
         if (kind == QUEUE_DSN_SUCCESS) {
-            mime_buf_adds(b, queue_dsn_action(&e->r[i], kind));
+            buf_puts(b, queue_dsn_action(&e->r[i], kind));
             if (e->r[i].remote[0]) {
-                mime_buf_adds(b, " to ");
-                mime_buf_adds(b, e->r[i].remote);
+                buf_puts(b, " to ");
+                buf_puts(b, e->r[i].remote);
             }
-            mime_buf_adds(b, "\r\n");
+            buf_puts(b, "\r\n");
             continue;
         }
         if (e->r[i].remote[0]) {
-            mime_buf_adds(b, "host ");
-            mime_buf_adds(b, e->r[i].remote);
-            mime_buf_adds(b, " said: ");
+            buf_puts(b, "host ");
+            buf_puts(b, e->r[i].remote);
+            buf_puts(b, " said: ");
         }
-        mime_buf_adds(b, e->r[i].diag[0] ? e->r[i].diag : "no reason recorded");
-        mime_buf_adds(b, "\r\n");
+        buf_puts(b, e->r[i].diag[0] ? e->r[i].diag : "no reason recorded");
+        buf_puts(b, "\r\n");
     }
 }
 
-static void queue_dsn_field(struct mime_buf *b, const char *name, const char *v1, const char *v2)
+static void queue_dsn_field(struct buf *b, const char *name, const char *v1, const char *v2)
 {
-    mime_buf_adds(b, name);
-    mime_buf_adds(b, ": ");
-    mime_buf_adds(b, v1);
-    mime_buf_adds(b, v2);
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, name);
+    buf_puts(b, ": ");
+    buf_puts(b, v1);
+    buf_puts(b, v2);
+    buf_puts(b, "\r\n");
 }
 
 static void queue_dsn_rcpt(const struct queue_rcpt *r, int kind, int64_t last_attempt,
-                           int64_t retry_until, struct mime_buf *b)
+                           int64_t retry_until, struct buf *b)
 {
     static const char *const def_status[] = {"5.0.0", "4.0.0", "2.0.0"};
     char date[64];
 
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, "\r\n");
     /* ORCPT is "type;address" as the client sent it (decoded), RFC 3464 §2.3.1 */
     if (r->orcpt[0] && strchr(r->orcpt, ';') && !strpbrk(r->orcpt, "\r\n"))
         queue_dsn_field(b, "Original-Recipient", r->orcpt, "");
@@ -425,12 +425,12 @@ static void queue_dsn_rcpt(const struct queue_rcpt *r, int kind, int64_t last_at
 }
 
 static void queue_dsn_status(const struct queue_env *e, int kind, const char *hostname,
-                             int64_t retry_until, struct mime_buf *b)
+                             int64_t retry_until, struct buf *b)
 {
     char date[64];
 
-    mime_buf_adds(b, "Content-Description: Delivery report\r\n"
-                     "Content-Type: message/delivery-status\r\n\r\n");
+    buf_puts(b, "Content-Description: Delivery report\r\n"
+                "Content-Type: message/delivery-status\r\n\r\n");
     if (e->envid[0])
         queue_dsn_field(b, "Original-Envelope-Id", e->envid, "");
     queue_dsn_field(b, "Reporting-MTA", "dns; ", hostname);
@@ -451,25 +451,25 @@ static int queue_has_8bit(const char *s, size_t len)
 }
 
 /* The returned message: whole (message/rfc822) or its header (text/rfc822-headers). */
-static void queue_dsn_original(int headers_only, const char *msg, size_t len, struct mime_buf *b)
+static void queue_dsn_original(int headers_only, const char *msg, size_t len, struct buf *b)
 {
     size_t hlen = mime_header_size(msg, len);
     size_t n = headers_only ? hlen : len;
 
-    mime_buf_adds(b, headers_only ? "Content-Description: Undelivered Message Headers\r\n"
-                                    "Content-Type: text/rfc822-headers\r\n"
-                                  : "Content-Description: Undelivered Message\r\n"
-                                    "Content-Type: message/rfc822\r\n");
+    buf_puts(b, headers_only ? "Content-Description: Undelivered Message Headers\r\n"
+                               "Content-Type: text/rfc822-headers\r\n"
+                             : "Content-Description: Undelivered Message\r\n"
+                               "Content-Type: message/rfc822\r\n");
     if (queue_has_8bit(msg, n))
-        mime_buf_adds(b, "Content-Transfer-Encoding: 8bit\r\n");
-    mime_buf_adds(b, "\r\n");
-    mime_buf_add(b, msg, n);
+        buf_puts(b, "Content-Transfer-Encoding: 8bit\r\n");
+    buf_puts(b, "\r\n");
+    buf_put(b, msg, n);
     if (n > 0 && (n < 2 || msg[n - 2] != '\r' || msg[n - 1] != '\n'))
-        mime_buf_adds(b, "\r\n");
+        buf_puts(b, "\r\n");
 }
 
 void queue_dsn(const struct queue_env *e, int kind, const char *hostname, int64_t retry_until,
-               const char *msg, size_t len, time_t now, struct mime_buf *b)
+               const char *msg, size_t len, time_t now, struct buf *b)
 {
     static const char *const subject[] = {
         [QUEUE_DSN_FAILED] = "Undelivered Mail Returned to Sender",
@@ -483,37 +483,37 @@ void queue_dsn(const struct queue_env *e, int kind, const char *hostname, int64_
         kind = QUEUE_DSN_FAILED;
     queue_date(now, date, sizeof(date));
     snprintf(boundary, sizeof(boundary), "=_polaris-dsn-%s-%lld", e->id, (long long)now);
-    mime_buf_adds(b, "From: Mail Delivery System <MAILER-DAEMON@");
-    mime_buf_adds(b, hostname);
-    mime_buf_adds(b, ">\r\nTo: <");
-    mime_buf_adds(b, e->from);
-    mime_buf_adds(b, ">\r\n");
+    buf_puts(b, "From: Mail Delivery System <MAILER-DAEMON@");
+    buf_puts(b, hostname);
+    buf_puts(b, ">\r\nTo: <");
+    buf_puts(b, e->from);
+    buf_puts(b, ">\r\n");
     queue_dsn_field(b, "Subject", subject[kind], "");
     queue_dsn_field(b, "Date", date, "");
-    mime_buf_adds(b, "Message-ID: <");
-    mime_buf_adds(b, e->id);
-    mime_buf_adds(b, tag[kind]);
-    mime_buf_addu(b, (uint64_t)now);
-    mime_buf_adds(b, "@");
-    mime_buf_adds(b, hostname);
-    mime_buf_adds(b, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
-                     "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-                     "\tboundary=\"");
-    mime_buf_adds(b, boundary);
-    mime_buf_adds(b, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
-    mime_buf_adds(b, boundary);
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, "Message-ID: <");
+    buf_puts(b, e->id);
+    buf_puts(b, tag[kind]);
+    buf_putu(b, (uint64_t)now);
+    buf_puts(b, "@");
+    buf_puts(b, hostname);
+    buf_puts(b, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                "\tboundary=\"");
+    buf_puts(b, boundary);
+    buf_puts(b, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n--");
+    buf_puts(b, boundary);
+    buf_puts(b, "\r\n");
     queue_dsn_human(e, kind, hostname, b);
-    mime_buf_adds(b, "\r\n--");
-    mime_buf_adds(b, boundary);
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, "\r\n--");
+    buf_puts(b, boundary);
+    buf_puts(b, "\r\n");
     queue_dsn_status(e, kind, hostname, retry_until, b);
-    mime_buf_adds(b, "\r\n--");
-    mime_buf_adds(b, boundary);
-    mime_buf_adds(b, "\r\n");
+    buf_puts(b, "\r\n--");
+    buf_puts(b, boundary);
+    buf_puts(b, "\r\n");
     /* RFC 3461 §4.3: RET governs failed reports; the others carry the header only. */
     queue_dsn_original(kind != QUEUE_DSN_FAILED || strcasecmp(e->ret, "HDRS") == 0, msg, len, b);
-    mime_buf_adds(b, "\r\n--");
-    mime_buf_adds(b, boundary);
-    mime_buf_adds(b, "--\r\n");
+    buf_puts(b, "\r\n--");
+    buf_puts(b, boundary);
+    buf_puts(b, "--\r\n");
 }

@@ -362,4 +362,23 @@ ssize_t b64_decode(const char *in, size_t inlen, unsigned char *out, size_t outm
 /* Encodes with padding, NUL-terminated; returns the length, 0 if outmax is too small. */
 size_t b64_encode(const unsigned char *in, size_t len, char *out, size_t outmax);
 
+/* ---------------------------------------------------------------------------------------
+ * growable text buffer (buf.c)
+ * ------------------------------------------------------------------------------------ */
+/* A failed allocation sets oom and later appends do nothing, so writers check once at the
+ * end. p is NUL-terminated whenever it is not NULL. Zero-initialise; buf_free() frees. */
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+/* Room for n more bytes and the NUL; -1 (and oom) when it cannot be had. */
+int buf_reserve(struct buf *b, size_t n);
+void buf_put(struct buf *b, const void *s, size_t n);
+void buf_putc(struct buf *b, char c);
+void buf_puts(struct buf *b, const char *s);
+void buf_putu(struct buf *b, uint64_t v);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_free(struct buf *b);
+
 #endif

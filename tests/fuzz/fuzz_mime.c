@@ -25,14 +25,14 @@ static void walk_cache(const char *msg, size_t len, const struct mime_cache *c, 
             sum += (unsigned char)msg[p.hdr_off + p.hdr_len - 1];
         if (p.body_len)
             sum += (unsigned char)msg[p.body_off + p.body_len - 1];
-        struct mime_buf out = {0};
+        struct buf out = {0};
         mime_decode_cte(p.encoding.p, msg + p.body_off, p.body_len, &out);
-        mime_buf_free(&out);
+        buf_free(&out);
         if (p.flags & MIME_PART_MESSAGE) {
-            struct mime_buf h = {0};
+            struct buf h = {0};
             const char *names[] = {"From", "Subject"};
             mime_header_filter(msg + p.body_off, p.msg_hdr_len, names, 2, 0, &h);
-            mime_buf_free(&h);
+            buf_free(&h);
         }
         sum += (unsigned)strlen(p.type.p) + (unsigned)strlen(p.filename.p);
     }
@@ -75,11 +75,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t t;
     int tz;
     mime_date_parse(msg, size, &t, &tz);
-    struct mime_buf b = {0};
+    struct buf b = {0};
     mime_header_decode(msg, size, &b);
-    mime_buf_free(&b);
+    buf_free(&b);
     int reply;
     mime_base_subject(msg, size, &b, &reply);
-    mime_buf_free(&b);
+    buf_free(&b);
     return 0;
 }

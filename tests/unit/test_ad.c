@@ -104,19 +104,19 @@ static void test_addr_norm(void **state)
 
 static void test_buf_xml(void **state)
 {
-    struct ad_buf b = {0};
+    struct buf b = {0};
 
     (void)state;
     ad_buf_xml(&b, "a<b>&\"c'd");
     ad_buf_elem(&b, 2, "x", "<&>");
     assert_false(b.oom);
     assert_string_equal(b.p, "a&lt;b&gt;&amp;&quot;c&apos;d  <x>&lt;&amp;&gt;</x>\n");
-    ad_buf_free(&b);
+    buf_free(&b);
     for (int i = 0; i < 2000; i++)
-        ad_buf_printf(&b, "%04d", i);
+        buf_printf(&b, "%04d", i);
     assert_int_equal(b.len, 8000);
     assert_memory_equal(b.p + 7996, "1999", 4);
-    ad_buf_free(&b);
+    buf_free(&b);
 }
 
 /* ---------------------------------------------------------------------------------------

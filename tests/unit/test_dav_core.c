@@ -106,30 +106,30 @@ static void test_xml_text_trimmed(void **state)
 
 static void test_escape(void **state)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     const char in[] = "a<b>&\"c\r\nd\x01";
 
     (void)state;
     dav_buf_esc(&b, in, sizeof(in) - 1);
     assert_string_equal(b.p, "a&lt;b&gt;&amp;&quot;c&#13;\nd");
-    dav_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_element_names(void **state)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
 
     (void)state;
     dav_xml_open_el(&b, NS_CAL, "calendar-data");
-    dav_buf_puts(&b, "/>");
+    buf_puts(&b, "/>");
     dav_xml_open_el(&b, "urn:x\"y", "p");
-    dav_buf_puts(&b, "/>");
+    buf_puts(&b, "/>");
     dav_xml_open_el(&b, "", "bare");
-    dav_buf_puts(&b, ">");
+    buf_puts(&b, ">");
     dav_xml_close_el(&b, "", "bare");
     assert_string_equal(b.p, "<C:calendar-data/><X:p xmlns:X=\"urn:x&quot;y\"/>"
                              "<bare xmlns=\"\"></bare>");
-    dav_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_fprops(void **state)
@@ -206,7 +206,7 @@ static void test_fprops_overflow(void **state)
 
 static void test_href_and_decode(void **state)
 {
-    struct dav_buf b = {0};
+    struct buf b = {0};
     char p1[] = "/caldav/a%40b.com/x%20y/%E2%82%AC.ics";
     char p2[] = "/bad%2";
     char p3[] = "/nul%00";
@@ -214,7 +214,7 @@ static void test_href_and_decode(void **state)
     (void)state;
     dav_href_seg(&b, "a@b.com/x y\xe2\x82\xac", 0);
     assert_string_equal(b.p, "a@b.com%2Fx%20y%E2%82%AC");
-    dav_buf_free(&b);
+    buf_free(&b);
     assert_int_equal(dav_pct_decode(p1), 0);
     assert_string_equal(p1, "/caldav/a@b.com/x y/\xe2\x82\xac.ics");
     assert_int_equal(dav_pct_decode(p2), -1);

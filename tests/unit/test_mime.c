@@ -214,11 +214,11 @@ static void test_mixed(void **state)
     assert_true(pdf.flags & MIME_PART_ATTACHMENT);
     assert_false(pdf.flags & MIME_PART_INLINE);
     /* BINARY[2]: the decoded bytes of the part. */
-    struct mime_buf out = {0};
+    struct buf out = {0};
     assert_int_equal(mime_decode_cte(pdf.encoding.p, m.data + pdf.body_off, pdf.body_len, &out), 0);
     assert_int_equal(out.len, 9);
     assert_memory_equal(out.p, "%PDF-1.4\n", 9);
-    mime_buf_free(&out);
+    buf_free(&out);
     done(&m);
 }
 
@@ -459,19 +459,19 @@ static size_t count(const char *s, const char *needle)
 
 static void test_deep_nesting(void **state)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const int levels = 40;
     for (int i = 0; i < levels; i++) {
         char line[128];
         snprintf(line, sizeof(line),
                  "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i);
-        mime_buf_adds(&b, line);
+        buf_puts(&b, line);
     }
-    mime_buf_adds(&b, "Content-Type: text/plain\r\n\r\nleaf\r\n");
+    buf_puts(&b, "Content-Type: text/plain\r\n\r\nleaf\r\n");
     for (int i = levels - 1; i >= 0; i--) {
         char line[64];
         snprintf(line, sizeof(line), "--b%d--\r\n", i);
-        mime_buf_adds(&b, line);
+        buf_puts(&b, line);
     }
     struct msg m;
     load_mem(&m, b.p, b.len);
@@ -488,22 +488,22 @@ static void test_deep_nesting(void **state)
     /* nested message/rfc822 the same way */
     b.len = 0;
     for (int i = 0; i < levels; i++)
-        mime_buf_adds(&b, "Subject: level\r\nContent-Type: message/rfc822\r\n\r\n");
-    mime_buf_adds(&b, "Subject: last\r\n\r\nbody\r\n");
+        buf_puts(&b, "Subject: level\r\nContent-Type: message/rfc822\r\n\r\n");
+    buf_puts(&b, "Subject: last\r\n\r\nbody\r\n");
     load_mem(&m, b.p, b.len);
     assert_int_equal(count(m.c.bodystructure.p, "\"RFC822\""), MIME_MAX_DEPTH);
     assert_int_equal(count(m.c.bodystructure.p, "\"OCTET-STREAM\""), 1);
     done(&m);
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_many_parts(void **state)
 {
-    struct mime_buf b = {0};
-    mime_buf_adds(&b, "Content-Type: multipart/mixed; boundary=x\r\n\r\n");
+    struct buf b = {0};
+    buf_puts(&b, "Content-Type: multipart/mixed; boundary=x\r\n\r\n");
     for (int i = 0; i < 5000; i++)
-        mime_buf_adds(&b, "--x\r\nContent-Type: text/plain\r\n\r\npart\r\n");
-    mime_buf_adds(&b, "--x--\r\n");
+        buf_puts(&b, "--x\r\nContent-Type: text/plain\r\n\r\npart\r\n");
+    buf_puts(&b, "--x--\r\n");
     struct msg m;
     load_mem(&m, b.p, b.len);
     /* the root and 2047 parts: MIME_MAX_PARTS entities in all */
@@ -514,18 +514,18 @@ static void test_many_parts(void **state)
     struct mime_cache_part x;
     assert_int_equal(mime_cache_find(&m.c, "2048", 4, &x), -1);
     done(&m);
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 /* ---- header-level pieces ------------------------------------------------------------ */
 
 static void expect_decode(const char *in, const char *want)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     mime_header_decode(in, strlen(in), &b);
     if (strcmp(b.p, want) != 0)
         fail_msg("decode '%s': got '%s', want '%s'", in, b.p, want);
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_encoded_words(void **state)
@@ -593,12 +593,12 @@ static void test_dates(void **state)
 
 static void expect_base(const char *s, const char *want, int reply)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     int r;
     mime_base_subject(s, strlen(s), &b, &r);
     if (strcmp(b.p ? b.p : "", want) != 0 || r != reply)
         fail_msg("'%s': got '%s' %d, want '%s' %d", s, b.p ? b.p : "", r, want, reply);
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_base_subject(void **state)
@@ -617,20 +617,20 @@ static void test_base_subject(void **state)
 
 static void test_imap_strings(void **state)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     mime_imap_nstring(&b, NULL, 0);
-    mime_buf_addc(&b, ' ');
+    buf_putc(&b, ' ');
     mime_imap_nstring(&b, "a\"b\\c", 5);
-    mime_buf_addc(&b, ' ');
+    buf_putc(&b, ' ');
     mime_imap_nstring(&b, "x\r\ny", 4);
-    mime_buf_addc(&b, ' ');
+    buf_putc(&b, ' ');
     mime_imap_nstring(&b, "caf\xc3\xa9", 5);
-    mime_buf_addc(&b, ' ');
+    buf_putc(&b, ' ');
     mime_imap_nstring(&b, "a\0b", 3);
-    mime_buf_addc(&b, ' ');
+    buf_putc(&b, ' ');
     mime_imap_nstring(&b, "", 0);
     assert_string_equal(b.p, "NIL \"a\\\"b\\\\c\" {4}\r\nx\r\ny {5}\r\ncaf\xc3\xa9 \"ab\" \"\"");
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_addr_parse(void **state)
@@ -642,19 +642,19 @@ static void test_addr_parse(void **state)
                     "\"Giant; \\\"Big\\\" Box\" <sysservices@example.net>, "
                     "Mary Smith <mary@x.test>,, jdoe@one.test (John Doe), broken@, <>";
     assert_int_equal(mime_addr_parse(&a, v, strlen(v), &ad), 0);
-    struct mime_buf b = {0};
+    struct buf b = {0};
     for (; ad; ad = ad->next) {
-        mime_buf_addc(&b, '[');
-        mime_buf_adds(&b, ad->kind == MIME_ADDR_MAILBOX       ? "M"
-                          : ad->kind == MIME_ADDR_GROUP_START ? "G"
-                                                              : "E");
-        mime_buf_addc(&b, ' ');
+        buf_putc(&b, '[');
+        buf_puts(&b, ad->kind == MIME_ADDR_MAILBOX       ? "M"
+                     : ad->kind == MIME_ADDR_GROUP_START ? "G"
+                                                         : "E");
+        buf_putc(&b, ' ');
         mime_imap_nstring(&b, ad->name, ad->name ? strlen(ad->name) : 0);
-        mime_buf_addc(&b, ' ');
+        buf_putc(&b, ' ');
         mime_imap_nstring(&b, ad->mailbox, ad->mailbox ? strlen(ad->mailbox) : 0);
-        mime_buf_addc(&b, ' ');
+        buf_putc(&b, ' ');
         mime_imap_nstring(&b, ad->host, ad->host ? strlen(ad->host) : 0);
-        mime_buf_addc(&b, ']');
+        buf_putc(&b, ']');
     }
     assert_string_equal(b.p, "[M \"Pete\" \"pete\" \"silly.test\"]"
                              "[G NIL \"A Group\" NIL]"
@@ -663,13 +663,13 @@ static void test_addr_parse(void **state)
                              "[M \"Mary Smith\" \"mary\" \"x.test\"]"
                              "[M \"John Doe\" \"jdoe\" \"one.test\"]"
                              "[M NIL \"broken\" \"\"][M NIL \"\" \"\"]");
-    mime_buf_free(&b);
+    buf_free(&b);
     mime_arena_free(&a);
 }
 
 static void test_cte_and_header_filter(void **state)
 {
-    struct mime_buf b = {0};
+    struct buf b = {0};
     const char *qp = "caf=C3=A9 =\r\nlong line  \r\n=3D end=";
     assert_int_equal(mime_decode_cte("Quoted-Printable", qp, strlen(qp), &b), 0);
     /* a final '=' is a soft line break: the CRLF before a boundary is not the body's */
@@ -679,7 +679,7 @@ static void test_cte_and_header_filter(void **state)
     assert_string_equal(b.p, "hello");
     b.len = 0;
     assert_int_equal(mime_decode_cte("x-uuencode", "abc", 3, &b), -1);
-    mime_buf_free(&b);
+    buf_free(&b);
 
     const char *hdr = "From: a@b\r\nSubject: one\r\n two\r\nTo: c@d\r\n\r\n";
     const char *names[] = {"subject", "from"};
@@ -688,7 +688,7 @@ static void test_cte_and_header_filter(void **state)
     b.len = 0;
     mime_header_filter(hdr, strlen(hdr), names, 2, 1, &b);
     assert_string_equal(b.p, "To: c@d\r\n\r\n");
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_blob_validation(void **state)

@@ -307,7 +307,7 @@ static void test_env_roundtrip(void **state)
                           .n = 2,
                           .r = r};
     struct queue_env back;
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     queue_env_format(&e, &b);
     assert_false(b.oom);
@@ -327,7 +327,7 @@ static void test_env_roundtrip(void **state)
     assert_string_equal(back.r[1].diag, "-");
     queue_env_free(&back);
     assert_int_equal(queue_env_parse("garbage", 7, &back), -1);
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 static void test_dsn(void **state)
@@ -351,7 +351,7 @@ static void test_dsn(void **state)
                           .last_attempt = 1700000100,
                           .n = 2,
                           .r = r};
-    struct mime_buf b = {0};
+    struct buf b = {0};
 
     queue_dsn(&e, 0, "mx.example.com", 1700432000, orig, strlen(orig), 1700000200, &b);
     assert_non_null(strstr(b.p, "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>"));
@@ -368,14 +368,14 @@ static void test_dsn(void **state)
     assert_non_null(strstr(b.p, "Content-Type: message/rfc822"));
     assert_non_null(strstr(b.p, "secret body")); /* RET unset: the whole message */
     assert_non_null(strstr(b.p, "Auto-Submitted: auto-replied"));
-    mime_buf_free(&b);
+    buf_free(&b);
 
     /* RET=HDRS: headers only. */
     snprintf(e.ret, sizeof(e.ret), "HDRS");
     queue_dsn(&e, 0, "mx.example.com", 0, orig, strlen(orig), 1700000200, &b);
     assert_non_null(strstr(b.p, "Content-Type: text/rfc822-headers"));
     assert_null(strstr(b.p, "secret body"));
-    mime_buf_free(&b);
+    buf_free(&b);
 
     /* The delay notice: the queued one, Action: delayed, Will-Retry-Until. */
     queue_dsn(&e, 1, "mx.example.com", 1700432000, orig, strlen(orig), 1700000200, &b);
@@ -386,7 +386,7 @@ static void test_dsn(void **state)
     assert_non_null(strstr(b.p, "Will-Retry-Until: "));
     assert_null(strstr(b.p, "x@ext.test"));
     assert_null(strstr(b.p, "secret body"));
-    mime_buf_free(&b);
+    buf_free(&b);
 }
 
 /* NOTIFY and ORCPT survive the state file; a file of the older six-token format reads. */
@@ -397,7 +397,7 @@ static void test_env_dsn(void **state)
                                .notify = DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_DELAY,
                                .orcpt = "rfc822;Orig Name+x@example.com"}};
     struct queue_env e = {.id = "AB12", .from = "b@example.com", .n = 1, .r = r}, back;
-    struct mime_buf b = {0};
+    struct buf b = {0};
     static const char old[] = "polaris-queue 1\nid AB12\nfrom b@example.com\nenvid -\nret -\n"
                               "arrival 1\nnext 2\nlast 0\nattempts 0\ndelay-sent 0\n"
                               "rcpt failed a@x.test 5.1.1 mx.x.test 550%205.1.1%20no\n";
@@ -410,7 +410,7 @@ static void test_env_dsn(void **state)
     assert_int_equal(back.r[0].notify, DELIVER_NOTIFY_SUCCESS | DELIVER_NOTIFY_DELAY);
     assert_string_equal(back.r[0].orcpt, "rfc822;Orig Name+x@example.com");
     queue_env_free(&back);
-    mime_buf_free(&b);
+    buf_free(&b);
     assert_int_equal(queue_env_parse(old, strlen(old), &back), 0);
     assert_int_equal(back.n, 1);
     assert_int_equal(back.r[0].state, QR_FAILED);
@@ -442,7 +442,7 @@ static void test_dsn_notify(void **state)
          .remote = "mx.ext.test"},
     };
     struct queue_env e = {.id = "ABC", .from = "bob@example.com", .envid = "E+1", .n = 5, .r = r};
-    struct mime_buf b = {0};
+    struct buf b = {0};
     char xt[64], nt[64];
 
     assert_true(queue_dsn_wants(&r[0], QUEUE_DSN_FAILED));
@@ -463,7 +463,7 @@ static void test_dsn_notify(void **state)
                                 "Final-Recipient: rfc822; fail@ext.test\r\nAction: failed\r\n"));
     assert_null(strstr(b.p, "ok@ext.test"));
     assert_non_null(strstr(b.p, "Original-Envelope-Id: E+1\r\nReporting-MTA: dns; mx.example.com"));
-    mime_buf_free(&b);
+    buf_free(&b);
 
     queue_dsn(&e, QUEUE_DSN_SUCCESS, "mx.example.com", 0, orig, strlen(orig), 1700000200, &b);
     assert_non_null(strstr(b.p, "Subject: Successful Mail Delivery Report"));
@@ -472,7 +472,7 @@ static void test_dsn_notify(void **state)
     assert_null(strstr(b.p, "plain@ext.test"));
     assert_non_null(strstr(b.p, "Content-Type: text/rfc822-headers"));
     assert_null(strstr(b.p, "secret body"));
-    mime_buf_free(&b);
+    buf_free(&b);
 
     queue_xtext("a+b=c d\x01", xt, sizeof(xt));
     assert_string_equal(xt, "a+2Bb+3Dc+20d+01");
