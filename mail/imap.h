@@ -196,6 +196,17 @@ int imap_mbox_each(struct imap_session *s, struct imap_cmd *cmd, const char *set
 int imap_msg_cache(struct imap_session *s, const struct imap_msg *msg, void **blob,
                    struct mime_cache *out);
 
+/* Reads the caches of a walk over the view ahead, in runs (imap_mbox.c). NULL when out of
+ * memory, which imap_msg_cache_at() takes as "one by one". */
+struct imap_pre;
+struct imap_pre *imap_pre_new(void);
+void imap_pre_free(struct imap_pre *p);
+/* imap_msg_cache() of the view's message idx, from p's read-ahead when it has it. Walks
+ * that go up the view (SEARCH, FETCH, SORT, THREAD) read one run per query, not one
+ * message per query. */
+int imap_msg_cache_at(struct imap_session *s, struct imap_pre *p, size_t idx, void **blob,
+                      struct mime_cache *out);
+
 /* ---- mailbox: what the mailbox commands share -------------------------------------------- */
 
 /* A snapshot of the user's mail folders with their full paths, for LIST and LSUB

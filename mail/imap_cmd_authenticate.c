@@ -10,8 +10,7 @@
 
 /* Sends a continuation and reads the client's answer into buf (CRLF removed). Returns 0,
  * 1 when the client cancelled ("*"), -1 when the connection failed or the line was bad. */
-static int imap_sasl_step(struct imap_session *s, const char *challenge, char *buf,
-                          size_t size)
+static int imap_sasl_step(struct imap_session *s, const char *challenge, char *buf, size_t size)
 {
     net_printf(s->c, "+ %s\r\n", challenge);
     if (net_flush(s->c) < 0)
@@ -50,9 +49,8 @@ static void imap_auth_plain(struct imap_session *s, struct imap_cmd *cmd, const 
         initial = line;
     }
     /* "=" is SASL-IR's empty initial response: PLAIN cannot use it. */
-    ssize_t n = strcmp(initial, "=") == 0
-                    ? -1
-                    : b64_decode(initial, strlen(initial), raw, sizeof(raw), 0);
+    ssize_t n =
+        strcmp(initial, "=") == 0 ? -1 : b64_decode(initial, strlen(initial), raw, sizeof(raw), 0);
     if (n < 0 || mail_sasl_plain(raw, (size_t)n, user, sizeof(user), pass, sizeof(pass)) < 0) {
         imap_bad(s, cmd, "Malformed PLAIN response");
         return;
@@ -87,8 +85,8 @@ static void imap_auth_login(struct imap_session *s, struct imap_cmd *cmd, const 
 
 void imap_cmd_authenticate(struct imap_session *s, struct imap_cmd *cmd)
 {
-    const char *mech = cmd->nargs >= 1 && cmd->args[0].type == IMAP_ARG_ATOM ? cmd->args[0].str
-                                                                             : NULL;
+    const char *mech =
+        cmd->nargs >= 1 && cmd->args[0].type == IMAP_ARG_ATOM ? cmd->args[0].str : NULL;
     const char *initial = NULL;
 
     if (!mech || cmd->nargs > 2 ||

@@ -29,9 +29,10 @@ struct imap_fetch_run {
     struct imap_fetch f;
     struct imap_fdata *data; /* one per item */
     bool need_cache, need_body, set_seen, add_uid, add_modseq;
-    bool gone;   /* a message vanished under us: NO [EXPUNGEISSUED] at the end */
-    int rc;      /* store error that stops the command */
-    bool badcte; /* NO [UNKNOWN-CTE] */
+    bool gone;            /* a message vanished under us: NO [EXPUNGEISSUED] at the end */
+    int rc;               /* store error that stops the command */
+    bool badcte;          /* NO [UNKNOWN-CTE] */
+    struct imap_pre *pre; /* caches read ahead, when the items need them */
     /* the current message */
     void *blob;
     struct mime_cache cache;
@@ -406,7 +407,7 @@ static bool imap_fetch_load(struct imap_session *s, struct imap_fetch_run *r,
     int rc = STORE_OK;
 
     if (r->need_cache)
-        rc = imap_msg_cache(s, m, &r->blob, &r->cache);
+        rc = imap_msg_cache_at(s, r->pre, (size_t)(m - s->mbox->msgs), &r->blob, &r->cache);
     if (rc == STORE_OK && r->need_body)
         rc = store_item_body(s->su, m->id, &r->body, &r->blen, &err);
     if (rc == STORE_ENOTFOUND)
@@ -551,6 +552,7 @@ static int imap_fetch_setup(struct imap_session *s, struct imap_cmd *cmd, struct
 void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
     struct imap_fetch_run r = {.cmd = cmd};
+    int rc;
 
     if (imap_fetch_setup(s, cmd, &r) < 0)
         return;
@@ -570,7 +572,10 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
         imap_no(s, cmd, "[SERVERBUG] Out of memory");
         return;
     }
-    if (imap_mbox_each(s, cmd, cmd->args[0].str, cmd->uid, imap_fetch_one, &r) < 0)
+    r.pre = r.need_cache ? imap_pre_new() : NULL;
+    rc = imap_mbox_each(s, cmd, cmd->args[0].str, cmd->uid, imap_fetch_one, &r);
+    imap_pre_free(r.pre);
+    if (rc < 0)
         return;
     if (r.badcte)
         imap_no(s, cmd, "[UNKNOWN-CTE] Cannot decode the part's Content-Transfer-Encoding");

@@ -39,8 +39,8 @@ void imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
             continue;
         }
         if (w != NET_READABLE) {
-            net_printf(s->c, "* BYE %s\r\n", w == NET_ESHUTDOWN ? "Server shutting down"
-                                                                : "IDLE timed out");
+            net_printf(s->c, "* BYE %s\r\n",
+                       w == NET_ESHUTDOWN ? "Server shutting down" : "IDLE timed out");
             s->state = IMAP_LOGOUT;
             return;
         }

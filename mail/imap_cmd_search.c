@@ -189,6 +189,7 @@ struct imap_sx {
     size_t blen;
     bool hdr_done, text_done;
     struct buf hdr_text, body_text; /* folded */
+    struct imap_pre *pre;           /* NULL: no read-ahead */
 };
 
 static void imap_sx_reset(struct imap_sx *x)
@@ -213,7 +214,7 @@ static void imap_sx_fail(struct imap_sx *x, int rc)
 static bool imap_sx_cache(struct imap_sx *x)
 {
     if (x->cache_state == 0) {
-        int rc = imap_msg_cache(x->s, x->m, &x->blob, &x->cache);
+        int rc = imap_msg_cache_at(x->s, x->pre, x->idx, &x->blob, &x->cache);
         x->cache_state = rc == STORE_OK ? 1 : -1;
         if (rc != STORE_OK)
             imap_sx_fail(x, rc);
@@ -629,6 +630,8 @@ int imap_search_run(struct imap_session *s, const struct imap_search *q, size_t 
     struct imap_sx x = {.s = s, .now = (int64_t)time(NULL)};
     size_t *res = NULL, cap = 0;
 
+    x.pre = imap_pre_new(); /* NULL (no memory): every blob is read one by one */
+
     *out = NULL;
     *n = 0;
     if (modseq)
@@ -656,6 +659,7 @@ int imap_search_run(struct imap_session *s, const struct imap_search *q, size_t 
         if (modseq && IMAP_MODSEQ(mb->msgs[i].modseq) > *modseq)
             *modseq = IMAP_MODSEQ(mb->msgs[i].modseq);
     }
+    imap_pre_free(x.pre);
     if (x.rc) {
         free(res);
         *n = 0;

@@ -47,8 +47,8 @@ static int imap_select_params(struct imap_session *s, struct imap_cmd *cmd,
         }
         if (v->count >= 3) {
             if (v->list[2].type != IMAP_ARG_ATOM ||
-                imap_seqset_parse(&cmd->arena, v->list[2].str, v->list[2].len, 0, &q->known,
-                                  err, sizeof(err)) < 0) {
+                imap_seqset_parse(&cmd->arena, v->list[2].str, v->list[2].len, 0, &q->known, err,
+                                  sizeof(err)) < 0) {
                 imap_bad(s, cmd, "QRESYNC known-uids: %s", err);
                 return -1;
             }
@@ -145,8 +145,7 @@ static void imap_select_report(struct imap_session *s, const struct store_folder
     }
     imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", f->uidvalidity);
     imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", mb->uidnext);
-    imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest",
-                  (unsigned long long)IMAP_MODSEQ(f->modseq));
+    imap_untagged(s, "OK [HIGHESTMODSEQ %llu] Highest", (unsigned long long)IMAP_MODSEQ(f->modseq));
     if (rev2) {
         net_printf(s->c, "* LIST () \"%c\" ", MAIL_HIER_SEP);
         imap_out_mailbox(s, mb->name);

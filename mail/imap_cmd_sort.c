@@ -75,8 +75,8 @@ static char *imap_sort_string(const struct mime_cache *c, enum imap_sort_key k)
 }
 
 /* Fills one record; returns a store error (STORE_ENOTFOUND: the message is gone). */
-static int imap_sort_fill(struct imap_session *s, const struct imap_sort_spec *spec, size_t idx,
-                          struct imap_sort_rec *rec)
+static int imap_sort_fill(struct imap_session *s, const struct imap_sort_spec *spec,
+                          struct imap_pre *pre, size_t idx, struct imap_sort_rec *rec)
 {
     const struct imap_msg *m = &s->mbox->msgs[idx];
     struct mime_cache c;
@@ -90,7 +90,7 @@ static int imap_sort_fill(struct imap_session *s, const struct imap_sort_spec *s
     rec->size = m->size;
     if (!spec->need_cache)
         return STORE_OK;
-    if ((rc = imap_msg_cache(s, m, &blob, &c)) != STORE_OK)
+    if ((rc = imap_msg_cache_at(s, pre, idx, &blob, &c)) != STORE_OK)
         return rc;
     /* RFC 5256: without a usable Date:, the internal date stands in. */
     if (c.flags & MIME_CACHE_DATE_VALID)
@@ -146,18 +146,22 @@ static int imap_sort_records(struct imap_session *s, const struct imap_sort_spec
                              const size_t *idx, size_t n, struct imap_sort_rec **out, size_t *nout)
 {
     struct imap_sort_rec *recs = calloc(n ? n : 1, sizeof(*recs));
+    struct imap_pre *pre = NULL;
     size_t o = 0;
     int rc = STORE_OK;
 
     if (!recs)
         return STORE_ENOMEM;
+    if (spec->need_cache)
+        pre = imap_pre_new();
     for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        rc = imap_sort_fill(s, spec, idx[i], &recs[o]);
+        rc = imap_sort_fill(s, spec, pre, idx[i], &recs[o]);
         if (rc == STORE_OK)
             o++;
         else if (rc == STORE_ENOTFOUND)
             rc = STORE_OK;
     }
+    imap_pre_free(pre);
     if (rc != STORE_OK) {
         imap_sort_free(recs, o + 1);
         return rc;

@@ -6,8 +6,8 @@
 void imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
 {
     if (!net_conn_can_starttls(s->c)) {
-        imap_no(s, cmd, "%s", net_conn_is_tls(s->c) ? "TLS is already active"
-                                                    : "TLS is not available here");
+        imap_no(s, cmd, "%s",
+                net_conn_is_tls(s->c) ? "TLS is already active" : "TLS is not available here");
         return;
     }
     imap_ok(s, cmd, "Begin TLS negotiation now");

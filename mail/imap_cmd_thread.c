@@ -38,6 +38,7 @@ struct imap_thread {
     uint32_t *vals;
     size_t hcap;
     int rc;
+    struct imap_pre *pre; /* caches read ahead */
 };
 
 /* ---- containers and the id table ---------------------------------------------------------- */
@@ -236,7 +237,7 @@ static int imap_thread_add(struct imap_thread *th, size_t idx, bool refs)
     bool fresh = false;
     int rc;
 
-    if ((rc = imap_msg_cache(s, m, &blob, &c)) != STORE_OK)
+    if ((rc = imap_msg_cache_at(s, th->pre, idx, &blob, &c)) != STORE_OK)
         return rc == STORE_ENOTFOUND ? STORE_OK : rc;
     if (refs && c.message_id.len) {
         me = imap_ids_get(th, c.message_id.p, c.message_id.len, &fresh);
@@ -569,11 +570,14 @@ static int imap_thread_build(struct imap_thread *th, const size_t *idx, size_t n
 {
     uint32_t *a = NULL, *b = NULL;
 
+    th->pre = imap_pre_new();
     for (size_t i = 0; i < n && th->rc == STORE_OK; i++) {
         int rc = imap_thread_add(th, idx[i], refs);
         if (rc != STORE_OK)
             th->rc = rc;
     }
+    imap_pre_free(th->pre);
+    th->pre = NULL;
     if (th->rc != STORE_OK)
         return th->rc;
     /* Room for every container, plus the dummies subject merging may add (one per root). */

@@ -530,3 +530,123 @@ int imap_msg_cache(struct imap_session *s, const struct imap_msg *msg, void **bl
     free(body);
     return rc;
 }
+
+/* ---- cache blobs read ahead ------------------------------------------------------------ */
+
+/* Reading one message's cache blob costs a store lookup and the store lock; over 100,000
+ * messages that is most of a SUBJECT search or a FETCH 1:* ENVELOPE. So the blobs of a run of the
+ * view's messages are read with one store_item_meta_range() and handed out as the command reaches
+ * them. The run grows while its blobs are used and shrinks when cheaper keys (UNSEEN SUBJECT x) or
+ * a sparse set leave most of them unread, so a sparse walk does not read the whole folder for
+ * nothing. */
+#define IMAP_PRE_MIN 4
+#define IMAP_PRE_MAX 512
+
+struct imap_pre {
+    size_t start, n; /* view indexes [start, start + n) were read */
+    size_t want;     /* the next run's length */
+    size_t used;     /* blobs of this run taken */
+    void *blob[IMAP_PRE_MAX];
+    size_t len[IMAP_PRE_MAX];
+};
+
+struct imap_pre_fill {
+    struct imap_pre *p;
+    const struct imap_msg *msgs;
+    size_t j; /* view index the next row is matched from */
+};
+
+static int imap_pre_row(int64_t id, uint32_t uid, const void *meta, size_t len, void *ctx)
+{
+    struct imap_pre_fill *f = ctx;
+    struct imap_pre *p = f->p;
+    size_t end = p->start + p->n;
+
+    while (f->j < end && f->msgs[f->j].uid < uid)
+        f->j++;
+    if (f->j >= end)
+        return 1;
+    if (f->msgs[f->j].uid != uid || f->msgs[f->j].id != id || !meta)
+        return 0;
+    /* A failed copy only means that message takes the one-by-one path. */
+    if ((p->blob[f->j - p->start] = malloc(len)) != NULL) {
+        memcpy(p->blob[f->j - p->start], meta, len);
+        p->len[f->j - p->start] = len;
+    }
+    return 0;
+}
+
+static void imap_pre_drop(struct imap_pre *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->blob[i]);
+        p->blob[i] = NULL;
+    }
+    p->n = 0;
+}
+
+/* The read-ahead blob of view index idx (the caller owns it), or NULL: take the one-by-one
+ * path then. */
+static void *imap_pre_take(struct imap_session *s, struct imap_pre *p, size_t idx, size_t *len)
+{
+    const struct imap_mbox *mb = s->mbox;
+    void *b;
+
+    if (idx < p->start || idx >= p->start + p->n) {
+        if (p->n) {
+            if (p->used * 2 >= p->n && p->want < IMAP_PRE_MAX)
+                p->want *= 2;
+            else if (p->used * 4 < p->n && p->want > IMAP_PRE_MIN)
+                p->want /= 2;
+        }
+        imap_pre_drop(p);
+        p->start = idx;
+        p->n = mb->n - idx < p->want ? mb->n - idx : p->want;
+        p->used = 0;
+        struct imap_pre_fill f = {.p = p, .msgs = mb->msgs, .j = idx};
+        struct store_err err;
+        if (p->n &&
+            store_item_meta_range(s->su, mb->folder.id, mb->msgs[idx].uid,
+                                  mb->msgs[idx + p->n - 1].uid, imap_pre_row, &f, &err) != STORE_OK)
+            imap_pre_drop(p); /* the one-by-one path will meet (and report) the error */
+    }
+    if (idx < p->start || idx >= p->start + p->n || !(b = p->blob[idx - p->start]))
+        return NULL;
+    p->blob[idx - p->start] = NULL;
+    *len = p->len[idx - p->start];
+    p->used++;
+    return b;
+}
+
+struct imap_pre *imap_pre_new(void)
+{
+    struct imap_pre *p = calloc(1, sizeof(*p));
+
+    if (p)
+        p->want = IMAP_PRE_MIN; /* a one-message FETCH reads little more than its message */
+    return p;
+}
+
+void imap_pre_free(struct imap_pre *p)
+{
+    if (!p)
+        return;
+    imap_pre_drop(p);
+    free(p);
+}
+
+int imap_msg_cache_at(struct imap_session *s, struct imap_pre *p, size_t idx, void **blob,
+                      struct mime_cache *out)
+{
+    const struct imap_msg *m = &s->mbox->msgs[idx];
+    size_t len = 0;
+    void *b = p ? imap_pre_take(s, p, idx, &len) : NULL;
+
+    /* A stale or older-format blob is rebuilt by imap_msg_cache(). */
+    if (b && mime_cache_open(b, len, out) == 0 && out->msg_size == (uint64_t)m->size) {
+        *blob = b;
+        return STORE_OK;
+    }
+    free(b);
+    return imap_msg_cache(s, m, blob, out);
+}

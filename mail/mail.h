@@ -13,12 +13,12 @@ struct mail_ctx {
     struct store *store;
     struct auth *auth;
     const struct config *cfg;
-    const char *hostname; /* for greetings */
-    int allow_plaintext;  /* plain-text logins allowed without TLS on this listener */
-    int idle_timeout_ms;  /* inactivity before a session is closed */
+    const char *hostname;          /* for greetings */
+    int allow_plaintext;           /* plain-text logins allowed without TLS on this listener */
+    int idle_timeout_ms;           /* inactivity before a session is closed */
     struct imap_cache *imap_cache; /* IMAP: recent folder views, shared by all sessions */
-    struct deliver *deliver; /* SMTP: the delivery pipeline */
-    int submission;          /* SMTP: a submission listener (587/465): AUTH before MAIL */
+    struct deliver *deliver;       /* SMTP: the delivery pipeline */
+    int submission;                /* SMTP: a submission listener (587/465): AUTH before MAIL */
 };
 
 /* POP3 (RFC 1939, 2449, 2595): the INBOX of the authenticated user. */
@@ -59,8 +59,7 @@ int mail_normalize(const char *in, size_t len, char **out, size_t *outlen);
 int mail_folder_resolve(struct store_user *u, const char *path, struct store_folder *out);
 /* The same without the folder's item counts (count, unseen, bytes are -1): cheaper on big
  * folders, for callers that do not need them. */
-int mail_folder_resolve_nocount(struct store_user *u, const char *path,
-                                struct store_folder *out);
+int mail_folder_resolve_nocount(struct store_user *u, const char *path, struct store_folder *out);
 
 /* ---------------------------------------------------------------------------------------
  * SMTP (smtp.c): MX on 25/26 and submission on 587 (STARTTLS) and 465 (implicit TLS).
@@ -94,19 +93,19 @@ struct deliver_dsn {
 };
 
 struct deliver_env {
-    const char *mail_from;  /* reverse path; "" is the null sender (bounces) */
-    const char *auth_user;  /* authenticated submitter's address, or NULL (MX) */
-    const char *helo;       /* for Received:; may be NULL */
-    const char *client_ip;  /* for Received:; may be NULL */
-    const char *protocol;   /* "ESMTPSA", "ESMTPS", "ESMTP", "ActiveSync"... */
-    const char *ret;        /* DSN RET (FULL/HDRS) or NULL */
-    const char *envid;      /* DSN ENVID or NULL */
+    const char *mail_from;         /* reverse path; "" is the null sender (bounces) */
+    const char *auth_user;         /* authenticated submitter's address, or NULL (MX) */
+    const char *helo;              /* for Received:; may be NULL */
+    const char *client_ip;         /* for Received:; may be NULL */
+    const char *protocol;          /* "ESMTPSA", "ESMTPS", "ESMTP", "ActiveSync"... */
+    const char *ret;               /* DSN RET (FULL/HDRS) or NULL */
+    const char *envid;             /* DSN ENVID or NULL */
     const struct deliver_dsn *dsn; /* per recipient of deliver_message, same order; or NULL */
 };
 
 struct deliver {
     struct store *store;
-    struct queue *queue;    /* NULL: external recipients are refused (tests, tools) */
+    struct queue *queue; /* NULL: external recipients are refused (tests, tools) */
     const struct config *cfg;
 };
 
@@ -195,7 +194,7 @@ int queue_del(struct queue *q, const char *id, char *err, size_t errlen);
 int dkim_domain_enable(struct store *s, const char *domain, const char *selector,
                        struct store_err *err);
 int dkim_domain_disable(struct store *s, const char *domain, struct store_err *err);
-int dkim_domain_record(struct store *s, const char *domain, char *name, size_t namelen,
-                       char *value, size_t valuelen);
+int dkim_domain_record(struct store *s, const char *domain, char *name, size_t namelen, char *value,
+                       size_t valuelen);
 
 #endif

@@ -1868,6 +1868,21 @@ int store_item_meta(struct store_user *u, int64_t item_id, void **meta, size_t *
     return rc;
 }
 
+int store_item_meta_range(struct store_user *u, int64_t folder_id, uint32_t uid_lo, uint32_t uid_hi,
+                          store_meta_cb cb, void *ctx, struct store_err *err)
+{
+    int rc;
+
+    if (u == NULL || cb == NULL)
+        return store_errf(err, STORE_EINVAL, "store_item_meta_range needs a handle and a callback");
+    if (uid_lo > uid_hi)
+        return STORE_OK;
+    store_lock(u);
+    rc = u->s->be->item_meta_range(u->bu, folder_id, uid_lo, uid_hi, cb, ctx, err);
+    store_unlock(u);
+    return rc;
+}
+
 int store_item_replace(struct store_user *u, int64_t item_id, const struct store_item_new *in,
                        int64_t if_modseq, struct store_item *out, struct store_err *err)
 {

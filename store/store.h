@@ -329,6 +329,15 @@ int store_item_body(struct store_user *u, int64_t item_id, char **body, size_t *
 /* The engine cache blob, malloc'd (caller frees); *len 0 and *meta NULL when none. */
 int store_item_meta(struct store_user *u, int64_t item_id, void **meta, size_t *len,
                     struct store_err *err);
+/* The engine cache blobs of every item of a folder with a UID in [uid_lo, uid_hi], in UID
+ * order: one query under one lock, for callers that walk many messages (IMAP SEARCH),
+ * which would otherwise pay a lookup and the lock per message. meta is NULL (len 0) for an
+ * item without one, and valid during the call only. cb runs under the store lock and must
+ * not call the store; a non-zero return stops. */
+typedef int (*store_meta_cb)(int64_t item_id, uint32_t uid, const void *meta, size_t len,
+                             void *ctx);
+int store_item_meta_range(struct store_user *u, int64_t folder_id, uint32_t uid_lo, uint32_t uid_hi,
+                          store_meta_cb cb, void *ctx, struct store_err *err);
 /* Replaces the body (and meta/ctype/ext_uid when non-NULL). if_modseq > 0 makes it
  * conditional: STORE_ECONFLICT when the item's modseq differs. */
 int store_item_replace(struct store_user *u, int64_t item_id, const struct store_item_new *in,

@@ -135,6 +135,8 @@ struct store_backend {
                      struct store_err *err);
     int (*item_meta)(struct store_bu *u, int64_t id, void **meta, size_t *len,
                      struct store_err *err);
+    int (*item_meta_range)(struct store_bu *u, int64_t folder_id, uint32_t uid_lo, uint32_t uid_hi,
+                           store_meta_cb cb, void *ctx, struct store_err *err);
     int (*item_replace)(struct store_bu *u, int64_t id, const struct store_item_new *in,
                         int64_t modseq, int64_t now, struct store_err *err);
     int (*item_set_flags)(struct store_bu *u, int64_t id, uint32_t flags, const char *keywords,

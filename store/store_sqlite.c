@@ -1734,6 +1734,35 @@ static int sqlite_item_meta(struct store_bu *u, int64_t id, void **meta, size_t 
     return rc;
 }
 
+static int sqlite_item_meta_range(struct store_bu *u, int64_t folder_id, uint32_t uid_lo,
+                                  uint32_t uid_hi, store_meta_cb cb, void *ctx,
+                                  struct store_err *err)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    rc =
+        sqlite_prep(u->db, &st, err,
+                    "SELECT id, uid, meta FROM items WHERE folder_id = ?1 AND uid BETWEEN ?2 AND ?3"
+                    " ORDER BY uid",
+                    "iii", folder_id, (int64_t)uid_lo, (int64_t)uid_hi);
+    if (rc)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 2);
+        const void *meta = n > 0 ? sqlite3_column_blob(st, 2) : NULL;
+
+        if (cb(sqlite3_column_int64(st, 0), (uint32_t)sqlite3_column_int64(st, 1), meta,
+               meta ? (size_t)n : 0, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : sqlite_fail(u->db, rc, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Reads what removing or rewriting an item needs to know. */
 struct sqlite_item_core {
     int64_t folder_id, uid, size;
@@ -2393,6 +2422,7 @@ const struct store_backend store_sqlite_backend = {
     .item_find = sqlite_item_find,
     .item_body = sqlite_item_body,
     .item_meta = sqlite_item_meta,
+    .item_meta_range = sqlite_item_meta_range,
     .item_replace = sqlite_item_replace,
     .item_set_flags = sqlite_item_set_flags,
     .item_move = sqlite_item_move,

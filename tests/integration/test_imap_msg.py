@@ -3,6 +3,7 @@ driven by Python's imaplib (a client nobody here wrote) and raw sockets for what
 cannot express (ESEARCH, literal8, CONDSTORE modifiers, hostile input)."""
 import base64
 import imaplib
+import os
 import re
 import socket
 import unittest
@@ -460,6 +461,65 @@ class ImapMsgTest(unittest.TestCase):
             self.assertIn(b' BAD ', tagged, bad)
         _, u = r.ok('SEARCH ALL')
         self.assertEqual(u, [b'* SEARCH 1 2 3 4 5 6\r\n'])
+
+    def test_search_many_messages(self):
+        """SEARCH reads the cached headers of many messages in runs (imap_cmd_search.c): every
+        run boundary, a sparse search (cheap keys first leave most blobs unread) and messages
+        expunged by another session but not yet announced must give the same answers as one
+        message at a time would."""
+        user = ('carol@example.com', 'Carol-Pass1!')
+        self.p.cli_ok('user', 'add', user[0], '--type', 'enhanced', '--password', user[1])
+        n = 1300
+        d = os.path.join(self.p.tmp, 'many')
+        os.makedirs(d)
+        for i in range(n):
+            subj = 'msg %d%s' % (i, ' needle' if i % 7 == 0 else '')
+            with open(os.path.join(d, '%05d.eml' % i), 'w') as f:
+                f.write('From: sender%d@example.org\r\nTo: carol@example.com\r\n'
+                        'Subject: %s\r\nDate: %s\r\n\r\nbody %d\r\n'
+                        % (i % 10, subj, 'Mon, 1 Jan 2024 10:00:00 +0000' if i < 650
+                           else 'Mon, 1 Jul 2024 10:00:00 +0000', i))
+        self.p.cli_ok('mail', 'append', user[0], d)
+        a = self.imap(who=user)
+        seen = [i + 1 for i in range(n) if i % 3 == 0]
+        for k in range(0, len(seen), 200):
+            typ, _ = a.store(','.join(map(str, seen[k:k + 200])), '+FLAGS.SILENT', '(\\Seen)')
+            self.assertEqual(typ, 'OK')
+        needle = [i + 1 for i in range(n) if i % 7 == 0]
+        self.assertEqual(self.search(a, 'SUBJECT', 'needle'), needle)
+        self.assertEqual(self.search(a, 'UNSEEN', 'SUBJECT', 'needle'),
+                         [s for s in needle if (s - 1) % 3])
+        self.assertEqual(self.search(a, 'SEEN', 'SUBJECT', 'NEEDLE'),
+                         [s for s in needle if (s - 1) % 3 == 0])
+        self.assertEqual(self.search(a, 'FROM', 'sender3@'), [i + 1 for i in range(n) if i % 10 == 3])
+        self.assertEqual(self.search(a, 'SENTSINCE', '1-Jun-2024'), list(range(651, n + 1)))
+        self.assertEqual(self.search(a, '600:700', 'SENTBEFORE', '1-Jun-2024'), list(range(600, 651)))
+        # FETCH and SORT read the same caches ahead: a dense walk, and a sparse one.
+        typ, data = a.fetch('1:*', '(ENVELOPE)')
+        self.assertEqual(typ, 'OK')
+        subjects = [re.search(rb'ENVELOPE \("[^"]*" "([^"]*)"', d).group(1).decode()
+                    for d in data if isinstance(d, bytes)]
+        self.assertEqual(subjects, ['msg %d%s' % (i, ' needle' if i % 7 == 0 else '')
+                                    for i in range(n)])
+        typ, data = a.fetch('3,700,1299', '(ENVELOPE)')
+        self.assertEqual([re.search(rb'"(msg \d+)', d).group(1) for d in data],
+                         [b'msg 2', b'msg 699', b'msg 1298'])
+        r = self.raw(who=user)
+        self.assertEqual(self.sort(r, 'SORT (REVERSE FROM) UTF-8 SUBJECT needle')[:4],
+                         [50, 120, 190, 260])  # sender9, ties in sequence order
+        # Another session expunges every fifth message; a's sequence numbers stay as they
+        # were until it is told, and the expunged messages match nothing meanwhile.
+        b = self.imap(who=user)
+        gone = [i + 1 for i in range(n) if i % 5 == 0]
+        for k in range(0, len(gone), 200):
+            b.store(','.join(map(str, gone[k:k + 200])), '+FLAGS.SILENT', '(\\Deleted)')
+        typ, _ = b.expunge()
+        self.assertEqual(typ, 'OK')
+        self.assertEqual(self.search(a, 'SUBJECT', 'needle'),
+                         [s for s in needle if (s - 1) % 5])
+        typ, data = a.uid('SEARCH', 'SUBJECT', 'needle')
+        self.assertEqual([int(x) for x in data[0].split()],
+                         [s for s in needle if (s - 1) % 5])  # UIDs: 1..n in order
 
     # -- SORT and THREAD -------------------------------------------------------------------
     def sort(self, r, text):

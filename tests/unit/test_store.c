@@ -716,6 +716,70 @@ static void test_replace(void **state)
     assert_int_equal(store_item_replace(f->u, a.id, &in, a.modseq, NULL, &e), STORE_ECONFLICT);
 }
 
+struct meta_rows {
+    uint32_t uid[8];
+    char meta[8][8];
+    size_t n, stop_after;
+};
+
+static int meta_row(int64_t id, uint32_t uid, const void *meta, size_t len, void *ctx)
+{
+    struct meta_rows *r = ctx;
+
+    (void)id;
+    assert_true(r->n < 8);
+    r->uid[r->n] = uid;
+    snprintf(r->meta[r->n], sizeof(r->meta[0]), "%.*s", (int)len, meta ? (const char *)meta : "");
+    r->n++;
+    return r->stop_after && r->n == r->stop_after;
+}
+
+/* store_item_meta_range: the folder's items in the UID range, in UID order, with their blobs
+ * (none for an item without one); other folders' items never; the callback can stop it. */
+static void test_meta_range(void **state)
+{
+    struct fx *f = *state;
+    int64_t inbox = folder_id(f->u, STORE_ROLE_INBOX), sent = folder_id(f->u, STORE_ROLE_SENT);
+    struct store_err e = {0};
+    struct meta_rows r = {0};
+    uint32_t uids[5];
+
+    for (int i = 0; i < 5; i++) {
+        char meta[4];
+        snprintf(meta, sizeof(meta), "m%d", i);
+        struct store_item_new in = {.body = "x",
+                                    .body_len = 1,
+                                    .ctype = "message/rfc822",
+                                    .meta = i == 2 ? NULL : meta,
+                                    .meta_len = i == 2 ? 0 : 2};
+        struct store_item it;
+        assert_int_equal(store_item_add(f->u, inbox, &in, &it, &e), STORE_OK);
+        uids[i] = it.uid;
+        add_item(f->u, sent, "other folder");
+    }
+    assert_int_equal(store_item_meta_range(f->u, inbox, uids[1], uids[3], meta_row, &r, &e),
+                     STORE_OK);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.uid[0], uids[1]);
+    assert_string_equal(r.meta[0], "m1");
+    assert_int_equal(r.uid[1], uids[2]);
+    assert_string_equal(r.meta[1], ""); /* no blob */
+    assert_int_equal(r.uid[2], uids[3]);
+    assert_string_equal(r.meta[2], "m3");
+
+    memset(&r, 0, sizeof(r));
+    r.stop_after = 2;
+    assert_int_equal(store_item_meta_range(f->u, inbox, 0, UINT32_MAX, meta_row, &r, &e), STORE_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.meta[1], "m1");
+
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(store_item_meta_range(f->u, inbox, uids[3], uids[1], meta_row, &r, &e),
+                     STORE_OK); /* an empty range */
+    assert_int_equal(r.n, 0);
+    assert_int_equal(store_item_meta_range(f->u, inbox, 0, 1, NULL, &r, &e), STORE_EINVAL);
+}
+
 static int count_blobs(const char *dir)
 {
     char path[256];
@@ -1436,6 +1500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_move_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_meta_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quota, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folders, setup, teardown),
