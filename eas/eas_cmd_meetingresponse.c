@@ -7,8 +7,11 @@
  * (made from the invitation when the calendar has none yet, unless declined), stored with
  * its occurrence index. When the device asks for it (SendResponse, 16.0 and later; older
  * devices send their own reply with SendMail), an iTIP REPLY (RFC 5546) goes to the
- * organizer through the delivery pipeline. The answer names the calendar item (CalendarId)
- * for an accepted or tentative meeting.
+ * organizer through the delivery pipeline, with the device's airsyncbase:Body as its text
+ * and COMMENT. A SendResponse with ProposedStartTime/ProposedEndTime is a new time
+ * proposal: the organizer gets an iTIP COUNTER with those times instead (what Outlook sends
+ * for "Propose New Time"); the user's own copy keeps the organizer's times. The answer
+ * names the calendar item (CalendarId) for an accepted or tentative meeting.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,60 @@ struct eas_mr {
     char calendar_id[48];
     int has_instance; /* InstanceId: one occurrence of a series */
     int64_t instance;
+    char *note;       /* SendResponse's airsyncbase:Body as text, malloc'd; NULL when none */
+    int has_proposal; /* SendResponse's ProposedStartTime/ProposedEndTime: a COUNTER */
+    int64_t prop_start, prop_end;
 };
+
+#define MR_MAX_NOTE 32768 /* bytes of the device's response text kept for the mail */
+
+/* SendResponse's children. -1 when they are malformed: half a proposal, a proposal that
+ * ends before it starts, or a time that does not parse. */
+static int eas_mr_send_options(struct eas_mr *mr, const struct eas_node *sr)
+{
+    const char *ps = eas_child_text(sr, EAS_MEETINGRESPONSE_PROPOSEDSTARTTIME);
+    const char *pe = eas_child_text(sr, EAS_MEETINGRESPONSE_PROPOSEDENDTIME);
+    int present = 0;
+
+    if (ps || pe) {
+        if (!ps || !pe || eas_pim_parse_time(ps, &mr->prop_start) < 0 ||
+            eas_pim_parse_time(pe, &mr->prop_end) < 0 || mr->prop_end <= mr->prop_start)
+            return -1;
+        mr->has_proposal = 1;
+    }
+    mr->note = eas_pim_body_text(sr, 0, &present);
+    if (mr->note && strlen(mr->note) > MR_MAX_NOTE) {
+        size_t n = MR_MAX_NOTE;
+        while (n > 0 && ((unsigned char)mr->note[n] & 0xc0u) == 0x80u)
+            n--; /* not in the middle of a UTF-8 sequence */
+        mr->note[n] = '\0';
+    }
+    return 0;
+}
+
+/* The note as mail text: CRLF line ends (a lone CR or LF from the device becomes one). */
+static char *eas_mr_note_crlf(const char *s)
+{
+    size_t n = 0;
+    char *out, *o;
+
+    for (const char *p = s; *p; p++)
+        n += *p == '\n' || *p == '\r' ? 2 : 1;
+    if (!(out = malloc(n + 1)))
+        return NULL;
+    for (o = out; *s; s++) {
+        if (*s == '\r' || *s == '\n') {
+            if (*s == '\r' && s[1] == '\n')
+                s++;
+            *o++ = '\r';
+            *o++ = '\n';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
 
 static const char *eas_mr_partstat_name(int response)
 {
@@ -182,26 +238,35 @@ static void eas_mr_copy(icalcomponent *to, icalcomponent *from, icalproperty_kin
         icalcomponent_add_property(to, icalproperty_new_clone(p));
 }
 
-/* The REPLY message (RFC 5546 §3.2.3 in an RFC 6047 mail), malloc'd. */
+/* The REPLY (RFC 5546 §3.2.3) or, for a new time proposal, the COUNTER (§3.2.7) in an
+ * RFC 6047 mail, malloc'd. */
 static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char *organizer,
                                size_t *len)
 {
     static const char *const verbs[] = {"", "Accepted", "Tentative", "Declined"};
     icalcomponent *cal = icalcomponent_new_vcalendar(), *r = icalcomponent_new_vevent();
     const char *summary = icalcomponent_get_summary(ev) ?: "";
-    char *ics, *msg = NULL, subject[700], text[500], uri[400];
-    struct icaltimetype now =
-        icaltime_from_timet_with_zone(time(NULL), 0, icaltimezone_get_utc_timezone());
+    char *ics, *msg = NULL, *note = NULL, subject[700], text[600], uri[400];
+    icaltimezone *utc = icaltimezone_get_utc_timezone();
+    struct icaltimetype now = icaltime_from_timet_with_zone(time(NULL), 0, utc);
     icalproperty *att;
 
     icalcomponent_add_property(cal, icalproperty_new_version("2.0"));
     icalcomponent_add_property(cal, icalproperty_new_prodid("-//Polaris//ActiveSync//EN"));
-    icalcomponent_add_property(cal, icalproperty_new_method(ICAL_METHOD_REPLY));
+    icalcomponent_add_property(
+        cal, icalproperty_new_method(mr->has_proposal ? ICAL_METHOD_COUNTER : ICAL_METHOD_REPLY));
     icalcomponent_add_component(cal, r);
     icalcomponent_set_uid(r, icalcomponent_get_uid(ev));
     icalcomponent_add_property(r, icalproperty_new_dtstamp(now));
-    eas_mr_copy(r, ev, ICAL_DTSTART_PROPERTY);
-    eas_mr_copy(r, ev, ICAL_DTEND_PROPERTY);
+    if (mr->has_proposal) {
+        icalcomponent_add_property(r, icalproperty_new_dtstart(icaltime_from_timet_with_zone(
+                                          (time_t)mr->prop_start, 0, utc)));
+        icalcomponent_add_property(
+            r, icalproperty_new_dtend(icaltime_from_timet_with_zone((time_t)mr->prop_end, 0, utc)));
+    } else {
+        eas_mr_copy(r, ev, ICAL_DTSTART_PROPERTY);
+        eas_mr_copy(r, ev, ICAL_DTEND_PROPERTY);
+    }
     eas_mr_copy(r, ev, ICAL_SEQUENCE_PROPERTY);
     eas_mr_copy(r, ev, ICAL_RECURRENCEID_PROPERTY);
     eas_mr_copy(r, ev, ICAL_ORGANIZER_PROPERTY);
@@ -210,16 +275,34 @@ static char *eas_mr_reply_mail(struct eas_mr *mr, icalcomponent *ev, const char 
     att = icalproperty_new_attendee(uri);
     icalproperty_add_parameter(att, icalparameter_new_partstat(eas_mr_partstat(mr->response)));
     icalcomponent_add_property(r, att);
+    if (mr->note && *mr->note)
+        icalcomponent_add_property(r, icalproperty_new_comment(mr->note));
     ics = icalcomponent_as_ical_string_r(cal);
     icalcomponent_free(cal);
     if (!ics)
         return NULL;
-    snprintf(subject, sizeof(subject), "%s: %s", verbs[mr->response], summary);
-    snprintf(text, sizeof(text), "%s has %s the invitation.", mr->req->acct->address,
-             mr->response == 1   ? "accepted"
-             : mr->response == 2 ? "tentatively accepted"
-                                 : "declined");
-    msg = eas_itip_mail(mr->req, organizer, subject, text, "REPLY", ics, len);
+    if (mr->has_proposal) {
+        char a[32], b[32];
+        eas_pim_compact_time(a, sizeof(a), mr->prop_start);
+        eas_pim_compact_time(b, sizeof(b), mr->prop_end);
+        snprintf(subject, sizeof(subject), "New Time Proposed: %s", summary);
+        snprintf(text, sizeof(text), "%s proposes a new time: %s to %s (UTC).",
+                 mr->req->acct->address, a, b);
+    } else {
+        snprintf(subject, sizeof(subject), "%s: %s", verbs[mr->response], summary);
+        snprintf(text, sizeof(text), "%s has %s the invitation.", mr->req->acct->address,
+                 mr->response == 1   ? "accepted"
+                 : mr->response == 2 ? "tentatively accepted"
+                                     : "declined");
+    }
+    /* The device's own words replace the sentence (MS-ASCMD 2.2.3.163). */
+    if (mr->note && *mr->note && !(note = eas_mr_note_crlf(mr->note))) {
+        free(ics);
+        return NULL;
+    }
+    msg = eas_itip_mail(mr->req, organizer, subject, note ? note : text,
+                        mr->has_proposal ? "COUNTER" : "REPLY", ics, len);
+    free(note);
     free(ics);
     return msg;
 }
@@ -373,14 +456,17 @@ int eas_cmd_meetingresponse(struct eas_req *req)
         const char *rid = eas_child_text(rq, EAS_MEETINGRESPONSE_REQUESTID);
         int status;
 
+        const struct eas_node *sr = eas_child(rq, EAS_MEETINGRESPONSE_SENDRESPONSE);
+
         mr.response = (int)eas_child_int(rq, EAS_MEETINGRESPONSE_USERRESPONSE, 0);
         /* 16.0+: the server mails the organizer only when asked to */
-        mr.send = eas_child(rq, EAS_MEETINGRESPONSE_SENDRESPONSE) != NULL;
+        mr.send = sr != NULL;
         {
             const char *inst = eas_child_text(rq, EAS_MEETINGRESPONSE_INSTANCEID);
             mr.has_instance = inst && eas_pim_parse_time(inst, &mr.instance) == 0;
         }
-        status = eas_mr_answer(&mr, rq);
+        status = sr && eas_mr_send_options(&mr, sr) < 0 ? MR_INVALID : eas_mr_answer(&mr, rq);
+        free(mr.note);
         if (rid)
             eas_add_text(req->out, r, EAS_MEETINGRESPONSE_REQUESTID, rid);
         eas_add_int(req->out, r, EAS_MEETINGRESPONSE_STATUS, status);

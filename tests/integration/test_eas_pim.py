@@ -858,6 +858,48 @@ def test_meeting_response(p):
             break
         time.sleep(0.1)
     assert 'RECURRENCE-ID:20301003T080000Z' in mails[-1].replace('\r\n ', ''), mails[-1]
+    # 16.1 "Propose New Time": tentative with ProposedStartTime/EndTime and the user's own
+    # words. The organizer gets a COUNTER with the proposed times, the words as the mail's
+    # text and the COMMENT; the user's copy keeps the organizer's times.
+    before = len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!'))
+
+    def propose(extra):
+        x = ('<MeetingResponse xmlns="MeetingResponse:"><Request><UserResponse>2</UserResponse>'
+             '<CollectionId>%s</CollectionId><RequestId>%s</RequestId><SendResponse>%s'
+             '</SendResponse></Request></MeetingResponse>' % (c.folders[8], cal_id, extra))
+        st, _, t = c.post('MeetingResponse', x)
+        assert st == 200, st
+        return text(t, 'MeetingResponse:Result/MeetingResponse:Status')
+    assert propose('<Body xmlns="AirSyncBase:"><Type>1</Type><Data>Can we do Wednesday?\n'
+                   'Thanks, Alice</Data></Body>'
+                   '<ProposedStartTime>20301002T130000Z</ProposedStartTime>'
+                   '<ProposedEndTime>20301002T140000Z</ProposedEndTime>') == '1'
+    for _ in range(50):
+        mails = imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')
+        if len(mails) > before:
+            break
+        time.sleep(0.1)
+    counter = mails[-1].replace('\r\n ', '')
+    assert 'Subject: New Time Proposed: Project kickoff' in counter, counter
+    assert 'method=COUNTER' in counter and 'METHOD:COUNTER' in counter, counter
+    assert 'DTSTART:20301002T130000Z' in counter and 'DTEND:20301002T140000Z' in counter
+    assert 'UID:kickoff-1@example.com' in counter and 'SEQUENCE:2' in counter
+    assert 'PARTSTAT=TENTATIVE:mailto:alice@example.com' in counter
+    assert 'COMMENT:Can we do Wednesday?\\nThanks\\, Alice' in counter, counter
+    assert 'Can we do Wednesday?\r\nThanks, Alice' in counter
+    ical = item_get(p, 'kickoff-1@example.com')
+    assert 'DTSTART:20301001T090000Z' in ical and 'PARTSTAT=TENTATIVE' in ical, ical
+    # half a proposal, or one that ends before it starts: Status 2, nothing sent or changed
+    for bad in ('<ProposedStartTime>20301002T130000Z</ProposedStartTime>',
+                '<ProposedEndTime>20301002T140000Z</ProposedEndTime>',
+                '<ProposedStartTime>20301002T140000Z</ProposedStartTime>'
+                '<ProposedEndTime>20301002T130000Z</ProposedEndTime>',
+                '<ProposedStartTime>tomorrow</ProposedStartTime>'
+                '<ProposedEndTime>20301002T130000Z</ProposedEndTime>'):
+        assert propose(bad) == '2', bad
+    time.sleep(0.3)
+    assert len(imap_subjects(p, 'bob@example.com', 'Bob-Pass1!')) == before + 1
+    assert item_get(p, 'kickoff-1@example.com') == ical
     # not a meeting request / no such item / no such response: Status 2
     plain = [s for s, a in inbox.items() if s != sid]
     for coll, rid, resp in ((c.folders[2], c.folders[2] + ':999999', 1),
