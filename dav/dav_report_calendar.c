@@ -27,12 +27,15 @@ static int dav_cal_candidates(struct dav_req *q, int windowed, int64_t start, in
     return store_item_list(q->u, q->res.folder.id, 0, UINT32_MAX, dav_items_cb, a, &e);
 }
 
-/* Up to when an item's index is complete; 0 when it has none. */
+/* Up to when an item's index is complete; 0 when it has none. Candidates from the index
+ * came with it (store_item_range_query); another item costs a lookup. */
 static int64_t dav_cal_until(struct dav_req *q, const struct store_item *it)
 {
     int64_t until = 0;
     struct store_err e;
 
+    if (it->index_until)
+        return it->index_until;
     return store_item_index_until(q->u, it->id, &until, &e) == 0 ? until : 0;
 }
 

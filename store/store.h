@@ -286,14 +286,16 @@ struct store_item {
     uint32_t uid;   /* per-folder, strictly increasing, never reused */
     int64_t modseq; /* MODSEQ of the last change */
     uint32_t flags;
-    char keywords[512]; /* space-separated IMAP keywords */
-    char name[256];     /* resource name (DAV: "abc.ics"); empty for mail */
-    char ext_uid[256];  /* iCalendar/vCard UID, or Message-ID for mail */
-    char ctype[128];    /* content type of the body */
-    int64_t size;       /* body bytes */
-    int64_t idate;      /* internal date, unix seconds */
-    int64_t mtime;      /* last content change, unix seconds */
-    size_t meta_len;    /* length of the engine cache blob (see store_item_meta) */
+    char keywords[512];  /* space-separated IMAP keywords */
+    char name[256];      /* resource name (DAV: "abc.ics"); empty for mail */
+    char ext_uid[256];   /* iCalendar/vCard UID, or Message-ID for mail */
+    char ctype[128];     /* content type of the body */
+    int64_t size;        /* body bytes */
+    int64_t idate;       /* internal date, unix seconds */
+    int64_t mtime;       /* last content change, unix seconds */
+    size_t meta_len;     /* length of the engine cache blob (see store_item_meta) */
+    int64_t index_until; /* store_item_range_query only: up to when the item's occurrence
+                          * index is complete (see store_item_set_ranges); 0 elsewhere */
 };
 
 /* What a new item is made of. body/body_len are the canonical bytes (RFC 5322,
@@ -409,9 +411,9 @@ int store_item_set_ranges(struct store_user *u, int64_t item_id, const struct st
                           size_t n, int64_t complete_until, struct store_err *err);
 /* Items of a folder with a range overlapping [start, end) (start < r.end && r.start <
  * end; zero-length ranges at start match), plus items whose index is incomplete before
- * `end` (complete_until < end), each once, in item id order. Items that never had ranges
- * set are not returned: the engine indexes every calendar item it writes. Work is
- * proportional to the matches, not the folder size. */
+ * `end` (complete_until < end), each once, in item id order, with index_until set. Items
+ * that never had ranges set are not returned: the engine indexes every calendar item it
+ * writes. Work is proportional to the matches, not the folder size. */
 int store_item_range_query(struct store_user *u, int64_t folder_id, int64_t start, int64_t end,
                            store_item_cb cb, void *ctx, struct store_err *err);
 /* Up to when an item's index is complete (INT64_MAX: every occurrence): one lookup, for

@@ -1010,7 +1010,7 @@ static int count_state(const char *key, const void *val, size_t len, void *ctx)
 /* The occurrence index: overlap queries (zero-length ranges, incomplete indexes), move,
  * copy, delete and folder delete keep it in step, and it takes no MODSEQ. */
 struct range_hits {
-    int64_t ids[16];
+    int64_t ids[16], until[16];
     size_t n;
 };
 
@@ -1018,8 +1018,10 @@ static int collect_range_hit(const struct store_item *it, void *ctx)
 {
     struct range_hits *h = ctx;
 
-    if (h->n < 16)
+    if (h->n < 16) {
+        h->until[h->n] = it->index_until;
         h->ids[h->n++] = it->id;
+    }
     return 0;
 }
 
@@ -1066,6 +1068,9 @@ static void test_ranges(void **state)
     assert_int_equal(range_query(f->u, cal, 1700200000, 1700700000, &h), 2); /* a, and c open */
     assert_int_equal(h.ids[0], a.id);
     assert_int_equal(h.ids[1], c.id);
+    /* each comes with how far its index is complete */
+    assert_true(h.until[0] == INT64_MAX);
+    assert_true(h.until[1] == 1700100000);
     assert_int_equal(range_query(f->u, folder_id(f->u, STORE_ROLE_INBOX), 0, INT64_MAX / 2, &h), 0);
 
     assert_int_equal(store_item_get_ranges(f->u, a.id, &got, &n, &until, &e), STORE_OK);
