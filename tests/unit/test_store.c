@@ -1455,6 +1455,30 @@ static int reenter_cb(const struct store_item *it, void *ctx)
     return 0;
 }
 
+/* The same query again from inside its own callback: the statement cache must give the
+ * inner call a statement of its own, not the outer one mid-step. */
+static int count_change_cb(const struct store_item *it, int removed, void *ctx)
+{
+    (void)it;
+    (void)removed;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+static int nested_changes_cb(const struct store_item *it, int removed, void *ctx)
+{
+    struct reenter *r = ctx;
+    struct store_err e;
+    int inner = 0;
+
+    (void)removed;
+    r->seen++;
+    if (store_changes_since(r->u, it->folder_id, 0, count_change_cb, &inner, &e) != STORE_OK ||
+        inner != 2)
+        r->failures++;
+    return 0;
+}
+
 static void test_reentrant(void **state)
 {
     struct fx *f = *state;
@@ -1476,6 +1500,16 @@ static void test_reentrant(void **state)
     assert_int_equal(store_txn_begin(f->u, &e), STORE_OK);
     assert_int_equal(store_item_list(f->u, inbox, 0, UINT32_MAX, reenter_cb, &r, &e), STORE_OK);
     assert_int_equal(store_txn_commit(f->u, NULL, &e), STORE_OK);
+    assert_int_equal(r.failures, 0);
+
+    r = (struct reenter){.u = f->u};
+    assert_int_equal(store_changes_since(f->u, inbox, 0, nested_changes_cb, &r, &e), STORE_OK);
+    assert_int_equal(r.seen, 2);
+    assert_int_equal(r.failures, 0);
+    /* and the cached statement still works afterwards */
+    r = (struct reenter){.u = f->u};
+    assert_int_equal(store_changes_since(f->u, inbox, 0, nested_changes_cb, &r, &e), STORE_OK);
+    assert_int_equal(r.seen, 2);
     assert_int_equal(r.failures, 0);
 }
 
