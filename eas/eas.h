@@ -16,6 +16,10 @@ struct eas;
  * pipeline SendMail/SmartReply/SmartForward and meeting replies go through. */
 struct eas *eas_new(struct store *st, const struct config *cfg, struct deliver *dl);
 int eas_register(struct eas *e, struct http_server *h);
+/* The delivery pipeline's local_hook (eas_itip_in.c): an iTIP REPLY delivered to the
+ * organizer of its event sets the replying attendee's PARTSTAT there. Runs inside the
+ * delivery's transaction; STORE_OK, or the store's error (the delivery is then retried). */
+int eas_itip_received(struct store_user *u, const char *mailbox, const char *msg, size_t len);
 void eas_free(struct eas *e);
 
 /* One device of a user, as the server remembers it. */

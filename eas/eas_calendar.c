@@ -55,7 +55,7 @@ int64_t eas_ical_prop_time(icalcomponent *root, icalproperty *p)
     return eas_ical_tt(t, eas_prop_zone(root, p));
 }
 
-static const char *eas_mailto(const char *v)
+const char *eas_mailto(const char *v)
 {
     if (v && !strncasecmp(v, "mailto:", 7))
         return v + 7;
@@ -868,8 +868,7 @@ void eas_ical_categories_in(icalcomponent *ev, const struct eas_node *cats, unsi
             icalcomponent_add_property(ev, icalproperty_new_categories(eas_text(n)));
 }
 
-/* The stored ATTENDEE of an address, NULL when none. */
-static icalproperty *eas_stored_attendee(icalcomponent *ev, const char *mail)
+icalproperty *eas_ical_attendee(icalcomponent *ev, const char *mail)
 {
     for (icalproperty *p = icalcomponent_get_first_property(ev, ICAL_ATTENDEE_PROPERTY); p;
          p = icalcomponent_get_next_property(ev, ICAL_ATTENDEE_PROPERTY)) {
@@ -930,7 +929,7 @@ static void eas_in_attendees(icalcomponent *ev, const struct eas_node *list)
 
         if (!mail || !*mail || strlen(mail) > 320)
             continue;
-        if ((p = eas_in_attendee(eas_stored_attendee(ev, mail), a, mail)))
+        if ((p = eas_in_attendee(eas_ical_attendee(ev, mail), a, mail)))
             made[n++] = p;
     }
     eas_ical_remove(ev, ICAL_ATTENDEE_PROPERTY);

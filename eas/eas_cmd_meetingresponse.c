@@ -21,12 +21,11 @@
 
 #include "eas/eas_pim.h"
 
-#define MR_OK        1
-#define MR_INVALID   2 /* not a meeting request we can answer */
-#define MR_MAILBOX   3
-#define MR_SERVER    4
-#define MR_MAX_REQS  100
-#define MR_MAX_PARTS 16 /* invitations have a few parts; each look re-reads the message */
+#define MR_OK       1
+#define MR_INVALID  2 /* not a meeting request we can answer */
+#define MR_MAILBOX  3
+#define MR_SERVER   4
+#define MR_MAX_REQS 100
 
 /* One request being answered. */
 struct eas_mr {
@@ -104,32 +103,6 @@ static icalparameter_partstat eas_mr_partstat(int response)
     return response == 1   ? ICAL_PARTSTAT_ACCEPTED
            : response == 2 ? ICAL_PARTSTAT_TENTATIVE
                            : ICAL_PARTSTAT_DECLINED;
-}
-
-/* The text/calendar part of an invitation, malloc'd; NULL when it has none. */
-static char *eas_mr_invitation(const char *msg, size_t len, size_t *outlen)
-{
-    for (unsigned part = 1; part < MR_MAX_PARTS; part++) {
-        char ctype[128], *data = NULL;
-        size_t n = 0;
-        if (eas_email_part(msg, len, part, &data, &n, ctype, sizeof(ctype)) < 0)
-            continue;
-        if (!strcasecmp(ctype, "text/calendar")) {
-            *outlen = n;
-            return data;
-        }
-        free(data);
-    }
-    /* a message that is only the calendar */
-    {
-        const char *b = strstr(msg, "\r\n\r\n");
-        if (b && strstr(msg, "BEGIN:VCALENDAR") && (size_t)(b - msg) < len &&
-            memmem(msg, (size_t)(b - msg), "text/calendar", 13)) {
-            *outlen = len - (size_t)(b + 4 - msg);
-            return strndup(b + 4, *outlen);
-        }
-    }
-    return NULL;
 }
 
 static int eas_mr_is_self(struct eas_req *req, icalproperty *p)
@@ -356,7 +329,7 @@ static int eas_mr_source(struct eas_mr *mr, const char *coll, const char *rid, c
         free(body);
         return MR_INVALID;
     }
-    *text = eas_mr_invitation(body, blen, len);
+    *text = eas_meeting_ical(body, blen, len);
     free(body);
     if (!*text)
         return MR_INVALID;

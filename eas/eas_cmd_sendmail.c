@@ -250,8 +250,7 @@ static int eas_collect_rcpts(const char *hdr, size_t hlen, struct eas_rcpts *r)
     return rc;
 }
 
-/* The From address (first mailbox), lower-cased; "" when the message has none. */
-static int eas_from_addr(const char *hdr, size_t hlen, char *out, size_t outlen)
+int eas_from_address(const char *hdr, size_t hlen, char *out, size_t outlen)
 {
     struct mime_arena a = {0};
     struct mime_field f;
@@ -389,7 +388,7 @@ static int eas_compose_send(struct eas_compose_req *cr)
         status = CM_INVALID_MIME;
         goto out;
     }
-    if (eas_from_addr(msg, hlen, from, sizeof(from)) < 0 ||
+    if (eas_from_address(msg, hlen, from, sizeof(from)) < 0 ||
         (from[0] && !deliver_sender_owned(req->e->st, req->acct->address, from))) {
         log_info("eas", "SendMail refused for %s: From not owned", req->acct->address);
         status = CM_SUBMIT_FAILED;

@@ -12,6 +12,9 @@
 
 #include "eas/eas_pim.h"
 
+/* Invitations have a few parts; each look re-reads the message. */
+#define EAS_MEETING_MAX_PARTS 16
+
 /* The event an invitation is about, and its METHOD (NULL: not an invitation). */
 static icalcomponent *eas_meeting_parse(const char *ical, size_t len, icalproperty_method *method,
                                         icalcomponent **ev)
@@ -137,4 +140,29 @@ int eas_meeting_request(struct eas_doc *d, struct eas_node *parent, int version,
         eas_add_int(d, mr, EAS_EMAIL2_MEETINGMESSAGETYPE, method == ICAL_METHOD_REQUEST ? 1 : 0);
     icalcomponent_free(root);
     return 0;
+}
+
+char *eas_meeting_ical(const char *msg, size_t len, size_t *outlen)
+{
+    for (unsigned part = 1; part < EAS_MEETING_MAX_PARTS; part++) {
+        char ctype[128], *data = NULL;
+        size_t n = 0;
+        if (eas_email_part(msg, len, part, &data, &n, ctype, sizeof(ctype)) < 0)
+            continue;
+        if (!strcasecmp(ctype, "text/calendar")) {
+            *outlen = n;
+            return data;
+        }
+        free(data);
+    }
+    /* a message that is only the calendar */
+    {
+        const char *b = strstr(msg, "\r\n\r\n");
+        if (b && strstr(msg, "BEGIN:VCALENDAR") && (size_t)(b - msg) < len &&
+            memmem(msg, (size_t)(b - msg), "text/calendar", 13)) {
+            *outlen = len - (size_t)(b + 4 - msg);
+            return strndup(b + 4, *outlen);
+        }
+    }
+    return NULL;
 }

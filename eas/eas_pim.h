@@ -102,6 +102,10 @@ icaltimezone *eas_prop_zone(icalcomponent *root, icalproperty *p);
 /* A time as unix seconds (zone NULL, floating and DATE values: UTC). */
 int64_t eas_ical_tt(struct icaltimetype t, icaltimezone *zone);
 int64_t eas_ical_prop_time(icalcomponent *root, icalproperty *p); /* 0 when p NULL */
+/* An ATTENDEE/ORGANIZER value without its "mailto:" ("" for NULL). */
+const char *eas_mailto(const char *v);
+/* The VEVENT's ATTENDEE of an address (any case), NULL when none. */
+icalproperty *eas_ical_attendee(icalcomponent *ev, const char *mail);
 
 /* ---- invitations in mail (eas_meeting.c) ---------------------------------------------- */
 /* The Email MessageClass of an invitation's iCalendar (METHOD REQUEST / CANCEL):
@@ -110,6 +114,9 @@ const char *eas_meeting_class(const char *ical, size_t len);
 /* Writes Email:MeetingRequest for it under parent; -1 when it is not an invitation. */
 int eas_meeting_request(struct eas_doc *d, struct eas_node *parent, int version, const char *ical,
                         size_t len);
+/* The text/calendar part of a message (RFC 5322 bytes), decoded, malloc'd; NULL when it has
+ * none. A message that is only the calendar counts. */
+char *eas_meeting_ical(const char *msg, size_t len, size_t *outlen);
 
 /* ---- iTIP mail (eas_itip.c) ----------------------------------------------------------- */
 /* A header value, RFC 2047-encoded when it is not plain ASCII. */

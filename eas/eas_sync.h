@@ -152,6 +152,10 @@ int eas_email_apply_change(struct store_user *u, const struct store_item *it,
 /* Attachment references "<folder>:<item>:<part index>". */
 int eas_fileref_parse(const char *ref, int64_t *folder_id, int64_t *item_id, unsigned *part);
 
+/* The From address of a header block (its first mailbox), lower-cased into out; "" when
+ * the header has no From. -1 when the field holds no mailbox (or on OOM). */
+int eas_from_address(const char *hdr, size_t hlen, char *out, size_t outlen);
+
 /* A part of a message decoded to bytes (attachments for ItemOperations / GetAttachment):
  * *out malloc'd, ctype (lower-case "type/subtype") copied into ctype. */
 int eas_email_part(const char *msg, size_t len, unsigned part, char **out, size_t *outlen,

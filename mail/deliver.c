@@ -773,6 +773,12 @@ static int deliver_local(struct deliver *d, const struct deliver_env *env, const
     struct mail_new mn = {.data = copy, .len = clen};
     if ((rc = mail_store_message(u, inbox.id, &mn, NULL, &e)) != STORE_OK)
         goto err;
+    if (d->local_hook && (rc = d->local_hook(u, mailbox, copy, clen)) != STORE_OK) {
+        snprintf(e.msg, sizeof(e.msg), "after the copy was stored: error %d", rc);
+        if (rc == STORE_EQUOTA)
+            rc = STORE_EIO; /* the mail fitted; this is not the sender's "Mailbox full" */
+        goto err;
+    }
     snprintf(ts, sizeof(ts), "%lld", (long long)now);
     if ((rc = store_state_put(u, DELIVER_NS, m->key, ts, strlen(ts), &e)) != STORE_OK)
         goto err;

@@ -107,6 +107,10 @@ struct deliver {
     struct store *store;
     struct queue *queue; /* NULL: external recipients are refused (tests, tools) */
     const struct config *cfg;
+    /* Called for each local copy inside its transaction, once the message is stored
+     * (eas_itip_received: iTIP replies reaching the organizer). A non-zero STORE_E* code
+     * fails the copy with a temporary error. NULL: none. */
+    int (*local_hook)(struct store_user *u, const char *mailbox, const char *msg, size_t len);
 };
 
 /* At RCPT time: may this recipient be accepted? Unauthenticated sessions (MX) take only

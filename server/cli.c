@@ -1216,7 +1216,7 @@ static void cli_deliver_row(const struct cli_ctx *c, const char *rcpt,
  * auto-replies, the queue for external targets), as mail from the internet would go. */
 static int cli_mail_deliver(struct cli_ctx *c)
 {
-    struct deliver d = {.store = c->store, .cfg = &c->cfg};
+    struct deliver d = {.store = c->store, .cfg = &c->cfg, .local_hook = eas_itip_received};
     struct deliver_env env = {.mail_from = "", .protocol = "LOCAL"};
     struct deliver_reply r, *rr = NULL;
     struct store_err e = {0};

@@ -241,7 +241,8 @@ static int main_serve(const struct main_opts *o)
         fprintf(stderr, "polaris: queue: %s\n", err);
         goto err;
     }
-    dl = (struct deliver){.store = st, .queue = queue, .cfg = &cfg};
+    dl =
+        (struct deliver){.store = st, .queue = queue, .cfg = &cfg, .local_hook = eas_itip_received};
     if (queue_start(queue, &dl) != 0) {
         fprintf(stderr, "polaris: cannot start the outbound queue\n");
         goto err;

@@ -896,12 +896,152 @@ def test_meeting_response(p):
         assert text(r, 'MeetingResponse:Status') == '2', (coll, rid, resp, tostring(r))
 
 
+# ---- iTIP replies reaching the organizer --------------------------------------------------
+
+REVIEW = (
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Alice//EN\r\nBEGIN:VEVENT\r\n'
+    'UID:review-7@example.com\r\nDTSTAMP:20240101T000000Z\r\nSEQUENCE:1\r\n'
+    'DTSTART:20301105T140000Z\r\nDTEND:20301105T150000Z\r\nSUMMARY:Design review\r\n'
+    'ORGANIZER;CN=Alice:mailto:alice@example.com\r\n'
+    'ATTENDEE;CN=Bob;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:bob@example.com\r\n'
+    'ATTENDEE;CN=Carol;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:carol@example.com\r\n'
+    'ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:dave@example.org\r\n'
+    'END:VEVENT\r\nEND:VCALENDAR\r\n')
+
+WEEKLY = (
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Alice//EN\r\nBEGIN:VEVENT\r\n'
+    'UID:weekly-7@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+    'DTSTART:20301104T090000Z\r\nDTEND:20301104T093000Z\r\nRRULE:FREQ=WEEKLY;COUNT=6\r\n'
+    'SUMMARY:Weekly sync\r\nORGANIZER:mailto:alice@example.com\r\n'
+    'ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:bob@example.com\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n')
+
+NOT_MINE = (
+    'BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Bob//EN\r\nBEGIN:VEVENT\r\n'
+    'UID:bobs-party@example.com\r\nDTSTAMP:20240101T000000Z\r\n'
+    'DTSTART:20301106T180000Z\r\nDTEND:20301106T210000Z\r\nSUMMARY:Party\r\n'
+    'ORGANIZER:mailto:bob@example.com\r\n'
+    'ATTENDEE;PARTSTAT=ACCEPTED:mailto:alice@example.com\r\n'
+    'ATTENDEE;PARTSTAT=NEEDS-ACTION:mailto:dave@example.org\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n')
+
+
+def reply_mail(frm, uid, attendee, partstat, seq=1, rid='', b64=False, method='REPLY'):
+    """An iTIP REPLY as mail clients send it (RFC 6047): a text part and the calendar."""
+    ics = ('BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Some client//EN\r\nMETHOD:%s\r\n'
+           'BEGIN:VEVENT\r\nUID:%s\r\nDTSTAMP:20301001T000000Z\r\nSEQUENCE:%d\r\n%s'
+           'ORGANIZER:mailto:alice@example.com\r\nATTENDEE;PARTSTAT=%s:mailto:%s\r\n'
+           'END:VEVENT\r\nEND:VCALENDAR\r\n'
+           % (method, uid, seq, 'RECURRENCE-ID:%s\r\n' % rid if rid else '', partstat, attendee))
+    part = base64.encodebytes(ics.encode()).decode().replace('\n', '\r\n') if b64 else ics
+    return ('From: <%s>\r\nTo: alice@example.com\r\nSubject: Reply %s\r\n'
+            'Message-ID: <%s@example.net>\r\nMIME-Version: 1.0\r\n'
+            'Content-Type: multipart/alternative; boundary="r1"\r\n\r\n'
+            '--r1\r\nContent-Type: text/plain\r\n\r\nMy answer.\r\n'
+            '--r1\r\nContent-Type: text/calendar; charset="utf-8"; method=%s\r\n%s\r\n%s'
+            '--r1--\r\n'
+            % (frm, partstat, os.urandom(8).hex(), method,
+               'Content-Transfer-Encoding: base64\r\n' if b64 else '', part))
+
+
+def deliver_to_alice(p, frm, msg):
+    r = p.cli('mail', 'deliver', '--from', frm, USER, input=msg)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+
+
+def partstat_of(ical, who):
+    return [line.split('PARTSTAT=')[1].split(';')[0].split(':')[0]
+            for line in ical.split('\n') if line.startswith('ATTENDEE') and who in line]
+
+
+def test_organizer_replies(p):
+    """An iTIP REPLY that reaches the organizer sets the attendee's PARTSTAT in the
+    organizer's event, as Exchange does: phones and CalDAV clients see who accepted."""
+    p.cli_ok('user', 'add', 'carol@example.com', '--type', 'enhanced', '--password',
+             'Carol-Pass1!')
+    put(p, 'review.ics', REVIEW)
+    put(p, 'weekly.ics', WEEKLY)
+    put(p, 'party.ics', NOT_MINE)
+    org = device(p, 'organizer161', '16.1')
+    sid, app = by_subject(commands(sync(org, 8), 'Add'), 'Calendar', 'Design review')
+    inbox_before = len(imap_subjects(p, USER, PW))
+    # The whole loop between two mailboxes: Carol's phone accepts the invitation in her
+    # Inbox and asks the server to answer; the REPLY reaches Alice and her event changes.
+    invite = ('From: Alice <alice@example.com>\r\nTo: carol@example.com\r\n'
+              'Subject: Invitation: Design review\r\nMessage-ID: <inv-review-7@example.com>\r\n'
+              'MIME-Version: 1.0\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST'
+              '\r\n\r\n' + REVIEW.replace('VERSION:2.0\r\n', 'VERSION:2.0\r\nMETHOD:REQUEST\r\n'))
+    r = p.cli('mail', 'deliver', '--from', USER, 'carol@example.com', input=invite)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    carol = EasClient(p, 'carol@example.com', 'Carol-Pass1!', device_id='carol161',
+                      version='16.1')
+    provision(carol)
+    st, _, t = carol.post('FolderSync', '<FolderSync xmlns="FolderHierarchy:"><SyncKey>0'
+                          '</SyncKey></FolderSync>')
+    carol.folders = {int(text(a, 'FolderHierarchy:Type')): text(a, 'FolderHierarchy:ServerId')
+                     for a in findall(t, 'FolderHierarchy:Changes/FolderHierarchy:Add')}
+    carol.keys = {}
+    inv_sid, _ = by_subject(commands(sync(carol, 2), 'Add'), 'Email',
+                            'Invitation: Design review')
+    r = meeting_response(carol, carol.folders[2], inv_sid, 1, send=True)
+    assert text(r, 'MeetingResponse:Status') == '1', tostring(r)
+    ical = item_get(p, 'review-7@example.com')
+    assert partstat_of(ical, 'carol@') == ['ACCEPTED'], ical
+    assert partstat_of(ical, 'bob@') == ['NEEDS-ACTION'], ical
+    assert 'SEQUENCE:1' in ical and 'RSVP=TRUE' in ical, ical
+    # Alice's phone hears of it: a Change with Carol's AttendeeStatus 3 (accepted)
+    ch = commands(sync(org, 8), 'Change')
+    assert sid in ch, [tostring(a) for a in ch.values()]
+    status = {text(a, 'Calendar:Email'): text(a, 'Calendar:AttendeeStatus')
+              for a in findall(ch[sid], 'Calendar:Attendees/Calendar:Attendee')}
+    assert status == {'bob@example.com': '5', 'carol@example.com': '3',
+                      'dave@example.org': '5'}, status
+    # A reply from outside, its calendar base64-encoded as Outlook sends it
+    deliver_to_alice(p, 'dave@example.org',
+                     reply_mail('dave@example.org', 'review-7@example.com', 'dave@example.org',
+                                'TENTATIVE', b64=True))
+    assert partstat_of(item_get(p, 'review-7@example.com'), 'dave@') == ['TENTATIVE']
+    # Nothing changes for: a reply From someone else than the attendee it speaks for; a
+    # reply to an older SEQUENCE; NEEDS-ACTION; a COUNTER; an attendee the event does not
+    # list; an event Alice does not organise
+    before = item_get(p, 'review-7@example.com')
+    for frm, msg in (
+            ('mallory@example.net', reply_mail('mallory@example.net', 'review-7@example.com',
+                                               'bob@example.com', 'DECLINED')),
+            ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
+                                           'bob@example.com', 'DECLINED', seq=0)),
+            ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
+                                           'bob@example.com', 'NEEDS-ACTION')),
+            ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
+                                           'bob@example.com', 'DECLINED', method='COUNTER')),
+            ('erin@example.net', reply_mail('erin@example.net', 'review-7@example.com',
+                                            'erin@example.net', 'ACCEPTED'))):
+        deliver_to_alice(p, frm, msg)
+        assert item_get(p, 'review-7@example.com') == before, msg
+    deliver_to_alice(p, 'dave@example.org',
+                     reply_mail('dave@example.org', 'bobs-party@example.com',
+                                'dave@example.org', 'ACCEPTED'))
+    assert partstat_of(item_get(p, 'bobs-party@example.com'), 'dave@') == ['NEEDS-ACTION']
+    # Bob declines the series, then accepts one occurrence: only its override says so
+    deliver_to_alice(p, 'bob@example.com', reply_mail('bob@example.com', 'weekly-7@example.com',
+                                                      'bob@example.com', 'DECLINED', seq=0))
+    deliver_to_alice(p, 'bob@example.com', reply_mail(
+        'bob@example.com', 'weekly-7@example.com', 'bob@example.com', 'ACCEPTED', seq=0,
+        rid='20301118T090000Z'))
+    ical = item_get(p, 'weekly-7@example.com')
+    assert 'RECURRENCE-ID:20301118T090000Z' in ical, ical
+    assert partstat_of(ical, 'bob@') == ['DECLINED', 'ACCEPTED'], ical
+    # every one of those messages is in Alice's Inbox all the same
+    got = imap_subjects(p, USER, PW)
+    assert len(got) == inbox_before + 10, len(got) - inbox_before
+    assert sum('Subject: Accepted: Design review' in m for m in got) == 1
+
+
 def main():
     t0 = time.time()
     with Polaris(listeners=('http', 'imap'),
                  extra_config='[auth]\nallow_plaintext = loopback\n') as p:
         p.add_demo()
         test_meeting_response(p)
+        test_organizer_replies(p)
         test_calendar(p, '14.1')
         test_calendar(p, '16.1')
         test_v121_class(p)
