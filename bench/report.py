@@ -232,6 +232,8 @@ def dav(data, prefix=None):
     for p in peers:
         row += ' %.0f MiB | %s |' % (srv[p]['rss_kb'] / 1024,
                                       ratio(srv['polaris']['rss_kb'], srv[p]['rss_kb'], False))
+        if srv['polaris']['rss_kb'] > srv[p]['rss_kb']:
+            losses.append('server memory (RSS) after the runs vs %s' % names.get(p, p))
     out.append(row)
     c = data.get('curve')
     if c and len(c['sizes']) > 1:
