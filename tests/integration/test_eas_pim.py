@@ -1013,7 +1013,14 @@ def test_organizer_replies(p):
             ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
                                            'bob@example.com', 'DECLINED', method='COUNTER')),
             ('erin@example.net', reply_mail('erin@example.net', 'review-7@example.com',
-                                            'erin@example.net', 'ACCEPTED'))):
+                                            'erin@example.net', 'ACCEPTED')),
+            # hostile: a calendar cut off mid-event, and one of 300 KB of nonsense
+            ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
+                                           'bob@example.com', 'DECLINED')
+             .replace('END:VEVENT\r\nEND:VCALENDAR\r\n', '')),
+            ('bob@example.com', reply_mail('bob@example.com', 'review-7@example.com',
+                                           'bob@example.com', 'DECLINED')
+             .replace('SEQUENCE:1', 'X-JUNK:' + 'x;' * 150000))):
         deliver_to_alice(p, frm, msg)
         assert item_get(p, 'review-7@example.com') == before, msg
     deliver_to_alice(p, 'dave@example.org',
@@ -1031,7 +1038,7 @@ def test_organizer_replies(p):
     assert partstat_of(ical, 'bob@') == ['DECLINED', 'ACCEPTED'], ical
     # every one of those messages is in Alice's Inbox all the same
     got = imap_subjects(p, USER, PW)
-    assert len(got) == inbox_before + 10, len(got) - inbox_before
+    assert len(got) == inbox_before + 12, len(got) - inbox_before
     assert sum('Subject: Accepted: Design review' in m for m in got) == 1
 
 
